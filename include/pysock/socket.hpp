@@ -601,6 +601,29 @@ inline ssize_type sys_sendto(native_handle_type fd, const void* buf, std::size_t
     return ::sendto(fd, buf, n, flags | PYSOCK_MSG_NOSIGNAL, sa, len);
 }
 
+inline int sys_bind(native_handle_type fd, const ::sockaddr* sa, ::socklen_t len) noexcept {
+    return ::bind(fd, sa, len);
+}
+inline int sys_listen(native_handle_type fd, int backlog) noexcept { return ::listen(fd, backlog); }
+inline int sys_connect(native_handle_type fd, const ::sockaddr* sa, ::socklen_t len) noexcept {
+    return ::connect(fd, sa, len);
+}
+inline int sys_shutdown(native_handle_type fd, int how) noexcept { return ::shutdown(fd, how); }
+inline int sys_getsockname(native_handle_type fd, ::sockaddr* sa, ::socklen_t* len) noexcept {
+    return ::getsockname(fd, sa, len);
+}
+inline int sys_getpeername(native_handle_type fd, ::sockaddr* sa, ::socklen_t* len) noexcept {
+    return ::getpeername(fd, sa, len);
+}
+inline int sys_setsockopt(native_handle_type fd, int level, int name, const void* value,
+                          std::size_t len) noexcept {
+    return ::setsockopt(fd, level, name, value, static_cast<::socklen_t>(len));
+}
+inline int sys_getsockopt(native_handle_type fd, int level, int name, void* value,
+                          ::socklen_t* len) noexcept {
+    return ::getsockopt(fd, level, name, value, len);
+}
+
 /// Waits until fd is ready for `events` or timeout_ns passes (-1: forever). 1 ready, 0 timed
 /// out, -1 error (EINTR included: the caller recomputes the time left).
 inline int wait_ready(native_handle_type fd, short events, std::int64_t timeout_ns) noexcept {
@@ -1106,11 +1129,11 @@ inline void socket::bind(const address& addr) {
     native_handle_type fd = checked_fd();
     detail::sockaddr_buffer sa;
     detail::to_sockaddr(family_, addr, sa);
-    if (::bind(fd, sa.get(), sa.len) < 0) detail::raise_last_error();
+    if (detail::sys_bind(fd, sa.get(), sa.len) < 0) detail::raise_last_error();
 }
 
 inline void socket::listen(int backlog) {
-    if (::listen(checked_fd(), backlog < 0 ? 0 : backlog) < 0) detail::raise_last_error();
+    if (detail::sys_listen(checked_fd(), backlog < 0 ? 0 : backlog) < 0) detail::raise_last_error();
 }
 
 inline std::pair<socket, address> socket::accept() {
@@ -1160,7 +1183,7 @@ inline int socket::connect_impl(const address& addr, bool raise) {
     if (restore.active && detail::set_nonblocking(fd, true) < 0) detail::raise_last_error();
 #endif
     std::int64_t start = detail::monotonic_ns();
-    if (::connect(fd, sa.get(), sa.len) == 0) return 0;
+    if (detail::sys_connect(fd, sa.get(), sa.len) == 0) return 0;
     int err = detail::last_error();
     bool wait = detail::interrupted(err) ? timeout_ns != 0
                                          : (timeout_ns > 0 && detail::in_progress(err));
@@ -1284,7 +1307,7 @@ inline std::size_t socket::sendto(std::string_view data, int flags, const addres
 }
 
 inline void socket::shutdown(int how) {
-    if (::shutdown(checked_fd(), how) < 0) detail::raise_last_error();
+    if (detail::sys_shutdown(checked_fd(), how) < 0) detail::raise_last_error();
 }
 
 inline void socket::close() noexcept {
@@ -1304,13 +1327,13 @@ inline native_handle_type socket::fileno() const noexcept {
 
 inline address socket::getsockname() const {
     detail::sockaddr_buffer sa;
-    if (::getsockname(checked_fd(), sa.get(), &sa.len) < 0) detail::raise_last_error();
+    if (detail::sys_getsockname(checked_fd(), sa.get(), &sa.len) < 0) detail::raise_last_error();
     return detail::from_sockaddr(sa.get(), sa.len);
 }
 
 inline address socket::getpeername() const {
     detail::sockaddr_buffer sa;
-    if (::getpeername(checked_fd(), sa.get(), &sa.len) < 0) detail::raise_last_error();
+    if (detail::sys_getpeername(checked_fd(), sa.get(), &sa.len) < 0) detail::raise_last_error();
     return detail::from_sockaddr(sa.get(), sa.len);
 }
 
@@ -1331,19 +1354,18 @@ inline bool socket::getblocking() const noexcept {
 }
 
 inline void socket::setsockopt(int level, int optname, int value) {
-    if (::setsockopt(checked_fd(), level, optname, &value, sizeof value) < 0) detail::raise_last_error();
+    if (detail::sys_setsockopt(checked_fd(), level, optname, &value, sizeof value) < 0) detail::raise_last_error();
 }
 
 inline void socket::setsockopt(int level, int optname, std::string_view value) {
-    if (::setsockopt(checked_fd(), level, optname, value.data(),
-                     static_cast<::socklen_t>(value.size())) < 0)
+    if (detail::sys_setsockopt(checked_fd(), level, optname, value.data(), value.size()) < 0)
         detail::raise_last_error();
 }
 
 inline int socket::getsockopt(int level, int optname) const {
     int value = 0;
     ::socklen_t len = sizeof value;
-    if (::getsockopt(checked_fd(), level, optname, &value, &len) < 0) detail::raise_last_error();
+    if (detail::sys_getsockopt(checked_fd(), level, optname, &value, &len) < 0) detail::raise_last_error();
     return value;
 }
 
@@ -1353,7 +1375,7 @@ inline bytes socket::getsockopt(int level, int optname, std::size_t buflen) cons
                     "getsockopt buflen out of range");
     bytes value(buflen, '\0');
     auto len = static_cast<::socklen_t>(buflen);
-    if (::getsockopt(checked_fd(), level, optname, value.data(), &len) < 0) detail::raise_last_error();
+    if (detail::sys_getsockopt(checked_fd(), level, optname, value.data(), &len) < 0) detail::raise_last_error();
     value.resize(len);
     return value;
 }
