@@ -140,14 +140,12 @@
 #include <atomic>
 #include <cerrno>
 #include <climits>
-#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <exception>
-#include <memory>
 #include <optional>
-#include <ostream>
+#include <iosfwd>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -215,9 +213,13 @@ struct address {
 
 /// Prints the address as Python prints the tuple: ('127.0.0.1', 54321), ('::1', 8080, 0, 0),
 /// '/tmp/sock' or b'\x00abstract'.
-std::ostream& operator<<(std::ostream& os, const address& a);
 /// The text operator<< prints.
 std::string to_string(const address& a);
+// A template so that this header needs only <iosfwd>: <ostream> costs every includer.
+template <class CharT, class Traits>
+std::basic_ostream<CharT, Traits>& operator<<(std::basic_ostream<CharT, Traits>& os, const address& a) {
+    return os << to_string(a);
+}
 /// Equal hosts, ports, flowinfo and scope ids (the shape recorded in `family` is not compared).
 bool operator==(const address& a, const address& b);
 bool operator!=(const address& a, const address& b);
@@ -233,12 +235,12 @@ std::string repr(std::string_view data);
 class error : public std::system_error {
 public:
     error(std::error_code code, const std::string& message, std::size_t characters_written = 0);
-    const char* what() const noexcept override { return message_->c_str(); }
+    const char* what() const noexcept override { return message_.what(); }
     /// How many bytes sendall() delivered before it failed (Python's BlockingIOError attribute).
     std::size_t characters_written() const noexcept { return characters_written_; }
 
 private:
-    std::shared_ptr<const std::string> message_;  // shared: copying an exception must not throw
+    std::runtime_error message_;  // holds the text: copying it never throws
     std::size_t characters_written_ = 0;
 };
 
@@ -697,6 +699,17 @@ private:
     native_handle_type fd_;
 };
 
+/// Frees a getaddrinfo() result list.
+struct addrinfo_list {
+    ::addrinfo* head;
+    explicit addrinfo_list(::addrinfo* list) noexcept : head(list) {}
+    addrinfo_list(const addrinfo_list&) = delete;
+    addrinfo_list& operator=(const addrinfo_list&) = delete;
+    ~addrinfo_list() {
+        if (head) ::freeaddrinfo(head);
+    }
+};
+
 /// A sockaddr big enough for any family, with its length.
 struct sockaddr_buffer {
     ::sockaddr_storage storage{};
@@ -717,7 +730,7 @@ struct sockaddr_buffer {
 
 inline error::error(std::error_code code, const std::string& message, std::size_t characters_written)
     : std::system_error(code, message),
-      message_(std::make_shared<const std::string>(message)),
+      message_(message),
       characters_written_(characters_written) {}
 
 namespace detail {
@@ -848,7 +861,7 @@ inline void resolve_host(int family, const std::string& host, sockaddr_buffer& o
     ::addrinfo* res = nullptr;
     int rc = ::getaddrinfo(host.c_str(), nullptr, &hints, &res);
     if (rc != 0) raise_gai_error(rc);
-    std::unique_ptr<::addrinfo, void (*)(::addrinfo*)> owner(res, ::freeaddrinfo);
+    addrinfo_list owner{res};
     for (::addrinfo* ai = res; ai; ai = ai->ai_next) {
         if (ai->ai_family == family && ai->ai_addrlen <= sizeof out.storage) {
             std::memcpy(&out.storage, ai->ai_addr, ai->ai_addrlen);
@@ -925,11 +938,13 @@ inline address from_sockaddr(const ::sockaddr* sa, ::socklen_t len) {
 inline std::int64_t timeout_to_ns(std::optional<double> seconds) {
     if (!seconds) return -1;
     double s = *seconds;
-    if (std::isnan(s)) throw std::invalid_argument("Invalid value NaN (not a number)");
+    if (s != s) throw std::invalid_argument("Invalid value NaN (not a number)");
     if (s < 0) throw std::invalid_argument("Timeout value out of range");
     if (s > 9.2e9) throw std::out_of_range("timeout doesn't fit into C timeval");
     // Round up, as CPython does, so a tiny positive timeout never becomes "non-blocking".
-    return static_cast<std::int64_t>(std::ceil(s * 1e9));
+    double ns = s * 1e9;
+    auto whole = static_cast<std::int64_t>(ns);
+    return whole < ns ? whole + 1 : whole;
 }
 inline std::optional<double> ns_to_timeout(std::int64_t ns) noexcept {
     if (ns < 0) return std::nullopt;
@@ -961,7 +976,6 @@ inline std::string to_string(const address& a) {
     out += ')';
     return out;
 }
-inline std::ostream& operator<<(std::ostream& os, const address& a) { return os << to_string(a); }
 inline bool operator==(const address& a, const address& b) {
     return a.host == b.host && a.port == b.port && a.flowinfo == b.flowinfo && a.scope_id == b.scope_id;
 }
@@ -1416,7 +1430,7 @@ inline std::vector<addrinfo> getaddrinfo(const std::string& host, std::optional<
     int rc = ::getaddrinfo(host.empty() ? nullptr : host.c_str(), port ? service.c_str() : nullptr,
                            &hints, &res);
     if (rc != 0) detail::raise_gai_error(rc);
-    std::unique_ptr<::addrinfo, void (*)(::addrinfo*)> owner(res, ::freeaddrinfo);
+    detail::addrinfo_list owner{res};
     std::vector<addrinfo> out;
     for (::addrinfo* ai = res; ai; ai = ai->ai_next) {
         addrinfo info;
