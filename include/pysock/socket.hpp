@@ -61,7 +61,10 @@
 // signal interrupts a timed call, pysock re-arms the kernel timer with the time left, so the
 // timeout remains a total, and restores it afterwards. Where the kernel timers cannot be trusted
 // (PYSOCK_KERNEL_TIMEOUTS=0, the default off Linux) the socket is non-blocking and pysock waits
-// with poll() only when an operation would block.
+// with poll() only when an operation would block. One consequence is visible: with kernel
+// timers, a socket in timeout mode is blocking at the OS level (no O_NONBLOCK), where CPython
+// sets it non-blocking. As in Python, the mode lives in the kernel socket, so dup()'ed sockets
+// share it: settimeout() on one changes the kernel timer the other relies on.
 //
 // Signals and processes
 // ---------------------
@@ -109,6 +112,16 @@
 #endif
 #endif
 
+// Keeps rarely taken paths (errors, EINTR, partial sends) out of line, so the fast paths that
+// are inlined into every caller stay a handful of instructions.
+#if defined(__GNUC__) || defined(__clang__)
+#define PYSOCK_NOINLINE __attribute__((noinline))
+#elif defined(_MSC_VER)
+#define PYSOCK_NOINLINE __declspec(noinline)
+#else
+#define PYSOCK_NOINLINE
+#endif
+
 // listen() without an argument: Python's default, min(SOMAXCONN, 128).
 #ifndef PYSOCK_DEFAULT_BACKLOG
 #define PYSOCK_DEFAULT_BACKLOG 128
@@ -125,31 +138,78 @@
 // 2. System headers
 // =============================================================================================
 
+#if defined(_WIN32)
+// Windows: Winsock 2. <winsock2.h> must come before <windows.h>; both are asked to leave out
+// what a socket library does not need (and the min/max macros), then the requests are withdrawn.
+#ifndef WIN32_LEAN_AND_MEAN
+#define WIN32_LEAN_AND_MEAN
+#define PYSOCK_UNDEF_WIN32_LEAN_AND_MEAN
+#endif
+#ifndef NOMINMAX
+#define NOMINMAX
+#define PYSOCK_UNDEF_NOMINMAX
+#endif
+#include <winsock2.h>
+#include <ws2tcpip.h>
+#include <windows.h>
+#include <afunix.h>  // sockaddr_un (Windows 10 1803+: AF_UNIX stream sockets)
+#include <chrono>
+#include <mutex>
+#if defined(_MSC_VER)
+#pragma comment(lib, "ws2_32")
+#endif
+#ifdef PYSOCK_UNDEF_WIN32_LEAN_AND_MEAN
+#undef WIN32_LEAN_AND_MEAN
+#undef PYSOCK_UNDEF_WIN32_LEAN_AND_MEAN
+#endif
+#ifdef PYSOCK_UNDEF_NOMINMAX
+#undef NOMINMAX
+#undef PYSOCK_UNDEF_NOMINMAX
+#endif
+// Python's socket module has SHUT_RD/SHUT_WR/SHUT_RDWR on Windows too (Winsock calls them
+// SD_RECEIVE/SD_SEND/SD_BOTH): users write the POSIX names, so these stay defined.
+#ifndef SHUT_RD
+#define SHUT_RD SD_RECEIVE
+#define SHUT_WR SD_SEND
+#define SHUT_RDWR SD_BOTH
+#endif
+#else
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
+#endif
 
 #include <atomic>
 #include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <csignal>
+#include <cstdio>
 #include <climits>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <exception>
+#include <functional>
+#include <initializer_list>
+#include <list>
+#include <mutex>
 #include <optional>
 #include <iosfwd>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -169,6 +229,23 @@
 #define PYSOCK_MSG_NOSIGNAL 0
 #endif
 
+// The platform's types, needed by the declarations below (the rest of the platform layer is in
+// section 4).
+namespace pysock {
+namespace detail {
+#if defined(_WIN32)
+using os_handle = SOCKET;
+using ssize_type = std::ptrdiff_t;  // what send()/recv() return
+// Python's socketpair() defaults to AF_UNIX where the platform has it, else AF_INET (Windows).
+inline constexpr int default_socketpair_family = AF_INET;
+#else
+using os_handle = int;
+using ssize_type = ::ssize_t;  // what send()/recv() return
+inline constexpr int default_socketpair_family = AF_UNIX;
+#endif
+} // namespace detail
+} // namespace pysock
+
 namespace pysock {
 
 // =============================================================================================
@@ -179,7 +256,7 @@ namespace pysock {
 using bytes = std::string;
 
 /// The operating system's socket handle: a file descriptor (SOCKET on Windows).
-using native_handle_type = int;
+using native_handle_type = detail::os_handle;
 
 /// Python's socket.has_ipv6: whether this build supports IPv6.
 inline constexpr bool has_ipv6 = true;
@@ -323,8 +400,10 @@ public:
 
     /// sock.shutdown(how): SHUT_RD, SHUT_WR or SHUT_RDWR. Wakes threads blocked on the socket.
     void shutdown(int how);
-    /// sock.close(): idempotent; never throws for an already closed socket.
-    void close() noexcept;
+    /// sock.close(): releases the descriptor. Idempotent: closing a closed socket does nothing.
+    /// @throws error when the system's close() fails (EBADF if the descriptor was closed behind
+    /// the object's back), as CPython does; the descriptor is released either way.
+    void close();
     /// sock.detach(): gives up ownership and returns the descriptor (-1 if closed).
     native_handle_type detach() noexcept;
     /// sock.fileno(): the descriptor, -1 after close() or detach().
@@ -368,8 +447,11 @@ private:
     socket(native_handle_type fd, int family, int type, int proto) noexcept;
     native_handle_type checked_fd() const;
     void apply_timeout(std::int64_t timeout_ns, std::int64_t previous_ns);
+    using io_call = detail::ssize_type (*)(void* op, native_handle_type fd);
     template <class Op> std::size_t call(short events, int flags, Op&& op, std::int64_t start = -1);
-    template <class Op> std::size_t call_slow(short events, int flags, Op& op, std::int64_t start);
+    std::size_t call_slow(short events, int flags, io_call op, void* context, std::int64_t start);
+    void sendall_slow(std::string_view data, int flags, long long first, std::int64_t start);
+    void close_quietly() noexcept;
     int connect_impl(const address& addr, bool raise);
 
     std::atomic<native_handle_type> fd_;
@@ -395,7 +477,8 @@ socket create_server(const address& addr, int family = AF_INET,
                      std::optional<int> backlog = std::nullopt, bool reuse_port = false,
                      bool dualstack_ipv6 = false);
 /// socket.socketpair(family, type, proto): two connected sockets.
-std::pair<socket, socket> socketpair(int family = AF_UNIX, int type = SOCK_STREAM, int proto = 0);
+std::pair<socket, socket> socketpair(int family = detail::default_socketpair_family,
+                                     int type = SOCK_STREAM, int proto = 0);
 
 /// One getaddrinfo() result: Python's (family, type, proto, canonname, sockaddr) 5-tuple.
 struct addrinfo {
@@ -438,6 +521,215 @@ constexpr std::uint32_t ntohl(std::uint32_t x) noexcept;
 /// socket.close(fd): closes a raw descriptor. @throws error.
 void close(native_handle_type fd);
 
+// ---------------------------------------------------------------------------------------------
+// 3.5 threading_tcp_server: Python's socketserver.ThreadingTCPServer
+// ---------------------------------------------------------------------------------------------
+//
+//     auto echo = [](pysock::socket& conn, const pysock::address& client) {
+//         for (auto data = conn.recv(4096); !data.empty(); data = conn.recv(4096))
+//             conn.sendall(data);
+//     };
+//     pysock::threading_tcp_server server({"", 65432}, echo);
+//     server.shutdown_on_signals();    // Ctrl-C (SIGINT) and SIGTERM make serve_forever() return
+//     server.serve_forever();          // until shutdown()
+//
+// One thread per accepted client runs the handler with the connected socket; the socket is
+// closed when the handler returns or throws. An exception ends only its own connection: it goes
+// to options.handle_error (default: one line on stderr naming the client) and the server goes on.
+// Finished threads are joined while the server runs, so a long-lived server does not pile up
+// thread objects.
+//
+// Stopping without polling. The accept loop sleeps in poll() on two descriptors: the listener
+// and the read end of a socketpair. request_shutdown() sets a flag and writes one byte to the
+// other end, so the loop wakes at once (Python's serve_forever looks at its flag every 0.5 s).
+// shutdown() does that and waits until serve_forever() has returned. Before returning,
+// serve_forever() stops accepting, gives running handlers options.grace_period to finish, then
+// shuts their sockets down (SHUT_RDWR: a handler blocked in recv() sees the end of the stream,
+// one blocked in send() gets an error) and joins every handler thread. server_close() (or the
+// destructor) then closes the listener and the wake-up pair: nothing of the server is left.
+//
+// Signals. request_shutdown() is async-signal-safe (atomic stores and one send() on a
+// non-blocking socket, errno preserved): call it from your own signal handler, or let
+// shutdown_on_signals() install one for SIGINT and SIGTERM. shutdown() is NOT async-signal-safe
+// (it waits for serve_forever() to return): never call it from a signal handler.
+//
+// Threads. C++ cannot abandon or kill a thread that uses the server, so daemon_threads and
+// block_on_close=false do not leave threads behind as in Python: they only remove the grace
+// period. A handler that never returns and never touches its socket delays the stop until it
+// returns. A handler that moves the socket out of `conn` owns it; the server can then no longer
+// shut it down for it.
+
+/// Options of threading_tcp_server. Fields with Python's socketserver names keep Python's
+/// meaning; where Python's default is a known trap, pysock's differs (noted).
+struct server_options {
+    /// listen() backlog. Python's default, 5, drops bursts of clients; pysock uses listen()'s.
+    int request_queue_size = PYSOCK_DEFAULT_BACKLOG;
+    /// SO_REUSEADDR before bind(), so a restarted server can bind its port at once. Python's
+    /// TCPServer defaults to false; pysock, like create_server(), to true.
+    bool allow_reuse_address = true;
+    /// SO_REUSEPORT before bind() (Python 3.11's allow_reuse_port).
+    bool allow_reuse_port = false;
+    /// AF_INET6 servers also accept IPv4 clients (seen as ::ffff:a.b.c.d); false: IPv6 only.
+    bool dualstack_ipv6 = true;
+    /// Python's ThreadingMixIn.daemon_threads and block_on_close. Either one not waiting
+    /// (daemon_threads = true or block_on_close = false) means no grace period: handlers' sockets
+    /// are shut down as soon as the server stops. Threads are joined in every case.
+    bool daemon_threads = false;
+    bool block_on_close = true;
+    /// How long running handlers may take to finish when the server stops, in seconds, before
+    /// their sockets are shut down. std::nullopt waits for them without limit (Python).
+    std::optional<double> grace_period = 1.0;
+    /// Python's BaseServer.timeout: how long handle_request() waits for a client (nullopt:
+    /// without limit).
+    std::optional<double> timeout;
+    /// settimeout() applied to every accepted socket; nullopt keeps getdefaulttimeout(), as
+    /// accept() does. A client silent for longer makes the handler's recv() throw `timeout`.
+    std::optional<double> connection_timeout;
+    /// At most this many handlers at once (0: no limit). Beyond it the server stops accepting
+    /// (new clients wait in the listen queue) or, with refuse_when_full, accepts each extra
+    /// client, sends it refuse_message (without blocking) and closes the connection.
+    std::size_t max_clients = 0;
+    bool refuse_when_full = false;
+    bytes refuse_message;
+    /// Python's handle_error(request, client_address): called, in the handler's thread, with
+    /// the exception a handler threw. The default writes one line to stderr:
+    ///   Exception occurred during processing of request from ('127.0.0.1', 40522): boom
+    /// Errors of handlers whose socket the server shut down while stopping are not reported.
+    /// Failures to accept a client that need attention (EMFILE, ENFILE, ENOBUFS, ENOMEM) and to
+    /// start a thread come here too, from the serving thread; `client` is then an empty
+    /// address() (family AF_UNSPEC) for accept failures. Exceptions thrown by the hook are ignored.
+    std::function<void(const address& client, std::exception_ptr error)> handle_error;
+};
+
+namespace detail {
+
+/// What wakes a server's loop: a flag and a socketpair (see section 5.5). notify() and
+/// request_stop() are async-signal-safe.
+class server_wakeup {
+public:
+    void open();
+    void close() noexcept;
+    native_handle_type read_handle() const noexcept;
+    /// Wakes the loop (coalesced: one byte in flight at most).
+    void notify() noexcept;
+    /// Empties the pipe; look at what changed after it.
+    void drain() noexcept;
+    void request_stop(int signal_number) noexcept;
+
+    std::atomic<bool> stop_requested{false};
+    std::atomic<int> stop_signal{0};
+
+private:
+    std::optional<socket> read_, write_;
+    std::atomic<native_handle_type> write_handle_{static_cast<native_handle_type>(-1)};
+    std::atomic<int> writers_{0};
+    std::atomic<bool> pending_{false};
+};
+
+} // namespace detail
+
+/// Python's socketserver.ThreadingTCPServer: accepts clients and runs the handler for each one
+/// in a thread of its own. Not copyable or movable: its threads point to it.
+class threading_tcp_server {
+public:
+    /// Python's RequestHandlerClass.handle(): gets the connected socket and the client's
+    /// address. The server closes the socket when it returns or throws.
+    using handler = std::function<void(socket&, const address&)>;
+
+    /// ThreadingTCPServer(server_address, handler): creates a stream socket of the address's
+    /// family (AF_INET for (host, port), AF_INET6 for (host, port, flowinfo, scope_id),
+    /// AF_UNIX for a path), applies the options, binds and listens (Python's bind_and_activate).
+    /// Port 0 binds a free port: server_address() says which.
+    /// @throws error (EADDRINUSE, EACCES, ...), gaierror, std::invalid_argument (empty handler,
+    /// negative or NaN durations in the options).
+    threading_tcp_server(const address& server_address, handler handle, server_options options = {});
+    /// Serves on a bound SOCK_STREAM socket you made (create_server(), a socket inherited from
+    /// systemd, ...); listen(request_queue_size) is called on it.
+    /// @throws std::invalid_argument (not a stream socket, empty handler), error.
+    threading_tcp_server(socket listener, handler handle, server_options options = {});
+    threading_tcp_server(const threading_tcp_server&) = delete;
+    threading_tcp_server& operator=(const threading_tcp_server&) = delete;
+    /// shutdown(), then server_close(). Destroying the server while another thread is about to
+    /// call serve_forever() is a race you must avoid (join that thread first).
+    ~threading_tcp_server();
+
+    /// serve_forever(): accepts clients until shutdown() or request_shutdown(). Returns after
+    /// the stop described above: every handler thread has been joined. A stop requested while
+    /// no serve_forever() ran makes the next one return at once (Python does the same).
+    /// @throws error (EBADF after server_close()).
+    /// Thread safety: one serve_forever() or handle_request() at a time.
+    void serve_forever();
+    /// handle_request(): waits up to options.timeout for one client and starts its handler
+    /// (without waiting for it). @returns true when a client was dispatched; false on timeout
+    /// or when a stop was requested. Its threads are joined by server_close().
+    /// @throws error (EBADF after server_close()).
+    bool handle_request();
+    /// shutdown(): stops serve_forever() and waits until it has returned (so the stop, grace
+    /// period included, is over). Called from a handler, from the serving thread, or while no
+    /// serve_forever() runs, it only requests the stop. Thread safety: any thread; NOT from a
+    /// signal handler (use request_shutdown()).
+    void shutdown();
+    /// Requests the stop and returns at once. Async-signal-safe; any thread.
+    void request_shutdown() noexcept;
+    /// Makes these signals (by default SIGINT and SIGTERM) request the stop of this server:
+    /// installs a process-wide handler (sigaction, SA_RESTART) that calls request_shutdown() on
+    /// every server registered for the signal. The previous handlers come back when the last
+    /// server using them is closed. shutdown_signal() then tells which signal stopped it.
+    /// @throws std::invalid_argument (bad signal number), error (sigaction failed),
+    /// std::length_error (more than 16 servers registered at once).
+    /// Thread safety: any thread, but sigaction is process-wide: do not also install your own
+    /// handler for the same signals.
+    void shutdown_on_signals(std::initializer_list<int> signals = {SIGINT, SIGTERM});
+    /// The signal that stopped serve_forever() last (0: none). Use it for the exit status
+    /// (128 + signal, as shells expect).
+    int shutdown_signal() const noexcept;
+    /// server_close(): finishes the handlers still running (grace period, then their sockets
+    /// are shut down, then joined), closes the listening socket and the wake-up pair, and
+    /// gives back the signal handlers. Idempotent. Thread safety: not while serve_forever()
+    /// runs in another thread (call shutdown() first, as in Python).
+    void server_close() noexcept;
+    /// server_address: the bound address, with the real port when port 0 was asked for.
+    /// @throws error (EBADF after server_close()).
+    address server_address() const;
+    /// fileno(): the listening socket's descriptor (-1 after server_close()).
+    native_handle_type fileno() const noexcept;
+    /// The options the server was made with.
+    const server_options& options() const noexcept { return options_; }
+
+private:
+    struct connection {
+        std::thread thread;
+        socket conn;
+        address client;
+        bool forced;  // shut down by the server while stopping (guarded by mutex_)
+    };
+    using connection_list = std::list<connection>;
+
+    void init();
+    bool has_room() const;
+    bool wait_and_accept(std::int64_t timeout_ns);
+    void start(socket conn, address client);
+    void run(connection_list::iterator c) noexcept;
+    void reap();
+    void finish_connections() noexcept;
+    void report_error(const address& client, std::exception_ptr error) noexcept;
+    void unregister_signals() noexcept;
+
+    server_options options_;
+    handler handle_;
+    socket listener_;
+    detail::server_wakeup wakeup_;
+    mutable std::mutex mutex_;
+    std::condition_variable changed_;  // a handler finished, or serve_forever() returned
+    connection_list connections_;      // every handler thread not yet joined
+    std::vector<connection_list::iterator> finished_;  // handlers done, threads to join
+    std::size_t running_ = 0;          // handlers not finished
+    bool serving_ = false;
+    std::thread::id serving_thread_;
+    std::atomic<bool> accept_backoff_{false};  // accept() ran out of descriptors or memory
+    int signal_slot_ = -1;
+};
+
 // =============================================================================================
 // 4. Platform layer: every system call behind one small wrapper
 // =============================================================================================
@@ -446,7 +738,427 @@ void close(native_handle_type fd);
 
 namespace detail {
 
-using ssize_type = ::ssize_t;
+/// Which exception an error code becomes.
+enum class error_kind {
+    plain, timeout, blocking, permission, not_found, broken_pipe, aborted, refused, reset
+};
+
+// Sets BSD's sun_len/sin_len-style length members where the struct has them (a feature test
+// by overload resolution: the first overload exists only when the member does).
+template <class T> auto set_sun_len(T& sa, std::size_t len, int) -> decltype(sa.sun_len = 0, void()) {
+    sa.sun_len = static_cast<decltype(sa.sun_len)>(len);
+}
+template <class T> void set_sun_len(T&, std::size_t, long) {}
+
+#if defined(_WIN32)
+// ---------------------------------------------------------------------------------------------
+// Windows: Winsock 2. A SOCKET is a handle, not a file descriptor; errors come from
+// WSAGetLastError(); Winsock must be started (WSAStartup) before the first call.
+// ---------------------------------------------------------------------------------------------
+
+inline constexpr native_handle_type invalid_handle = INVALID_SOCKET;
+
+/// Starts Winsock 2.2 the first time pysock needs it; thread-safe (a function-local static is
+/// initialised exactly once). Never cleaned up: WSACleanup() at exit would pull the network
+/// from under sockets still used by other threads or static destructors, and the process exit
+/// releases Winsock anyway. Returns 0 or the WSAStartup error, which it also leaves in
+/// WSAGetLastError() for the caller's error path.
+inline int start_winsock() noexcept {
+    static const int status = [] {
+        ::WSADATA data;
+        return ::WSAStartup(MAKEWORD(2, 2), &data);
+    }();
+    if (status != 0) ::WSASetLastError(status);
+    return status;
+}
+
+inline int last_error() noexcept { return ::WSAGetLastError(); }
+inline bool interrupted(int err) noexcept { return err == WSAEINTR; }
+inline bool would_block(int err) noexcept { return err == WSAEWOULDBLOCK; }
+// A non-blocking connect() reports WSAEWOULDBLOCK where POSIX says EINPROGRESS.
+inline bool in_progress(int err) noexcept { return err == WSAEWOULDBLOCK || err == WSAEINPROGRESS; }
+// CPython on Windows reports a closed socket as [WinError 10038] (WSAENOTSOCK), not EBADF.
+inline constexpr int err_bad_handle = WSAENOTSOCK;
+inline constexpr int err_timed_out = WSAETIMEDOUT;
+inline constexpr int err_would_block = WSAEWOULDBLOCK;
+inline constexpr int err_invalid = EINVAL;  // with std::generic_category(): no OS call failed
+inline constexpr int err_name_too_long = WSAENAMETOOLONG;
+inline constexpr int err_af_not_supported = WSAEAFNOSUPPORT;
+inline constexpr int err_conn_reset = WSAECONNRESET;
+/// CPython's create_server() sets SO_REUSEADDR on POSIX only: on Windows it would let another
+/// process bind the same port while the server listens.
+inline constexpr bool server_reuse_address = false;
+
+/// The category of OS error codes: Windows error codes (WSA* and GetLastError() values).
+inline const std::error_category& os_category() noexcept { return std::system_category(); }
+
+/// Which exception a Windows error code becomes: CPython maps WSA codes (10000..11999) to
+/// errno one to one, and the errno picks the OSError subclass.
+inline error_kind classify(int err) noexcept {
+    switch (err) {
+    case WSAETIMEDOUT: return error_kind::timeout;
+    case WSAEWOULDBLOCK:
+    case WSAEALREADY:
+    case WSAEINPROGRESS: return error_kind::blocking;
+    case WSAEACCES:
+    case ERROR_ACCESS_DENIED: return error_kind::permission;
+    case ERROR_FILE_NOT_FOUND:
+    case ERROR_PATH_NOT_FOUND: return error_kind::not_found;
+    case WSAESHUTDOWN:
+    case ERROR_BROKEN_PIPE: return error_kind::broken_pipe;
+    case WSAECONNABORTED: return error_kind::aborted;
+    case WSAECONNREFUSED: return error_kind::refused;
+    case WSAECONNRESET: return error_kind::reset;
+    default: return error_kind::plain;
+    }
+}
+
+/// The English text Windows has for the common Winsock errors. FormatMessage() returns it on
+/// English Windows; wine knows few of these codes (and words others differently), so pysock
+/// uses this table first: what() reads the same on Windows and under wine.
+inline const char* winsock_error_text(int err) noexcept {
+    switch (err) {
+    case WSAEINTR: return "A blocking operation was interrupted by a call to WSACancelBlockingCall";
+    case WSAEBADF: return "The file handle supplied is not valid";
+    case WSAEACCES: return "An attempt was made to access a socket in a way forbidden by its access permissions";
+    case WSAEFAULT: return "The system detected an invalid pointer address in attempting to use a pointer argument in a call";
+    case WSAEINVAL: return "An invalid argument was supplied";
+    case WSAEMFILE: return "Too many open sockets";
+    case WSAEWOULDBLOCK: return "A non-blocking socket operation could not be completed immediately";
+    case WSAEINPROGRESS: return "A blocking operation is currently executing";
+    case WSAEALREADY: return "An operation was attempted on a non-blocking socket that already had an operation in progress";
+    case WSAENOTSOCK: return "An operation was attempted on something that is not a socket";
+    case WSAEDESTADDRREQ: return "A required address was omitted from an operation on a socket";
+    case WSAEMSGSIZE: return "A message sent on a datagram socket was larger than the internal message buffer or some other network limit, or the buffer used to receive a datagram into was smaller than the datagram itself";
+    case WSAEPROTOTYPE: return "A protocol was specified in the socket function call that does not support the semantics of the socket type requested";
+    case WSAENOPROTOOPT: return "An unknown, invalid, or unsupported option or level was specified in a getsockopt or setsockopt call";
+    case WSAEPROTONOSUPPORT: return "The requested protocol has not been configured into the system, or no implementation for it exists";
+    case WSAESOCKTNOSUPPORT: return "The support for the specified socket type does not exist in this address family";
+    case WSAEOPNOTSUPP: return "The attempted operation is not supported for the type of object referenced";
+    case WSAEPFNOSUPPORT: return "The protocol family has not been configured into the system or no implementation for it exists";
+    case WSAEAFNOSUPPORT: return "An address incompatible with the requested protocol was used";
+    case WSAEADDRINUSE: return "Only one usage of each socket address (protocol/network address/port) is normally permitted";
+    case WSAEADDRNOTAVAIL: return "The requested address is not valid in its context";
+    case WSAENETDOWN: return "A socket operation encountered a dead network";
+    case WSAENETUNREACH: return "A socket operation was attempted to an unreachable network";
+    case WSAENETRESET: return "The connection has been broken due to keep-alive activity detecting a failure while the operation was in progress";
+    case WSAECONNABORTED: return "An established connection was aborted by the software in your host machine";
+    case WSAECONNRESET: return "An existing connection was forcibly closed by the remote host";
+    case WSAENOBUFS: return "An operation on a socket could not be performed because the system lacked sufficient buffer space or because a queue was full";
+    case WSAEISCONN: return "A connect request was made on an already connected socket";
+    case WSAENOTCONN: return "A request to send or receive data was disallowed because the socket is not connected and (when sending on a datagram socket using a sendto call) no address was supplied";
+    case WSAESHUTDOWN: return "A request to send or receive data was disallowed because the socket had already been shut down in that direction with a previous shutdown call";
+    case WSAETIMEDOUT: return "A connection attempt failed because the connected party did not properly respond after a period of time, or established connection failed because connected host has failed to respond";
+    case WSAECONNREFUSED: return "No connection could be made because the target machine actively refused it";
+    case WSAEHOSTDOWN: return "A socket operation failed because the destination host was down";
+    case WSAEHOSTUNREACH: return "A socket operation was attempted to an unreachable host";
+    case WSANOTINITIALISED: return "Either the application has not called WSAStartup, or WSAStartup failed";
+    case WSAHOST_NOT_FOUND: return "No such host is known";
+    case WSATRY_AGAIN: return "This is usually a temporary error during hostname resolution and means that the local server did not receive a response from an authoritative server";
+    case WSANO_RECOVERY: return "A non-recoverable error occurred during a database lookup";
+    case WSANO_DATA: return "The requested name is valid, but no data of the requested type was found";
+    default: return nullptr;
+    }
+}
+
+/// Python's text for a Windows error: "[WinError 10061] No connection could be made because the
+/// target machine actively refused it". As CPython: the system's message (FormatMessageW, in
+/// UTF-8 here) without its trailing dots and white space, or "Windows Error 0x..." when the
+/// system has none.
+inline std::string os_error_message(int err) {
+    std::string text;
+    if (const char* known = winsock_error_text(err)) {
+        text = known;
+    } else {
+        wchar_t wide[512];
+        DWORD n = ::FormatMessageW(FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_IGNORE_INSERTS, nullptr,
+                                   static_cast<DWORD>(err), MAKELANGID(LANG_NEUTRAL, SUBLANG_DEFAULT),
+                                   wide, sizeof wide / sizeof wide[0], nullptr);
+        while (n > 0 && (wide[n - 1] <= L' ' || wide[n - 1] == L'.')) --n;
+        if (n > 0) {
+            int bytes_needed = ::WideCharToMultiByte(CP_UTF8, 0, wide, static_cast<int>(n), nullptr, 0,
+                                                     nullptr, nullptr);
+            if (bytes_needed > 0) {
+                text.resize(static_cast<std::size_t>(bytes_needed));
+                ::WideCharToMultiByte(CP_UTF8, 0, wide, static_cast<int>(n), &text[0], bytes_needed,
+                                      nullptr, nullptr);
+            }
+        }
+        if (text.empty()) {
+            static const char hex[] = "0123456789abcdef";
+            text = "Windows Error 0x";
+            auto u = static_cast<unsigned>(err);
+            std::string digits;
+            do {
+                digits.insert(digits.begin(), hex[u & 0xf]);
+                u >>= 4;
+            } while (u != 0);
+            text += digits;
+        }
+    }
+    return "[WinError " + std::to_string(err) + "] " + text;
+}
+
+/// Monotonic clock in nanoseconds (the timeout deadlines).
+inline std::int64_t monotonic_ns() noexcept {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+}
+
+// Inheritance is the handle's HANDLE_FLAG_INHERIT ("close-on-exec" = not inherited).
+inline int set_cloexec(native_handle_type fd, bool on) noexcept {
+    return ::SetHandleInformation(reinterpret_cast<HANDLE>(fd), HANDLE_FLAG_INHERIT,
+                                  on ? 0 : HANDLE_FLAG_INHERIT)
+               ? 0
+               : -1;
+}
+inline int get_cloexec(native_handle_type fd, bool& on) noexcept {
+    DWORD flags = 0;
+    if (!::GetHandleInformation(reinterpret_cast<HANDLE>(fd), &flags)) return -1;
+    on = (flags & HANDLE_FLAG_INHERIT) == 0;
+    return 0;
+}
+// Winsock cannot report whether a socket is non-blocking: the socket object remembers its mode.
+inline int set_nonblocking(native_handle_type fd, bool on) noexcept {
+    u_long mode = on ? 1 : 0;
+    return ::ioctlsocket(fd, static_cast<long>(FIONBIO), &mode) == 0 ? 0 : -1;
+}
+
+inline int close_handle(native_handle_type fd) noexcept { return ::closesocket(fd) == 0 ? 0 : -1; }
+
+// Sockets are created non-inheritable, as CPython creates them (WSA_FLAG_NO_HANDLE_INHERIT).
+inline native_handle_type open_socket(int family, int type, int proto) noexcept {
+    if (start_winsock() != 0) return invalid_handle;
+    return ::WSASocketW(family, type, proto, nullptr, 0, WSA_FLAG_OVERLAPPED | WSA_FLAG_NO_HANDLE_INHERIT);
+}
+
+// accept() hands out an inheritable socket in the listener's blocking mode: set both.
+inline native_handle_type accept_handle(native_handle_type fd, ::sockaddr* sa, int* len,
+                                        bool nonblocking) noexcept {
+    native_handle_type conn = ::accept(fd, sa, len);
+    if (conn == invalid_handle) return conn;
+    if (set_cloexec(conn, true) < 0 || set_nonblocking(conn, nonblocking) < 0) {
+        int err = last_error();
+        ::closesocket(conn);
+        ::WSASetLastError(err);
+        return invalid_handle;
+    }
+    return conn;
+}
+
+// Python's socket.dup() on Windows: WSADuplicateSocketW for this process, non-inheritable.
+inline native_handle_type dup_handle(native_handle_type fd) noexcept {
+    ::WSAPROTOCOL_INFOW info;
+    if (::WSADuplicateSocketW(fd, ::GetCurrentProcessId(), &info) != 0) return invalid_handle;
+    return ::WSASocketW(FROM_PROTOCOL_INFO, FROM_PROTOCOL_INFO, FROM_PROTOCOL_INFO, &info, 0,
+                        WSA_FLAG_OVERLAPPED | WSA_FLAG_NO_HANDLE_INHERIT);
+}
+
+// Winsock counts bytes in an int: larger requests are clamped (recv/send may transfer fewer
+// bytes than asked anyway; sendall loops).
+inline int clamp_io_size(std::size_t n) noexcept { return n > INT_MAX ? INT_MAX : static_cast<int>(n); }
+
+inline ssize_type sys_recv(native_handle_type fd, void* buf, std::size_t n, int flags) noexcept {
+    return ::recv(fd, static_cast<char*>(buf), clamp_io_size(n), flags);
+}
+inline ssize_type sys_recvfrom(native_handle_type fd, void* buf, std::size_t n, int flags,
+                               ::sockaddr* sa, int* len) noexcept {
+    return ::recvfrom(fd, static_cast<char*>(buf), clamp_io_size(n), flags, sa, len);
+}
+// Windows has no SIGPIPE: nothing to suppress.
+inline ssize_type sys_send(native_handle_type fd, const void* buf, std::size_t n, int flags) noexcept {
+    return ::send(fd, static_cast<const char*>(buf), clamp_io_size(n), flags);
+}
+inline ssize_type sys_sendto(native_handle_type fd, const void* buf, std::size_t n, int flags,
+                             const ::sockaddr* sa, int len) noexcept {
+    return ::sendto(fd, static_cast<const char*>(buf), clamp_io_size(n), flags, sa, len);
+}
+
+inline int sys_bind(native_handle_type fd, const ::sockaddr* sa, int len) noexcept {
+    return ::bind(fd, sa, len);
+}
+inline int sys_listen(native_handle_type fd, int backlog) noexcept { return ::listen(fd, backlog); }
+inline int sys_connect(native_handle_type fd, const ::sockaddr* sa, int len) noexcept {
+    return ::connect(fd, sa, len);
+}
+inline int sys_shutdown(native_handle_type fd, int how) noexcept { return ::shutdown(fd, how); }
+inline int sys_getsockname(native_handle_type fd, ::sockaddr* sa, int* len) noexcept {
+    return ::getsockname(fd, sa, len);
+}
+inline int sys_getpeername(native_handle_type fd, ::sockaddr* sa, int* len) noexcept {
+    return ::getpeername(fd, sa, len);
+}
+inline int sys_setsockopt(native_handle_type fd, int level, int name, const void* value,
+                          std::size_t len) noexcept {
+    return ::setsockopt(fd, level, name, static_cast<const char*>(value), clamp_io_size(len));
+}
+// Some BOOL options come back as one byte (IPV6_V6ONLY, TCP_NODELAY, ...): callers zero their
+// int first, as CPython does.
+inline int sys_getsockopt(native_handle_type fd, int level, int name, void* value, int* len) noexcept {
+    return ::getsockopt(fd, level, name, static_cast<char*>(value), len);
+}
+
+/// Waits until fd is ready for `events` or timeout_ns passes (-1: forever). 1 ready, 0 timed
+/// out, -1 error. select(), as CPython uses on Windows: WSAPoll() on Windows before 10 2004
+/// never reports a failed connect(), which select() shows in the exception set.
+inline constexpr short wait_read = 1;
+inline constexpr short wait_write = 2;
+inline int wait_ready(native_handle_type fd, short events, std::int64_t timeout_ns) noexcept {
+    ::fd_set readable, writable, failed;
+    readable.fd_count = writable.fd_count = failed.fd_count = 0;
+    if (events & wait_read) readable.fd_array[readable.fd_count++] = fd;
+    if (events & wait_write) writable.fd_array[writable.fd_count++] = fd;
+    failed.fd_array[failed.fd_count++] = fd;
+    ::timeval tv{};
+    if (timeout_ns >= 0) {
+        std::int64_t us = (timeout_ns + 999) / 1000;
+        std::int64_t max_seconds = INT_MAX;
+        tv.tv_sec = static_cast<long>(us / 1000000 > max_seconds ? max_seconds : us / 1000000);
+        tv.tv_usec = static_cast<long>(us % 1000000);
+    }
+    int n = ::select(0, &readable, &writable, &failed, timeout_ns >= 0 ? &tv : nullptr);
+    return n == SOCKET_ERROR ? -1 : (n > 0 ? 1 : 0);
+}
+
+/// Sets SO_RCVTIMEO and/or SO_SNDTIMEO: a DWORD of milliseconds on Windows (0 = no timeout; a
+/// positive timeout is never rounded down to 0). Used only with PYSOCK_KERNEL_TIMEOUTS=1.
+inline int set_kernel_timeout(native_handle_type fd, short events, std::int64_t timeout_ns) noexcept {
+    DWORD ms = 0;
+    if (timeout_ns > 0) {
+        std::int64_t rounded_up = (timeout_ns + 999999) / 1000000;
+        ms = rounded_up > 0x7fffffff ? 0x7fffffffu : static_cast<DWORD>(rounded_up);
+    }
+    const char* value = reinterpret_cast<const char*>(&ms);
+    if ((events & wait_read) && ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, value, sizeof ms) != 0)
+        return -1;
+    if ((events & wait_write) && ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, value, sizeof ms) != 0)
+        return -1;
+    return 0;
+}
+
+/// Reads family, type and protocol of an open socket (socket(fileno=fd)), as CPython does on
+/// Windows: from its WSAPROTOCOL_INFOW.
+inline int query_socket(native_handle_type fd, int& family, int& type, int& proto) noexcept {
+    ::WSAPROTOCOL_INFOW info;
+    int len = sizeof info;
+    if (::getsockopt(fd, SOL_SOCKET, SO_PROTOCOL_INFOW, reinterpret_cast<char*>(&info), &len) != 0)
+        return -1;
+    family = info.iAddressFamily;
+    type = info.iSocketType;
+    proto = info.iProtocol;
+    return 0;
+}
+
+// Name resolution and host name: Winsock must be started before any of them.
+inline int sys_getaddrinfo(const char* host, const char* service, const ::addrinfo* hints,
+                           ::addrinfo** res) noexcept {
+    if (int rc = start_winsock()) return rc;
+    return ::getaddrinfo(host, service, hints, res);
+}
+inline int sys_getnameinfo(const ::sockaddr* sa, int len, char* host, std::size_t hostlen, char* serv,
+                           std::size_t servlen, int flags) noexcept {
+    if (int rc = start_winsock()) return rc;
+    return ::getnameinfo(sa, len, host, static_cast<DWORD>(hostlen), serv, static_cast<DWORD>(servlen),
+                         flags);
+}
+/// The message of a getaddrinfo() error. CPython on Windows has no gai_strerror() and says
+/// "[Errno 11001] getaddrinfo failed" whatever the code.
+inline std::string gai_message(int) { return "getaddrinfo failed"; }
+inline int sys_gethostname(char* name, std::size_t len) noexcept {
+    if (start_winsock() != 0) return -1;
+#if defined(_MSC_VER)
+#pragma warning(suppress : 4996)  // gethostname: "use GetHostNameW" (Python's result is ASCII)
+#endif
+    return ::gethostname(name, clamp_io_size(len)) == 0 ? 0 : -1;
+}
+/// inet_aton: Winsock has only inet_addr (the same a.b.c.d / a.b / 0x.. forms), which cannot
+/// tell 255.255.255.255 from an error; CPython special-cases it the same way.
+inline int sys_inet_aton(const char* text, ::in_addr* out) noexcept {
+    if (std::strcmp(text, "255.255.255.255") == 0) {
+        out->s_addr = INADDR_BROADCAST;
+        return 1;
+    }
+#if defined(_MSC_VER)
+#pragma warning(suppress : 4996)  // inet_addr: deprecated for inet_pton, which accepts less
+#endif
+    unsigned long packed = ::inet_addr(text);
+    if (packed == INADDR_NONE) return 0;
+    out->s_addr = packed;
+    return 1;
+}
+
+/// socketpair() on Windows: emulated as CPython's socket.py does, with a loopback listener.
+/// AF_INET or AF_INET6, SOCK_STREAM, protocol 0 (anything else is Python's ValueError); the
+/// two ends are checked to be connected to each other, so a stranger who connects to the
+/// listener first is refused.
+inline int open_socketpair(int family, int type, int proto, native_handle_type fds[2]) {
+    if (family != AF_INET && family != AF_INET6)
+        throw std::invalid_argument("Only AF_INET and AF_INET6 socket address families are supported");
+    if (type != SOCK_STREAM) throw std::invalid_argument("Only SOCK_STREAM socket type is supported");
+    if (proto != 0) throw std::invalid_argument("Only protocol zero is supported");
+    struct owned {
+        native_handle_type fd = invalid_handle;
+        ~owned() {
+            if (fd != invalid_handle) {
+                int err = last_error();
+                ::closesocket(fd);
+                ::WSASetLastError(err);
+            }
+        }
+    } listener, client, server;
+    ::sockaddr_storage addr{};
+    int len = 0;
+    if (family == AF_INET) {
+        auto* sin = reinterpret_cast<::sockaddr_in*>(&addr);
+        sin->sin_family = AF_INET;
+        sin->sin_addr.s_addr = ::htonl(INADDR_LOOPBACK);
+        len = sizeof(::sockaddr_in);
+    } else {
+        auto* sin6 = reinterpret_cast<::sockaddr_in6*>(&addr);
+        sin6->sin6_family = AF_INET6;
+        sin6->sin6_addr = in6addr_loopback;
+        len = sizeof(::sockaddr_in6);
+    }
+    auto* sa = reinterpret_cast<::sockaddr*>(&addr);
+    listener.fd = open_socket(family, SOCK_STREAM, 0);
+    if (listener.fd == invalid_handle || ::bind(listener.fd, sa, len) != 0 || ::listen(listener.fd, 1) != 0 ||
+        ::getsockname(listener.fd, sa, &len) != 0)
+        return -1;
+    client.fd = open_socket(family, SOCK_STREAM, 0);
+    if (client.fd == invalid_handle || set_nonblocking(client.fd, true) < 0) return -1;
+    if (::connect(client.fd, sa, len) != 0 && !in_progress(last_error())) return -1;
+    if (set_nonblocking(client.fd, false) < 0) return -1;
+    server.fd = accept_handle(listener.fd, nullptr, nullptr, false);
+    if (server.fd == invalid_handle) return -1;
+    // The client's connect() completes with the accept; wait for it before comparing names.
+    if (wait_ready(client.fd, wait_write, -1) < 0) return -1;
+    auto endpoint = [](native_handle_type fd, bool peer, ::sockaddr_storage& out) {
+        int n = sizeof out;
+        out = ::sockaddr_storage{};
+        auto* p = reinterpret_cast<::sockaddr*>(&out);
+        return (peer ? ::getpeername(fd, p, &n) : ::getsockname(fd, p, &n)) == 0;
+    };
+    ::sockaddr_storage a{}, b{}, c{}, d{};
+    if (!endpoint(server.fd, false, a) || !endpoint(client.fd, true, b) || !endpoint(client.fd, false, c) ||
+        !endpoint(server.fd, true, d))
+        return -1;
+    if (std::memcmp(&a, &b, sizeof a) != 0 || std::memcmp(&c, &d, sizeof c) != 0) {
+        ::WSASetLastError(WSAECONNABORTED);  // Python: ConnectionError("Unexpected peer connection")
+        return -1;
+    }
+    fds[0] = server.fd;  // Python returns (ssock, csock)
+    fds[1] = client.fd;
+    server.fd = client.fd = invalid_handle;
+    return 0;
+}
+
+#else
+
+// ---------------------------------------------------------------------------------------------
+// POSIX: Linux, macOS, the BSDs (each difference keyed on a feature test)
+// ---------------------------------------------------------------------------------------------
+
 inline constexpr native_handle_type invalid_handle = -1;
 
 inline int last_error() noexcept { return errno; }
@@ -459,10 +1171,6 @@ inline constexpr int err_would_block = EWOULDBLOCK;
 inline constexpr int err_invalid = EINVAL;
 inline constexpr int err_name_too_long = ENAMETOOLONG;
 
-/// Which exception an error code becomes.
-enum class error_kind {
-    plain, timeout, blocking, permission, not_found, broken_pipe, aborted, refused, reset
-};
 inline error_kind classify(int err) noexcept {
     switch (err) {
     case ETIMEDOUT: return error_kind::timeout;
@@ -495,13 +1203,6 @@ inline std::int64_t monotonic_ns() noexcept {
     ::clock_gettime(CLOCK_MONOTONIC, &ts);
     return static_cast<std::int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
 }
-
-// Sets BSD's sun_len/sin_len-style length members where the struct has them (a feature test
-// by overload resolution: the first overload exists only when the member does).
-template <class T> auto set_sun_len(T& sa, std::size_t len, int) -> decltype(sa.sun_len = 0, void()) {
-    sa.sun_len = static_cast<decltype(sa.sun_len)>(len);
-}
-template <class T> void set_sun_len(T&, std::size_t, long) {}
 
 inline int set_cloexec(native_handle_type fd, bool on) noexcept {
     int flags = ::fcntl(fd, F_GETFD);
@@ -680,6 +1381,30 @@ inline int query_socket(native_handle_type fd, int& family, int& type, int& prot
     return 0;
 }
 
+inline constexpr int err_af_not_supported = EAFNOSUPPORT;
+inline constexpr int err_conn_reset = ECONNRESET;
+/// CPython's create_server() sets SO_REUSEADDR on POSIX (a restarted server rebinds at once).
+inline constexpr bool server_reuse_address = true;
+/// The category of OS error codes: errno values.
+inline const std::error_category& os_category() noexcept { return std::generic_category(); }
+
+// Name resolution and host name.
+inline int sys_getaddrinfo(const char* host, const char* service, const ::addrinfo* hints,
+                           ::addrinfo** res) noexcept {
+    return ::getaddrinfo(host, service, hints, res);
+}
+inline int sys_getnameinfo(const ::sockaddr* sa, ::socklen_t len, char* host, std::size_t hostlen,
+                           char* serv, std::size_t servlen, int flags) noexcept {
+    return ::getnameinfo(sa, len, host, static_cast<::socklen_t>(hostlen), serv,
+                         static_cast<::socklen_t>(servlen), flags);
+}
+/// The message of a getaddrinfo() error (EAI_* code): gai_strerror(), as CPython.
+inline std::string gai_message(int code) { return ::gai_strerror(code); }
+inline int sys_gethostname(char* name, std::size_t len) noexcept { return ::gethostname(name, len); }
+inline int sys_inet_aton(const char* text, ::in_addr* out) noexcept { return ::inet_aton(text, out); }
+
+#endif // _WIN32
+
 /// The global default timeout (socket.setdefaulttimeout), in nanoseconds; -1 = None.
 inline std::atomic<std::int64_t> default_timeout_ns{-1};
 
@@ -738,12 +1463,12 @@ namespace detail {
 class gai_error_category : public std::error_category {
 public:
     const char* name() const noexcept override { return "getaddrinfo"; }
-    std::string message(int code) const override { return ::gai_strerror(code); }
+    std::string message(int code) const override { return gai_message(code); }
 };
 
 /// Throws the exception Python would raise for `err`, with Python's message (or `message`).
 [[noreturn]] inline void raise_os_error(int err, const std::string& message, std::size_t written = 0) {
-    std::error_code code(err, std::generic_category());
+    std::error_code code(err, os_category());
     switch (classify(err)) {
     case error_kind::timeout: throw timeout(code, message, written);
     case error_kind::blocking: throw blocking_io_error(code, message, written);
@@ -763,14 +1488,14 @@ public:
 [[noreturn]] inline void raise_last_error() { raise_os_error(last_error()); }
 /// socket.timeout from a settimeout() deadline: "timed out".
 [[noreturn]] inline void raise_timeout(std::size_t written = 0) {
-    throw timeout(std::error_code(err_timed_out, std::generic_category()), "timed out", written);
+    throw timeout(std::error_code(err_timed_out, os_category()), "timed out", written);
 }
 [[noreturn]] inline void raise_gai_error(int code) {
 #if defined(EAI_SYSTEM)
     if (code == EAI_SYSTEM) raise_last_error();
 #endif
     throw gaierror(std::error_code(code, gai_category()),
-                   "[Errno " + std::to_string(code) + "] " + ::gai_strerror(code));
+                   "[Errno " + std::to_string(code) + "] " + gai_message(code));
 }
 
 } // namespace detail
@@ -839,7 +1564,7 @@ inline void resolve_host(int family, const std::string& host, sockaddr_buffer& o
             sin->sin_addr.s_addr = htonl(INADDR_ANY);
             return;
         }
-        if (host == "<broadcast>" || host == "255.255.255.255") {
+        if (host[0] == '<' && host == "<broadcast>") {
             sin->sin_addr.s_addr = htonl(INADDR_BROADCAST);
             return;
         }
@@ -854,12 +1579,12 @@ inline void resolve_host(int family, const std::string& host, sockaddr_buffer& o
         }
         if (::inet_pton(AF_INET6, host.c_str(), &sin6->sin6_addr) == 1) return;
     } else {
-        raise_os_error(EAFNOSUPPORT);
+        raise_os_error(err_af_not_supported);
     }
     ::addrinfo hints{};
     hints.ai_family = family;
     ::addrinfo* res = nullptr;
-    int rc = ::getaddrinfo(host.c_str(), nullptr, &hints, &res);
+    int rc = sys_getaddrinfo(host.c_str(), nullptr, &hints, &res);
     if (rc != 0) raise_gai_error(rc);
     addrinfo_list owner{res};
     for (::addrinfo* ai = res; ai; ai = ai->ai_next) {
@@ -902,7 +1627,7 @@ inline void to_sockaddr(int family, const address& a, sockaddr_buffer& out) {
         set_sun_len(*sun, len, 0);
         out.len = static_cast<::socklen_t>(len);
     } else {
-        raise_os_error(EAFNOSUPPORT);
+        raise_os_error(err_af_not_supported);
     }
 }
 
@@ -927,7 +1652,7 @@ inline address from_sockaddr(const ::sockaddr* sa, ::socklen_t len) {
     } else if (sa->sa_family == AF_UNIX) {
         auto* sun = reinterpret_cast<const ::sockaddr_un*>(sa);
         std::size_t offset = offsetof(::sockaddr_un, sun_path);
-        std::size_t n = len > offset ? static_cast<std::size_t>(len) - offset : 0;
+        std::size_t n = static_cast<std::size_t>(len) > offset ? static_cast<std::size_t>(len) - offset : 0;
         if (n > sizeof sun->sun_path) n = sizeof sun->sun_path;
         if (n > 0 && sun->sun_path[0] != '\0') n = ::strnlen(sun->sun_path, n);  // a path: up to its NUL
         a.host.assign(sun->sun_path, n);
@@ -1011,6 +1736,7 @@ inline socket::socket(int family, int type, int proto)
 }
 
 inline socket socket::from_fd(native_handle_type fd) {
+    if (static_cast<long long>(fd) < 0) throw std::invalid_argument("negative file descriptor");
     int family = 0, type = 0, proto = 0;
     if (detail::query_socket(fd, family, type, proto) < 0) detail::raise_last_error();
     socket s(fd, family, type, proto);
@@ -1030,7 +1756,7 @@ inline socket::socket(socket&& other) noexcept
 
 inline socket& socket::operator=(socket&& other) noexcept {
     if (this != &other) {
-        close();
+        close_quietly();
         fd_.store(other.fd_.exchange(detail::invalid_handle, std::memory_order_relaxed),
                   std::memory_order_relaxed);
         family_ = other.family_;
@@ -1041,7 +1767,12 @@ inline socket& socket::operator=(socket&& other) noexcept {
     return *this;
 }
 
-inline socket::~socket() { close(); }
+inline socket::~socket() { close_quietly(); }
+
+inline void socket::close_quietly() noexcept {
+    native_handle_type fd = fd_.exchange(detail::invalid_handle, std::memory_order_relaxed);
+    if (fd != detail::invalid_handle) detail::close_handle(fd);
+}
 
 inline native_handle_type socket::checked_fd() const {
     native_handle_type fd = fd_.load(std::memory_order_relaxed);
@@ -1077,13 +1808,18 @@ inline std::size_t socket::call(short events, int flags, Op&& op, std::int64_t s
     if (start < 0 && timeout_ns_.load(std::memory_order_relaxed) > 0) start = detail::monotonic_ns();
     detail::ssize_type n = op(checked_fd());
     if (n >= 0) return static_cast<std::size_t>(n);
-    return call_slow(events, flags, op, start);
+    // The slow path is one non-template function for every operation: it is compiled once.
+    using op_type = std::remove_reference_t<Op>;
+    io_call thunk = [](void* context, native_handle_type fd) -> detail::ssize_type {
+        return (*static_cast<op_type*>(context))(fd);
+    };
+    return call_slow(events, flags, thunk, &op, start);
 }
 
 // The slow path: EINTR (retried with the time left), would-block (timeout, non-blocking, or a
 // wait in poll mode) and errors.
-template <class Op>
-inline std::size_t socket::call_slow(short events, int flags, Op& op, std::int64_t start) {
+PYSOCK_NOINLINE inline std::size_t socket::call_slow(short events, int flags, io_call op,
+                                                     void* context, std::int64_t start) {
     const std::int64_t timeout_ns = timeout_ns_.load(std::memory_order_relaxed);
 #if PYSOCK_KERNEL_TIMEOUTS
     // A kernel timer re-armed with the time left is put back to the full timeout on the way out.
@@ -1116,6 +1852,7 @@ inline std::size_t socket::call_slow(short events, int flags, Op& op, std::int64
 #if defined(MSG_DONTWAIT)
             bool dontwait = (flags & MSG_DONTWAIT) != 0;
 #else
+            (void)flags;
             bool dontwait = false;
 #endif
             if (timeout_ns <= 0 || dontwait) detail::raise_os_error(err);
@@ -1134,7 +1871,7 @@ inline std::size_t socket::call_slow(short events, int flags, Op& op, std::int64
         } else {
             detail::raise_os_error(err);
         }
-        detail::ssize_type n = op(fd);
+        detail::ssize_type n = op(context, fd);
         if (n >= 0) return static_cast<std::size_t>(n);
     }
 }
@@ -1176,9 +1913,13 @@ inline std::pair<socket, address> socket::accept() {
 // CPython's internal_connect: one connect(); when it is interrupted, or in progress under a
 // timeout, wait for the outcome instead of calling connect() again.
 inline int socket::connect_impl(const address& addr, bool raise) {
-    native_handle_type fd = checked_fd();
     detail::sockaddr_buffer sa;
-    detail::to_sockaddr(family_, addr, sa);
+    detail::to_sockaddr(family_, addr, sa);  // name resolution errors always throw
+    native_handle_type fd = fd_.load(std::memory_order_relaxed);
+    if (fd == detail::invalid_handle) {  // connect_ex reports EBADF like any other connect error
+        if (raise) detail::raise_os_error(detail::err_bad_handle);
+        return detail::err_bad_handle;
+    }
     const std::int64_t timeout_ns = timeout_ns_.load(std::memory_order_relaxed);
     auto fail = [&](int err) {
         if (raise) detail::raise_os_error(err);
@@ -1237,6 +1978,7 @@ inline void shrink_unused(bytes& buf, std::size_t used) {
 
 inline bytes socket::recv(std::size_t bufsize, int flags) {
     detail::check_bufsize(bufsize, "negative buffersize in recv");
+    if (bufsize == 0) return bytes();  // CPython answers recv(0) without a system call
     bytes buf(bufsize, '\0');
     detail::shrink_unused(buf, recv_into(buf.data(), bufsize, flags));
     return buf;
@@ -1271,12 +2013,25 @@ inline std::size_t socket::send(std::string_view data, int flags) {
     });
 }
 
+// One send() usually takes everything (a blocking socket waits until the kernel has it all):
+// that is the inlined fast path. Partial sends, EINTR, timeouts and errors go out of line.
 inline void socket::sendall(std::string_view data, int flags) {
+    const std::int64_t start = timeout_ns_.load(std::memory_order_relaxed) > 0 ? detail::monotonic_ns() : -1;
+    detail::ssize_type n = detail::sys_send(checked_fd(), data.data(), data.size(), flags);
+    if (n >= 0 && static_cast<std::size_t>(n) == data.size()) return;
+    sendall_slow(data, flags, static_cast<long long>(n), start);
+}
+
+// `first` is what the fast path's send() returned (-1: failed, with the error still in errno).
+PYSOCK_NOINLINE inline void socket::sendall_slow(std::string_view data, int flags, long long first,
+                                                 std::int64_t start) {
     const std::int64_t timeout_ns = timeout_ns_.load(std::memory_order_relaxed);
-    const std::int64_t start = timeout_ns > 0 ? detail::monotonic_ns() : -1;
     std::size_t sent = 0;
+    auto send_rest = [&](native_handle_type fd) {
+        return detail::sys_send(fd, data.data() + sent, data.size() - sent, flags);
+    };
 #if PYSOCK_KERNEL_TIMEOUTS
-    // After a partial send the kernel timer is set to what is left of the deadline; this puts
+    // Between partial sends the kernel timer is set to what is left of the deadline; this puts
     // the full timeout back whichever way sendall leaves.
     struct rearm_guard {
         native_handle_type fd = detail::invalid_handle;
@@ -1287,19 +2042,26 @@ inline void socket::sendall(std::string_view data, int flags) {
     } rearmed;
 #endif
     try {
+        if (first >= 0) {
+            sent = static_cast<std::size_t>(first);
+        } else {
+            io_call thunk = [](void* context, native_handle_type fd) -> detail::ssize_type {
+                return (*static_cast<decltype(send_rest)*>(context))(fd);
+            };
+            sent = call_slow(detail::wait_write, flags, thunk, &send_rest, start);
+        }
         while (sent < data.size()) {
-            sent += call(detail::wait_write, flags, [&](native_handle_type fd) {
-                return detail::sys_send(fd, data.data() + sent, data.size() - sent, flags);
-            }, start);
-            if (sent == data.size() || timeout_ns <= 0) continue;
-            std::int64_t left = timeout_ns - (detail::monotonic_ns() - start);
-            if (left <= 0) detail::raise_timeout();
+            if (timeout_ns > 0) {
+                std::int64_t left = timeout_ns - (detail::monotonic_ns() - start);
+                if (left <= 0) detail::raise_timeout();
 #if PYSOCK_KERNEL_TIMEOUTS
-            native_handle_type fd = checked_fd();
-            if (detail::set_kernel_timeout(fd, detail::wait_write, left) < 0) detail::raise_last_error();
-            rearmed.fd = fd;
-            rearmed.full_ns = timeout_ns;
+                native_handle_type fd = checked_fd();
+                if (detail::set_kernel_timeout(fd, detail::wait_write, left) < 0) detail::raise_last_error();
+                rearmed.fd = fd;
+                rearmed.full_ns = timeout_ns;
 #endif
+            }
+            sent += call(detail::wait_write, flags, send_rest, start);
         }
     } catch (const error& e) {
         // The same exception type and message, now saying how far sendall got.
@@ -1324,11 +2086,14 @@ inline void socket::shutdown(int how) {
     if (detail::sys_shutdown(checked_fd(), how) < 0) detail::raise_last_error();
 }
 
-inline void socket::close() noexcept {
+inline void socket::close() {
     native_handle_type fd = fd_.exchange(detail::invalid_handle, std::memory_order_relaxed);
-    // Like CPython, ignore the close() error: the descriptor is released either way, and
-    // ECONNRESET here only reports what the peer already did.
-    if (fd != detail::invalid_handle) detail::close_handle(fd);
+    // CPython ignores only ECONNRESET here: it reports what the peer already did, and the
+    // descriptor is released whatever close() says.
+    if (fd != detail::invalid_handle && detail::close_handle(fd) < 0) {
+        int err = detail::last_error();
+        if (err != ECONNRESET) detail::raise_os_error(err);
+    }
 }
 
 inline native_handle_type socket::detach() noexcept {
@@ -1427,7 +2192,7 @@ inline std::vector<addrinfo> getaddrinfo(const std::string& host, std::optional<
     hints.ai_flags = flags;
     std::string service = port ? std::to_string(*port) : std::string();
     ::addrinfo* res = nullptr;
-    int rc = ::getaddrinfo(host.empty() ? nullptr : host.c_str(), port ? service.c_str() : nullptr,
+    int rc = detail::sys_getaddrinfo(host.empty() ? nullptr : host.c_str(), port ? service.c_str() : nullptr,
                            &hints, &res);
     if (rc != 0) detail::raise_gai_error(rc);
     detail::addrinfo_list owner{res};
@@ -1449,6 +2214,9 @@ inline std::pair<std::string, std::string> getnameinfo(const address& addr, int 
     auto infos = getaddrinfo(addr.host, addr.port, AF_UNSPEC, SOCK_DGRAM, 0, AI_NUMERICHOST);
     if (infos.size() != 1) throw error(std::error_code(detail::err_invalid, std::generic_category()),
                                        "sockaddr resolved to multiple addresses");
+    if (infos[0].family == AF_INET && addr.family == AF_INET6)
+        throw error(std::error_code(detail::err_invalid, std::generic_category()),
+                    "IPv4 sockaddr must be 2 tuple");
     address target = infos[0].sockaddr;
     target.flowinfo = addr.flowinfo;
     if (addr.scope_id != 0) target.scope_id = addr.scope_id;
@@ -1456,14 +2224,14 @@ inline std::pair<std::string, std::string> getnameinfo(const address& addr, int 
     detail::to_sockaddr(infos[0].family, target, sa);
     char host[NI_MAXHOST] = {};
     char serv[NI_MAXSERV] = {};
-    int rc = ::getnameinfo(sa.get(), sa.len, host, sizeof host, serv, sizeof serv, flags);
+    int rc = detail::sys_getnameinfo(sa.get(), sa.len, host, sizeof host, serv, sizeof serv, flags);
     if (rc != 0) detail::raise_gai_error(rc);
     return {host, serv};
 }
 
 inline std::string gethostname() {
     char name[256] = {};
-    if (::gethostname(name, sizeof name - 1) < 0) detail::raise_last_error();
+    if (detail::sys_gethostname(name, sizeof name - 1) < 0) detail::raise_last_error();
     return name;
 }
 
@@ -1480,7 +2248,7 @@ inline std::string getfqdn(const std::string& name_) {
         detail::sockaddr_buffer sa;
         detail::to_sockaddr(infos[0].family, infos[0].sockaddr, sa);
         char host[NI_MAXHOST] = {};
-        if (::getnameinfo(sa.get(), sa.len, host, sizeof host, nullptr, 0, NI_NAMEREQD) != 0) return name;
+        if (detail::sys_getnameinfo(sa.get(), sa.len, host, sizeof host, nullptr, 0, NI_NAMEREQD) != 0) return name;
         return host;
     } catch (const error&) {
         return name;
@@ -1538,7 +2306,7 @@ inline socket create_server(const address& addr, int family, std::optional<int> 
         if (family != AF_INET6) throw std::invalid_argument("dualstack_ipv6 requires AF_INET6 family");
     }
     socket s(family, SOCK_STREAM);
-    if (family == AF_INET || family == AF_INET6) {
+    if (detail::server_reuse_address && (family == AF_INET || family == AF_INET6)) {
         // POSIX lets a restarted server rebind at once; CPython sets it too (not on Windows).
         try {
             s.setsockopt(SOL_SOCKET, SO_REUSEADDR, 1);
@@ -1581,7 +2349,7 @@ inline std::pair<socket, socket> socketpair(int family, int type, int proto) {
 
 inline bytes inet_pton(int family, const std::string& ip) {
     unsigned char packed[sizeof(::in6_addr)] = {};
-    if (family != AF_INET && family != AF_INET6) detail::raise_os_error(EAFNOSUPPORT);
+    if (family != AF_INET && family != AF_INET6) detail::raise_os_error(detail::err_af_not_supported);
     if (detail::has_embedded_nul(ip)) throw std::invalid_argument("embedded null character");
     int rc = ::inet_pton(family, ip.c_str(), packed);
     if (rc == 0)
@@ -1592,7 +2360,8 @@ inline bytes inet_pton(int family, const std::string& ip) {
 }
 
 inline std::string inet_ntop(int family, std::string_view packed) {
-    if (family != AF_INET && family != AF_INET6) detail::raise_os_error(EAFNOSUPPORT);
+    if (family != AF_INET && family != AF_INET6)
+        throw std::invalid_argument("unknown address family " + std::to_string(family));
     if (packed.size() != (family == AF_INET ? 4u : 16u))
         throw std::invalid_argument("invalid length of packed IP address string");
     unsigned char raw[16] = {};
@@ -1604,14 +2373,17 @@ inline std::string inet_ntop(int family, std::string_view packed) {
 
 inline bytes inet_aton(const std::string& ip) {
     ::in_addr a{};
-    if (detail::has_embedded_nul(ip) || ::inet_aton(ip.c_str(), &a) == 0)
+    if (detail::has_embedded_nul(ip)) throw std::invalid_argument("embedded null character");
+    if (detail::sys_inet_aton(ip.c_str(), &a) == 0)
         throw error(std::error_code(detail::err_invalid, std::generic_category()),
                     "illegal IP address string passed to inet_aton");
     return bytes(reinterpret_cast<const char*>(&a), 4);
 }
 
 inline std::string inet_ntoa(std::string_view packed) {
-    if (packed.size() != 4) throw std::invalid_argument("packed IP wrong length for inet_ntoa");
+    if (packed.size() != 4)
+        throw error(std::error_code(detail::err_invalid, std::generic_category()),
+                    "packed IP wrong length for inet_ntoa");
     return inet_ntop(AF_INET, packed);
 }
 
@@ -1637,8 +2409,510 @@ constexpr std::uint32_t htonl(std::uint32_t x) noexcept {
 constexpr std::uint32_t ntohl(std::uint32_t x) noexcept { return htonl(x); }
 
 inline void close(native_handle_type fd) {
-    if (detail::close_handle(fd) < 0 && detail::last_error() != ECONNRESET) detail::raise_last_error();
+    if (detail::close_handle(fd) < 0 && detail::last_error() != detail::err_conn_reset) detail::raise_last_error();
 }
+
+// ---------------------------------------------------------------------------------------------
+// 5.5 threading_tcp_server
+// ---------------------------------------------------------------------------------------------
+
+namespace detail {
+
+// The signal path touches only lock-free atomics: anything else may deadlock or tear when a
+// signal lands in the middle of it.
+static_assert(std::atomic<bool>::is_always_lock_free && std::atomic<int>::is_always_lock_free,
+              "server_wakeup needs lock-free atomics to be async-signal-safe");
+
+/// Waits until `a` (and `b`, when watch_b) is readable or timeout_ns passes (-1: forever).
+/// Returns the number ready (0: timed out) or -1 with the error in last_error() (EINTR
+/// included); a closed descriptor is an error (EBADF), never a "ready" that would spin.
+inline int wait_readable(native_handle_type a, native_handle_type b, bool watch_b,
+                         std::int64_t timeout_ns, bool& a_ready, bool& b_ready) noexcept {
+    a_ready = b_ready = false;
+#if defined(_WIN32)
+    ::fd_set readable;
+    readable.fd_count = 0;
+    readable.fd_array[readable.fd_count++] = a;
+    if (watch_b) readable.fd_array[readable.fd_count++] = b;
+    ::timeval tv{};
+    if (timeout_ns >= 0) {
+        std::int64_t us = (timeout_ns + 999) / 1000;
+        tv.tv_sec = static_cast<long>(us / 1000000 > INT_MAX ? INT_MAX : us / 1000000);
+        tv.tv_usec = static_cast<long>(us % 1000000);
+    }
+    int n = ::select(0, &readable, nullptr, nullptr, timeout_ns >= 0 ? &tv : nullptr);
+    if (n == SOCKET_ERROR) return -1;
+    a_ready = FD_ISSET(a, &readable) != 0;
+    b_ready = watch_b && FD_ISSET(b, &readable) != 0;
+    return n;
+#else
+    ::pollfd p[2] = {};
+    p[0].fd = a;
+    p[0].events = POLLIN;
+    p[1].fd = b;
+    p[1].events = POLLIN;
+    int ms = -1;
+    if (timeout_ns >= 0) {
+        std::int64_t rounded_up = (timeout_ns + 999999) / 1000000;
+        ms = rounded_up > INT_MAX ? INT_MAX : static_cast<int>(rounded_up);
+    }
+    int n = ::poll(p, watch_b ? 2 : 1, ms);
+    if (n < 0) return -1;
+    if ((p[0].revents | (watch_b ? p[1].revents : 0)) & POLLNVAL) {
+        errno = EBADF;
+        return -1;
+    }
+    a_ready = p[0].revents != 0;
+    b_ready = watch_b && p[1].revents != 0;
+    return n;
+#endif
+}
+
+inline void server_wakeup::open() {
+    auto pair = socketpair();
+    pair.first.settimeout(0.0);  // drain() reads until empty; notify() must never block
+    pair.second.settimeout(0.0);
+    read_.emplace(std::move(pair.first));
+    write_.emplace(std::move(pair.second));
+    write_handle_.store(write_->fileno());
+}
+
+inline native_handle_type server_wakeup::read_handle() const noexcept {
+    return read_ ? read_->fileno() : invalid_handle;
+}
+
+inline void server_wakeup::notify() noexcept {
+    // One byte in flight is enough: the loop clears pending_ before it drains, so a notify()
+    // that finds it set knows the loop has yet to look.
+    if (pending_.exchange(true)) return;
+    int saved = errno;
+    // writers_ keeps close() from closing the descriptor (and the number being reused) between
+    // the load and the send.
+    writers_.fetch_add(1);
+    native_handle_type fd = write_handle_.load();
+    if (fd != invalid_handle) {
+        char byte = '!';
+        (void)sys_send(fd, &byte, 1, 0);  // full or closed peer: the loop is awake anyway
+    }
+    writers_.fetch_sub(1);
+    errno = saved;
+}
+
+// Empties the pipe, then re-arms notify(). In this order a notify() can never be left with its
+// flag set and no byte in the pipe (which would silence every later notify()): at worst one
+// byte too many wakes the loop once more. The caller looks at what changed afterwards.
+inline void server_wakeup::drain() noexcept {
+    if (read_) {
+        char buf[64];
+        while (sys_recv(read_->fileno(), buf, sizeof buf, 0) > 0) {
+        }
+    }
+    pending_.store(false);
+}
+
+inline void server_wakeup::request_stop(int signal_number) noexcept {
+    if (signal_number != 0) stop_signal.store(signal_number);
+    stop_requested.store(true);
+    notify();
+}
+
+inline void server_wakeup::close() noexcept {
+    write_handle_.store(invalid_handle);
+    while (writers_.load() != 0) std::this_thread::yield();  // a notify() mid-send: a few instructions
+    read_.reset();
+    write_.reset();
+}
+
+/// The servers that signals stop. A signal handler reads only the atomics; registration takes
+/// the mutex. busy counts handlers running, so unregistering can wait until none can still be
+/// using a server it removed.
+struct server_signal_table {
+    static constexpr int slots = 16;
+    static constexpr int max_signal = 64;
+    std::atomic<server_wakeup*> servers[slots];
+    std::atomic<std::uint64_t> masks[slots];  // bit (sig - 1): the signals of each server
+    std::atomic<int> busy;
+    std::mutex mutex;
+    int users[max_signal + 1];                // servers using each signal
+#if defined(_WIN32)
+    void (*previous[max_signal + 1])(int);
+#else
+    struct ::sigaction previous[max_signal + 1];
+#endif
+};
+inline server_signal_table server_signals{};
+
+inline void server_signal_handler(int signal_number) {
+    server_signal_table& table = server_signals;
+    table.busy.fetch_add(1);
+    const std::uint64_t bit = std::uint64_t{1} << (signal_number - 1);
+    for (auto i = 0; i < server_signal_table::slots; ++i) {
+        server_wakeup* server = table.servers[i].load();
+        if (server && (table.masks[i].load() & bit)) server->request_stop(signal_number);
+    }
+    table.busy.fetch_sub(1);
+#if defined(_WIN32)
+    ::signal(signal_number, server_signal_handler);  // the CRT resets it to SIG_DFL
+#endif
+}
+
+inline int install_signal_handler(int signal_number, server_signal_table& table) noexcept {
+#if defined(_WIN32)
+    auto previous = ::signal(signal_number, server_signal_handler);
+    if (previous == SIG_ERR) return -1;
+    table.previous[signal_number] = previous;
+    return 0;
+#else
+    struct ::sigaction action {};
+    action.sa_handler = server_signal_handler;
+    sigemptyset(&action.sa_mask);
+    action.sa_flags = SA_RESTART;  // other threads' system calls go on; poll() wakes by the byte
+    return ::sigaction(signal_number, &action, &table.previous[signal_number]);
+#endif
+}
+
+inline void restore_signal_handler(int signal_number, server_signal_table& table) noexcept {
+#if defined(_WIN32)
+    ::signal(signal_number, table.previous[signal_number]);
+#else
+    ::sigaction(signal_number, &table.previous[signal_number], nullptr);
+#endif
+}
+
+/// The server whose handler the current thread runs (shutdown() must not wait for itself).
+inline thread_local const void* current_server = nullptr;
+
+inline bool resource_exhausted(int err) noexcept {
+    return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
+}
+
+} // namespace detail
+
+inline threading_tcp_server::threading_tcp_server(const address& server_address, handler handle,
+                                                  server_options options)
+    : options_(std::move(options)), handle_(std::move(handle)),
+      listener_(server_address.family == AF_UNSPEC ? AF_INET : server_address.family, SOCK_STREAM) {
+    const int family = listener_.family();
+    if (family == AF_INET || family == AF_INET6) {
+        if (options_.allow_reuse_address) listener_.setsockopt(SOL_SOCKET, SO_REUSEADDR, 1);
+        if (options_.allow_reuse_port) {
+#if defined(SO_REUSEPORT)
+            listener_.setsockopt(SOL_SOCKET, SO_REUSEPORT, 1);
+#else
+            throw std::invalid_argument("SO_REUSEPORT not supported on this platform");
+#endif
+        }
+    }
+#if defined(IPV6_V6ONLY)
+    if (family == AF_INET6)
+        listener_.setsockopt(IPPROTO_IPV6, IPV6_V6ONLY, options_.dualstack_ipv6 ? 0 : 1);
+#endif
+    listener_.bind(server_address);
+    init();
+}
+
+inline threading_tcp_server::threading_tcp_server(socket listener, handler handle,
+                                                  server_options options)
+    : options_(std::move(options)), handle_(std::move(handle)), listener_(std::move(listener)) {
+    if (listener_.type() != SOCK_STREAM)
+        throw std::invalid_argument("threading_tcp_server needs a SOCK_STREAM socket");
+    init();
+}
+
+// Validates the options, listens, and opens the wake-up pair. The listener is non-blocking:
+// a client that connects and resets before accept() would otherwise block the loop in accept().
+inline void threading_tcp_server::init() {
+    if (!handle_) throw std::invalid_argument("threading_tcp_server needs a handler");
+    detail::timeout_to_ns(options_.grace_period);  // throws std::invalid_argument early
+    detail::timeout_to_ns(options_.timeout);
+    detail::timeout_to_ns(options_.connection_timeout);
+    listener_.listen(options_.request_queue_size);
+    listener_.settimeout(0.0);
+    wakeup_.open();
+}
+
+inline threading_tcp_server::~threading_tcp_server() {
+    shutdown();
+    server_close();
+}
+
+inline bool threading_tcp_server::has_room() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return options_.max_clients == 0 || options_.refuse_when_full || running_ < options_.max_clients;
+}
+
+// One turn of the loop: join finished handlers, sleep until a client or a wake-up, accept.
+// Returns whether a client was dispatched.
+inline bool threading_tcp_server::wait_and_accept(std::int64_t timeout_ns) {
+    reap();
+    bool room = has_room() && !accept_backoff_;
+    if (accept_backoff_ && (timeout_ns < 0 || timeout_ns > 100000000)) timeout_ns = 100000000;
+    bool woken = false, client_waiting = false;
+    int n = detail::wait_readable(wakeup_.read_handle(), listener_.fileno(), room, timeout_ns,
+                                  woken, client_waiting);
+    if (n < 0) {
+        if (detail::interrupted(detail::last_error())) return false;
+        detail::raise_last_error();
+    }
+    if (woken) wakeup_.drain();
+    if (n == 0) accept_backoff_ = false;  // the retry of an accept() that ran out of resources
+    if (!client_waiting || wakeup_.stop_requested.load()) return false;
+    std::optional<std::pair<socket, address>> accepted;
+    try {
+        accepted.emplace(listener_.accept());
+    } catch (const blocking_io_error&) {
+        return false;  // the client left before accept(), or another thread took it
+    } catch (const error& e) {
+        // Python ignores every accept() error. Running out of descriptors or memory must not be
+        // silent, nor spin: report it and retry when a handler ends or after 100 ms.
+        if (detail::resource_exhausted(e.code().value())) {
+            accept_backoff_ = true;
+            report_error(address(), std::current_exception());
+        }
+        return false;
+    }
+    start(std::move(accepted->first), std::move(accepted->second));
+    return true;
+}
+
+inline void threading_tcp_server::start(socket conn, address client) {
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (options_.max_clients != 0 && running_ >= options_.max_clients) {
+            // refuse_when_full (has_room() let the client in): a word and the end of stream.
+            try {
+                conn.settimeout(0.0);
+                if (!options_.refuse_message.empty()) conn.send(options_.refuse_message);
+                conn.shutdown(SHUT_WR);
+            } catch (const error&) {
+            }
+            return;  // conn closes
+        }
+    }
+    try {
+        if (options_.connection_timeout) conn.settimeout(options_.connection_timeout);
+    } catch (...) {
+        report_error(client, std::current_exception());
+        return;
+    }
+    connection_list::iterator c;
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        c = connections_.insert(connections_.end(),
+                                connection{std::thread(), std::move(conn), std::move(client), false});
+        ++running_;
+    }
+    try {
+        c->thread = std::thread([this, c] { run(c); });
+    } catch (...) {  // no thread (EAGAIN): this client is dropped, the server goes on
+        address who = c->client;
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            --running_;
+            connections_.erase(c);
+        }
+        report_error(who, std::current_exception());
+    }
+}
+
+// The body of every handler thread.
+inline void threading_tcp_server::run(connection_list::iterator c) noexcept {
+    detail::current_server = this;
+    try {
+        handle_(c->conn, c->client);
+    } catch (...) {
+        bool forced;
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            forced = c->forced;
+        }
+        if (!forced) report_error(c->client, std::current_exception());
+    }
+    {
+        // Closed under the lock: finish_connections() shuts sockets down under it too, so it
+        // never acts on a descriptor number this thread has closed and someone else reused.
+        std::lock_guard<std::mutex> lock(mutex_);
+        c->conn.close();
+        --running_;
+        finished_.push_back(c);
+        accept_backoff_ = false;
+    }
+    changed_.notify_all();
+    wakeup_.notify();
+}
+
+// Joins the threads of finished handlers: a server that runs for months must not keep one
+// thread object (and, until joined, one stack) per client it ever had.
+inline void threading_tcp_server::reap() {
+    std::vector<connection_list::iterator> done;
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        done.swap(finished_);
+    }
+    if (done.empty()) return;
+    for (auto c : done) c->thread.join();  // it has left run(): this returns at once
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (auto c : done) connections_.erase(c);
+}
+
+// The stop: grace period, then SHUT_RDWR on the sockets of handlers still running, then join.
+inline void threading_tcp_server::finish_connections() noexcept {
+    connection_list all;
+    {
+        std::unique_lock<std::mutex> lock(mutex_);
+        auto idle = [this] { return running_ == 0; };
+        if (options_.block_on_close && !options_.daemon_threads && !idle()) {
+            if (!options_.grace_period) {
+                changed_.wait(lock, idle);
+            } else {
+                auto grace = std::chrono::nanoseconds(detail::timeout_to_ns(options_.grace_period));
+                changed_.wait_for(lock, grace, idle);
+            }
+        }
+        for (auto& c : connections_) {
+            native_handle_type fd = c.conn.fileno();
+            if (fd == detail::invalid_handle) continue;  // finished (or the handler took the socket)
+            c.forced = true;
+            detail::sys_shutdown(fd, SHUT_RDWR);
+        }
+        all.splice(all.end(), connections_);
+    }
+    for (auto& c : all) {
+        if (c.thread.joinable() && c.thread.get_id() != std::this_thread::get_id()) c.thread.join();
+    }
+    std::lock_guard<std::mutex> lock(mutex_);
+    finished_.clear();  // iterators into `all`, whose threads are joined
+}
+
+inline void threading_tcp_server::report_error(const address& client,
+                                               std::exception_ptr error) noexcept {
+    try {
+        if (options_.handle_error) {
+            options_.handle_error(client, error);
+            return;
+        }
+        std::string line = client.family == AF_UNSPEC
+                               ? "Exception occurred while accepting a connection: "
+                               : "Exception occurred during processing of request from " +
+                                     to_string(client) + ": ";
+        try {
+            std::rethrow_exception(error);
+        } catch (const std::exception& e) {
+            line += e.what();
+        } catch (...) {
+            line += "unknown exception";
+        }
+        line += '\n';
+        std::fwrite(line.data(), 1, line.size(), stderr);  // one call: lines of threads do not mix
+    } catch (...) {
+    }
+}
+
+inline void threading_tcp_server::serve_forever() {
+    if (listener_.fileno() == detail::invalid_handle) detail::raise_os_error(detail::err_bad_handle);
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        serving_ = true;
+        serving_thread_ = std::this_thread::get_id();
+    }
+    // Whichever way the loop ends, no handler thread survives serve_forever().
+    struct end_of_serving {
+        threading_tcp_server& server;
+        ~end_of_serving() {
+            server.finish_connections();
+            server.wakeup_.stop_requested.store(false);
+            {
+                std::lock_guard<std::mutex> lock(server.mutex_);
+                server.serving_ = false;
+                server.serving_thread_ = std::thread::id();
+            }
+            server.changed_.notify_all();
+        }
+    } end{*this};
+    while (!wakeup_.stop_requested.load()) wait_and_accept(-1);
+}
+
+inline bool threading_tcp_server::handle_request() {
+    if (listener_.fileno() == detail::invalid_handle) detail::raise_os_error(detail::err_bad_handle);
+    const std::int64_t timeout_ns = detail::timeout_to_ns(options_.timeout);
+    const std::int64_t start = detail::monotonic_ns();
+    for (;;) {
+        std::int64_t left = timeout_ns < 0 ? -1 : timeout_ns - (detail::monotonic_ns() - start);
+        if (wakeup_.stop_requested.load() || (timeout_ns >= 0 && left < 0)) return false;
+        if (wait_and_accept(left)) return true;
+        if (timeout_ns >= 0 && detail::monotonic_ns() - start >= timeout_ns) return false;
+    }
+}
+
+inline void threading_tcp_server::request_shutdown() noexcept { wakeup_.request_stop(0); }
+
+inline void threading_tcp_server::shutdown() {
+    wakeup_.request_stop(0);
+    std::unique_lock<std::mutex> lock(mutex_);
+    if (!serving_ || serving_thread_ == std::this_thread::get_id() || detail::current_server == this)
+        return;  // nothing to wait for, or waiting would wait for the caller itself
+    changed_.wait(lock, [this] { return !serving_; });
+}
+
+inline int threading_tcp_server::shutdown_signal() const noexcept { return wakeup_.stop_signal.load(); }
+
+inline void threading_tcp_server::shutdown_on_signals(std::initializer_list<int> signals) {
+    using table_type = detail::server_signal_table;
+    table_type& table = detail::server_signals;
+    std::uint64_t wanted = 0;
+    for (int s : signals) {
+        if (s < 1 || s > table_type::max_signal)
+            throw std::invalid_argument("signal number out of range");
+        wanted |= std::uint64_t{1} << (s - 1);
+    }
+    std::lock_guard<std::mutex> lock(table.mutex);
+    int slot = signal_slot_;
+    for (int i = 0; slot < 0 && i < table_type::slots; ++i)
+        if (!table.servers[i].load()) slot = i;
+    if (slot < 0) throw std::length_error("too many servers registered with shutdown_on_signals()");
+    std::uint64_t have = signal_slot_ < 0 ? 0 : table.masks[slot].load();
+    std::uint64_t installed = 0;
+    for (int s = 1; s <= table_type::max_signal; ++s) {
+        std::uint64_t bit = std::uint64_t{1} << (s - 1);
+        if (!(wanted & bit) || (have & bit)) continue;
+        if (table.users[s] == 0 && detail::install_signal_handler(s, table) < 0) {
+            int err = detail::last_error();
+            for (int t = 1; t < s; ++t)  // undo this call's installations
+                if ((installed >> (t - 1)) & 1)
+                    if (--table.users[t] == 0) detail::restore_signal_handler(t, table);
+            detail::raise_os_error(err);
+        }
+        ++table.users[s];
+        installed |= bit;
+    }
+    table.masks[slot].store(have | installed);
+    table.servers[slot].store(&wakeup_);
+    signal_slot_ = slot;
+}
+
+inline void threading_tcp_server::unregister_signals() noexcept {
+    detail::server_signal_table& table = detail::server_signals;
+    std::lock_guard<std::mutex> lock(table.mutex);
+    if (signal_slot_ < 0) return;
+    table.servers[signal_slot_].store(nullptr);
+    // A handler that loaded the pointer before the store may still be calling request_stop().
+    while (table.busy.load() != 0) std::this_thread::yield();
+    std::uint64_t mask = table.masks[signal_slot_].exchange(0);
+    for (int s = 1; s <= detail::server_signal_table::max_signal; ++s)
+        if (((mask >> (s - 1)) & 1) && --table.users[s] == 0) detail::restore_signal_handler(s, table);
+    signal_slot_ = -1;
+}
+
+inline void threading_tcp_server::server_close() noexcept {
+    unregister_signals();
+    finish_connections();
+    listener_.close();
+    wakeup_.close();
+}
+
+inline address threading_tcp_server::server_address() const { return listener_.getsockname(); }
+
+inline native_handle_type threading_tcp_server::fileno() const noexcept { return listener_.fileno(); }
 
 } // namespace pysock
 
@@ -1646,6 +2920,7 @@ inline void close(native_handle_type fd) {
 // 6. Internal macros end here
 // =============================================================================================
 #undef PYSOCK_DECLARE_ERROR
+#undef PYSOCK_NOINLINE
 #undef PYSOCK_MSG_NOSIGNAL
 
 #endif // PYSOCK_SOCKET_HPP
