@@ -1,0 +1,78 @@
+// pysock_rtt_driver: N ping-pong round trips over loopback, nothing else, for counting user-space
+// instructions (bench/instructions.sh runs it under valgrind --tool=callgrind at two values of N and
+// divides the difference by the difference in N, so setup and teardown cancel out).
+//
+//   pysock_rtt_driver IMPL ROUND_TRIPS [SIZE]
+//   IMPL: pysock | raw | pysock_settimeout30 | raw_poll30 | pysock_unix | raw_unix | pysock_udp | raw_udp
+#include "endpoints.hpp"
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <string>
+#include <vector>
+
+namespace {
+
+template <class E>
+void stream_rtts(long n, std::size_t size) {
+    auto ls = E::listen();
+    bench::scoped_thread server(
+        [&] {
+            auto c = E::accept(ls);
+            bench::echo_loop<E>(c);
+        },
+        [&] { E::stop_listener(ls); });
+    auto c = E::connect(ls);
+    std::string msg(size, 'x');
+    std::vector<char> buf(size);
+    for (long i = 0; i < n; ++i) bench::round_trip<E>(c, msg.data(), buf.data(), size);
+    E::close(c);
+    server.join_without_stop();
+}
+
+template <class E>
+void dgram_rtts(long n, std::size_t size) {
+    auto srv = E::open_server();
+    auto cl = E::open_client(srv);
+    bench::scoped_thread server([&] { E::serve(srv); }, [&] { E::stop(cl); });
+    std::string msg(size, 'x');
+    std::vector<char> buf(bench::kBufSize);
+    for (long i = 0; i < n; ++i)
+        if (E::round_trip(cl, msg.data(), size, buf.data(), buf.size()) != size) throw std::runtime_error("short datagram");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    if (argc < 3) {
+        std::fprintf(stderr, "usage: %s IMPL ROUND_TRIPS [SIZE]\n", argv[0]);
+        return 2;
+    }
+    const std::string impl = argv[1];
+    const long n = std::atol(argv[2]);
+    const std::size_t size = argc > 3 ? static_cast<std::size_t>(std::atol(argv[3])) : 64;
+    if (n < 0 || size == 0 || size > bench::kBufSize) {
+        std::fprintf(stderr, "bad ROUND_TRIPS or SIZE\n");
+        return 2;
+    }
+    try {
+        if (impl == "pysock") stream_rtts<bench::pysock_tcp<false>>(n, size);
+        else if (impl == "raw") stream_rtts<bench::raw_tcp<false>>(n, size);
+        else if (impl == "pysock_settimeout30") stream_rtts<bench::pysock_tcp<true>>(n, size);
+        else if (impl == "raw_poll30") stream_rtts<bench::raw_tcp<true>>(n, size);
+        else if (impl == "pysock_unix") stream_rtts<bench::pysock_unix>(n, size);
+        else if (impl == "raw_unix") stream_rtts<bench::raw_unix>(n, size);
+        else if (impl == "pysock_udp") dgram_rtts<bench::pysock_udp>(n, size);
+        else if (impl == "raw_udp") dgram_rtts<bench::raw_udp>(n, size);
+        else {
+            std::fprintf(stderr, "unknown IMPL %s\n", impl.c_str());
+            return 2;
+        }
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "pysock_rtt_driver: %s\n", e.what());
+        return 1;
+    }
+    return 0;
+}

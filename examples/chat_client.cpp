@@ -1,0 +1,168 @@
+// chat_client.cpp - the course's "Exercice 3", client side: a two-person chat, turn by turn.
+//
+// Protocol (the same in chat_server.cpp):
+//   - once connected, the client's user types a message, which is sent to the server;
+//   - the server's user reads it and types the answer, which is sent back; and so on, in turn;
+//   - until either side sends "fini": then the client closes the connection and the server goes
+//     back to waiting for the next client.
+// TCP carries a stream of bytes, not messages: one recv() may return half a message, or two.
+// So every message is one line of UTF-8 text ending in '\n', and LineReader below cuts the stream
+// back into lines (Python: `client.makefile("rb").readline()`).
+//
+// Build: c++ -std=c++17 -Iinclude examples/chat_client.cpp -pthread -o chat_client
+// Run:   ./chat_client [HOST [PORT]]          (defaults: localhost 63000), with ./chat_server running;
+//        from another machine: ./chat_client 192.168.1.44   (the server's address)
+// At the end of its standard input (Ctrl-D), the client sends "fini".
+// Exit code: 0 after "fini" from either side, 1 if the server could not be reached or left.
+#include <pysock/socket.hpp>
+
+#include <csignal>
+#include <cstdlib>
+#include <iostream>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <unistd.h>
+
+namespace {
+
+// Ctrl-C: Python raises KeyboardInterrupt, and its `with` blocks close the sockets. A C++ signal
+// handler must not throw, so we leave at once; the OS closes every socket of the process.
+// Only async-signal-safe calls here (write, _Exit); 130 = 128 + SIGINT, what shells expect.
+extern "C" void on_ctrl_c(int) {
+    const char msg[] = "\nInterrompu (Ctrl-C).\n";
+    ssize_t n = ::write(2, msg, sizeof msg - 1);
+    (void)n;
+    std::_Exit(130);
+}
+
+// "[HOST [PORT]]": the server to reach, overridable from the command line.
+bool parse_args(int argc, char** argv, std::string& host, int& port) {
+    if (argc > 3) return false;
+    if (argc >= 2) host = argv[1];
+    if (argc == 3) {
+        const std::string p = argv[2];
+        if (p.empty() || p.size() > 5 || p.find_first_not_of("0123456789") != std::string::npos) return false;
+        port = std::stoi(p);
+    }
+    if (!host.empty() && host[0] == '-') return false;  // an unknown option, not a host
+    return port <= 65535;
+}
+
+// Cuts the byte stream of a socket into lines (the framing of our protocol).
+class LineReader {
+public:
+    explicit LineReader(pysock::socket& sock) : sock_(sock) {}
+
+    // The next line, without its "\n" (nor a "\r" before it); std::nullopt once the peer has
+    // closed the connection (a last line without "\n" was cut short: it is dropped).
+    std::optional<std::string> readline() {
+        while (true) {
+            const std::size_t end = buffer_.find('\n', scanned_);
+            if (end != std::string::npos) {
+                std::string line = buffer_.substr(0, end);
+                buffer_.erase(0, end + 1);  // what follows is the start of the next message
+                scanned_ = 0;
+                if (!line.empty() && line.back() == '\r') line.pop_back();
+                return line;
+            }
+            scanned_ = buffer_.size();  // no '\n' in there: don't search it again
+            if (buffer_.size() > max_line)  // a peer that never ends its line must not eat all memory
+                throw std::length_error("message trop long");
+            pysock::bytes chunk = sock_.recv(1024);  // may end in the middle of an 'é': no matter,
+            if (chunk.empty()) return std::nullopt;  // we only cut at '\n'. b'': the peer has left
+            buffer_ += chunk;
+        }
+    }
+
+private:
+    static constexpr std::size_t max_line = 1 << 20;  // 1 MiB
+    pysock::socket& sock_;
+    std::string buffer_;        // bytes received but not yet returned
+    std::size_t scanned_ = 0;   // buffer_[0, scanned_) holds no '\n'
+};
+
+// One message = one line.
+void send_line(pysock::socket& sock, const std::string& message) { sock.sendall(message + "\n"); }
+
+// Python's input(prompt): prints the prompt, reads one line typed by the user. When the standard
+// input is not a terminal (a pipe, a file), no terminal shows what was read, so we print it: the
+// transcript reads the same. At the end of the input (Ctrl-D) the user is taken to have typed "fini".
+bool ask(const char* prompt, std::string& line) {
+    std::cout << prompt << std::flush;
+    if (!std::getline(std::cin, line)) {
+        line = "fini";
+        std::cout << line << std::endl;
+        return false;
+    }
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (!::isatty(0)) std::cout << line << '\n';
+    std::cout << std::flush;
+    return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    //  > HOST, PORT = "localhost", 63000      # the server's address (another machine: its IP)
+    std::string HOST = "localhost";
+    int PORT = 63000;
+    const char* usage = "usage: chat_client [HOST [PORT]]   (defaults: localhost 63000)\n";
+    if (argc == 2 && (std::string(argv[1]) == "-h" || std::string(argv[1]) == "--help")) {
+        std::cout << usage;
+        return 0;
+    }
+    if (!parse_args(argc, argv, HOST, PORT)) {
+        std::cerr << usage;
+        return 2;
+    }
+    std::signal(SIGINT, on_ctrl_c);
+
+    //  > client = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    //  > client.connect((HOST, PORT))
+    pysock::socket client(AF_INET, SOCK_STREAM);
+    try {
+        client.connect({HOST, PORT});
+    } catch (const pysock::error& e) {  // e.g. [Errno 111] Connection refused
+        std::cerr << "chat_client: connexion impossible à " << pysock::address(HOST, PORT) << " : " << e.what() << '\n';
+        return 1;
+    }
+    std::cout << "Connecté au serveur " << client.getpeername() << ". Tapez « fini » pour terminer." << std::endl;
+
+    LineReader lignes(client);
+    try {
+        //  > while True:
+        while (true) {
+            //  > message = input("Vous : ")
+            //  > client.sendall((message + "\n").encode())
+            std::string message;
+            ask("Vous : ", message);
+            send_line(client, message);
+            if (message == "fini") {
+                std::cout << "Discussion terminée." << std::endl;
+                break;
+            }
+            //  > reponse = lignes.readline()
+            std::optional<std::string> reponse = lignes.readline();
+            if (!reponse) {  // the server left without "fini"
+                std::cout << "Serveur déconnecté." << std::endl;
+                return 1;
+            }
+            std::cout << "Serveur : " << *reponse << std::endl;
+            if (*reponse == "fini") {
+                std::cout << "Le serveur a terminé la discussion." << std::endl;
+                break;
+            }
+        }
+    } catch (const pysock::error& e) {  // e.g. [Errno 32] Broken pipe
+        std::cout << "Serveur déconnecté (" << e.what() << ")." << std::endl;
+        return 1;
+    } catch (const std::length_error&) {
+        std::cout << "Serveur déconnecté (message trop long)." << std::endl;
+        return 1;
+    }
+    // la connexion côté client est alors fermée
+    //  > client.close()
+    client.close();
+    return 0;
+}

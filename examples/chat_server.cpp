@@ -1,0 +1,182 @@
+// chat_server.cpp - the course's "Exercice 3", server side: a two-person chat, turn by turn.
+//
+// Protocol (the same in chat_client.cpp):
+//   - once connected, the client's user types a message, which is sent to the server;
+//   - the server's user reads it and types the answer, which is sent back; and so on, in turn;
+//   - until either side sends "fini": then the client closes the connection and the server goes
+//     back to waiting for the next client.
+// TCP carries a stream of bytes, not messages: one recv() may return half a message, or two.
+// So every message is one line of UTF-8 text ending in '\n', and LineReader below cuts the stream
+// back into lines (Python: `connexion.makefile("rb").readline()`).
+//
+// Build: c++ -std=c++17 -Iinclude examples/chat_server.cpp -pthread -o chat_server
+// Run:   ./chat_server [HOST [PORT]]          (defaults: 0.0.0.0 63000)
+//        then, on the other machine: ./chat_client 192.168.1.44   (this machine's address)
+// At the end of its standard input (Ctrl-D), the server answers "fini" and stops.
+#include <pysock/socket.hpp>
+
+#include <csignal>
+#include <cstdlib>
+#include <iostream>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <unistd.h>
+
+namespace {
+
+// Ctrl-C: Python raises KeyboardInterrupt, and its `with` blocks close the sockets. A C++ signal
+// handler must not throw, so we leave at once; the OS closes every socket of the process.
+// Only async-signal-safe calls here (write, _Exit); 130 = 128 + SIGINT, what shells expect.
+extern "C" void on_ctrl_c(int) {
+    const char msg[] = "\nInterrompu (Ctrl-C).\n";
+    ssize_t n = ::write(2, msg, sizeof msg - 1);
+    (void)n;
+    std::_Exit(130);
+}
+
+// "[HOST [PORT]]": the address to listen on, overridable from the command line.
+bool parse_args(int argc, char** argv, std::string& host, int& port) {
+    if (argc > 3) return false;
+    if (argc >= 2) host = argv[1];
+    if (argc == 3) {
+        const std::string p = argv[2];
+        if (p.empty() || p.size() > 5 || p.find_first_not_of("0123456789") != std::string::npos) return false;
+        port = std::stoi(p);
+    }
+    if (!host.empty() && host[0] == '-') return false;  // an unknown option, not a host
+    return port <= 65535;
+}
+
+// Cuts the byte stream of a socket into lines (the framing of our protocol).
+class LineReader {
+public:
+    explicit LineReader(pysock::socket& sock) : sock_(sock) {}
+
+    // The next line, without its "\n" (nor a "\r" before it); std::nullopt once the peer has
+    // closed the connection (a last line without "\n" was cut short: it is dropped).
+    std::optional<std::string> readline() {
+        while (true) {
+            const std::size_t end = buffer_.find('\n', scanned_);
+            if (end != std::string::npos) {
+                std::string line = buffer_.substr(0, end);
+                buffer_.erase(0, end + 1);  // what follows is the start of the next message
+                scanned_ = 0;
+                if (!line.empty() && line.back() == '\r') line.pop_back();
+                return line;
+            }
+            scanned_ = buffer_.size();  // no '\n' in there: don't search it again
+            if (buffer_.size() > max_line)  // a peer that never ends its line must not eat all memory
+                throw std::length_error("message trop long");
+            pysock::bytes chunk = sock_.recv(1024);  // may end in the middle of an 'é': no matter,
+            if (chunk.empty()) return std::nullopt;  // we only cut at '\n'. b'': the peer has left
+            buffer_ += chunk;
+        }
+    }
+
+private:
+    static constexpr std::size_t max_line = 1 << 20;  // 1 MiB
+    pysock::socket& sock_;
+    std::string buffer_;        // bytes received but not yet returned
+    std::size_t scanned_ = 0;   // buffer_[0, scanned_) holds no '\n'
+};
+
+// One message = one line.
+void send_line(pysock::socket& sock, const std::string& message) { sock.sendall(message + "\n"); }
+
+// Python's input(prompt): prints the prompt, reads one line typed by the user. When the standard
+// input is not a terminal (a pipe, a file), no terminal shows what was read, so we print it: the
+// transcript reads the same. At the end of the input (Ctrl-D) the user is taken to have typed "fini".
+bool ask(const char* prompt, std::string& line) {
+    std::cout << prompt << std::flush;
+    if (!std::getline(std::cin, line)) {
+        line = "fini";
+        std::cout << line << std::endl;
+        return false;
+    }
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (!::isatty(0)) std::cout << line << '\n';
+    std::cout << std::flush;
+    return true;
+}
+
+// One conversation with a connected client. Returns false when our own user is gone (end of input).
+bool converse(pysock::socket& connexion) {
+    LineReader lignes(connexion);
+    try {
+        while (true) {
+            //  > message = lignes.readline()
+            std::optional<std::string> message = lignes.readline();
+            if (!message) {  // the client left without "fini"
+                std::cout << "Client déconnecté." << std::endl;
+                return true;
+            }
+            std::cout << "Client : " << *message << std::endl;
+            if (*message == "fini") {
+                std::cout << "Le client a terminé la discussion." << std::endl;
+                return true;
+            }
+            //  > reponse = input("Vous : ")
+            std::string reponse;
+            const bool user_here = ask("Vous : ", reponse);
+            //  > connexion.sendall((reponse + "\n").encode())
+            send_line(connexion, reponse);
+            if (reponse == "fini") {
+                std::cout << "Discussion terminée." << std::endl;
+                return user_here;
+            }
+        }
+    } catch (const pysock::error& e) {  // e.g. [Errno 104] Connection reset by peer
+        std::cout << "Client déconnecté (" << e.what() << ")." << std::endl;
+    } catch (const std::length_error&) {
+        std::cout << "Client déconnecté (message trop long)." << std::endl;
+    }
+    return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    //  > HOST, PORT = "0.0.0.0", 63000        # every interface: the client is on another machine
+    std::string HOST = "0.0.0.0";
+    int PORT = 63000;
+    const char* usage = "usage: chat_server [HOST [PORT]]   (defaults: 0.0.0.0 63000)\n";
+    if (argc == 2 && (std::string(argv[1]) == "-h" || std::string(argv[1]) == "--help")) {
+        std::cout << usage;
+        return 0;
+    }
+    if (!parse_args(argc, argv, HOST, PORT)) {
+        std::cerr << usage;
+        return 2;
+    }
+    std::signal(SIGINT, on_ctrl_c);
+
+    try {
+        //  > serveur = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        //  > serveur.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        //  > serveur.bind((HOST, PORT))
+        //  > serveur.listen()
+        pysock::socket serveur(AF_INET, SOCK_STREAM);
+        serveur.setsockopt(SOL_SOCKET, SO_REUSEADDR, 1);  // restart at once after Ctrl-C
+        serveur.bind({HOST, PORT});
+        serveur.listen();
+        //  > while True:
+        while (true) {
+            //  > print("En attente d'un client...")
+            //  > connexion, adresse = serveur.accept()
+            std::cout << "En attente d'un client..." << std::endl;
+            auto [connexion, adresse] = serveur.accept();
+            std::cout << "Connexion de " << adresse << std::endl;
+            const bool user_here = converse(connexion);
+            //  > connexion.close()
+            connexion.close();
+            if (!user_here) {
+                std::cout << "Fin de l'entrée : arrêt du serveur." << std::endl;
+                return 0;
+            }
+        }
+    } catch (const pysock::error& e) {  // Python would print a traceback: OSError: [Errno 98] ...
+        std::cerr << "chat_server: " << e.what() << '\n';
+        return 1;
+    }
+}

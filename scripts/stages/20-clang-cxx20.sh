@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# clang++ in C++20 (debug build), -Wall -Wextra -Wpedantic -Werror: CMake + Ninja build of the
+# tests, examples and benchmarks, then every test through ctest.
+set -euo pipefail
+# shellcheck source=scripts/stages/common.sh
+. "$(dirname "$0")/common.sh"
+B="$PYSOCK_BUILD_ROOT/clang-cxx20"
+step cmake -S "$PYSOCK_ROOT" -B "$B" -G Ninja \
+    -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_CXX_STANDARD=20 -DCMAKE_CXX_STANDARD_REQUIRED=ON \
+    -DCMAKE_CXX_EXTENSIONS=OFF -DCMAKE_BUILD_TYPE=Debug -DPYSOCK_WERROR=ON
+step cmake --build "$B" -j "$PYSOCK_JOBS"
+step ctest --test-dir "$B" --output-on-failure --no-tests=error -j "$PYSOCK_JOBS"

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Benchmarks smoke test: builds bench/ (Release) and runs every benchmark and tool for a few
+# iterations, to prove they build and run. It never judges speed (figures on a shared CI machine
+# mean nothing); the real figures are in the README's "Performance" section.
+set -euo pipefail
+. "$(dirname "$0")/common.sh"
+B="$PYSOCK_BUILD_ROOT/bench-smoke"
+step cmake -S "$PYSOCK_ROOT" -B "$B" -G Ninja -DCMAKE_BUILD_TYPE=Release -DPYSOCK_WERROR=ON \
+    -DPYSOCK_BUILD_TESTS=OFF -DPYSOCK_BUILD_EXAMPLES=OFF -DPYSOCK_BUILD_BENCHMARKS=ON
+step cmake --build "$B" -j "$PYSOCK_JOBS" --target pysock_bench pysock_rtt_driver pysock_peers
+
+section "pysock_bench: every benchmark, a few iterations"
+# Each stream/concurrency repetition lasts PYSOCK_BENCH_SECONDS; latency ones run min_time seconds.
+PYSOCK_BENCH_SECONDS=0.05 step "$B/bench/pysock_bench" --benchmark_min_time=0.01 \
+    --benchmark_out="$B/bench-smoke.json" --benchmark_out_format=json
+if grep -q '"error_occurred": true' "$B/bench-smoke.json"; then
+    grep -B2 -A3 '"error_occurred": true' "$B/bench-smoke.json" >&2
+    fail "a benchmark reported an error"
+fi
+# The allocation counter must read 0 on the pysock recv_into/sendall paths (a property, not a speed).
+step python3 - "$B/bench-smoke.json" <<'PY'
+import json, sys
+bad = [b["name"] for b in json.load(open(sys.argv[1]))["benchmarks"]
+       if b.get("allocs_per_rt", 0) != 0]
+if bad:
+    sys.exit("heap allocations per round trip: %s" % ", ".join(bad))
+print("allocs_per_rt == 0 in every latency benchmark")
+PY
+
+section "report.py: table and chart from the JSON"
+step "$PYSOCK_ROOT/bench/report.py" "$B/bench-smoke.json" --png "$B/bench-smoke.png" >/dev/null
+test -s "$B/bench-smoke.png" || fail "no chart written"
+
+section "instructions.sh: callgrind instruction counts (tiny N)"
+if command -v valgrind >/dev/null; then
+    N1=100 N2=300 OUT_DIR="$B/callgrind" step "$PYSOCK_ROOT/bench/instructions.sh" "$B/bench/pysock_rtt_driver"
+else
+    echo "valgrind not installed: skipped"
+fi
+
+section "compare: every peer, every workload, one short round"
+step "$PYSOCK_ROOT/bench/compare.py" --no-build --build "$B" --quick
+
+section "compile_cost.sh: one run each"
+step "$PYSOCK_ROOT/bench/compile_cost.sh" "${CXX:-g++}" 1

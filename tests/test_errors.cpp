@@ -1,0 +1,307 @@
+// pysock's exception tree: Python's OSError hierarchy on top of std::system_error.
+//
+// Each exception is provoked for real (loopback / AF_UNIX only) and checked for its type, its errno
+// (code().value()) and its what() text, which must read as Python prints the same exception.
+// Expected texts are what /usr/bin/python3 prints on this machine for the same operation.
+#include <doctest/doctest.h>
+#include <pysock/socket.hpp>
+
+#include <netdb.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <string>
+#include <ostream>
+#include <system_error>
+#include <type_traits>
+
+namespace {
+
+template <class Derived, class Base>
+constexpr bool is_a = std::is_base_of<Base, Derived>::value;
+
+// A connected TCP pair on 127.0.0.1 (the server side accepted), with bounded timeouts.
+struct tcp_pair {
+    pysock::socket server = pysock::create_server(pysock::address("127.0.0.1", 0));
+    pysock::socket client;
+    pysock::socket conn;
+    tcp_pair() {
+        server.settimeout(5.0);
+        client = pysock::create_connection(server.getsockname(), 5.0);
+        conn = server.accept().first;
+        conn.settimeout(5.0);
+    }
+};
+
+}  // namespace
+
+// CPython: TestExceptions.testExceptionTree
+TEST_CASE("the exception tree mirrors Python's OSError hierarchy") {
+    static_assert(is_a<pysock::error, std::system_error>, "error is a std::system_error");
+    static_assert(is_a<pysock::timeout, pysock::error>, "timeout is an error (socket.timeout is TimeoutError)");
+    static_assert(is_a<pysock::gaierror, pysock::error>, "gaierror is an error");
+    static_assert(is_a<pysock::blocking_io_error, pysock::error>, "BlockingIOError is an OSError");
+    static_assert(is_a<pysock::permission_error, pysock::error>, "PermissionError is an OSError");
+    static_assert(is_a<pysock::file_not_found_error, pysock::error>, "FileNotFoundError is an OSError");
+    static_assert(is_a<pysock::connection_error, pysock::error>, "ConnectionError is an OSError");
+    static_assert(is_a<pysock::broken_pipe_error, pysock::connection_error>, "BrokenPipeError is a ConnectionError");
+    static_assert(is_a<pysock::connection_aborted_error, pysock::connection_error>, "ConnectionAbortedError");
+    static_assert(is_a<pysock::connection_refused_error, pysock::connection_error>, "ConnectionRefusedError");
+    static_assert(is_a<pysock::connection_reset_error, pysock::connection_error>, "ConnectionResetError");
+    // Siblings are not related.
+    static_assert(!is_a<pysock::timeout, pysock::connection_error>, "");
+    static_assert(!is_a<pysock::gaierror, pysock::timeout>, "");
+    static_assert(!is_a<pysock::blocking_io_error, pysock::timeout>, "");
+    static_assert(!is_a<pysock::connection_refused_error, pysock::connection_reset_error>, "");
+    CHECK(is_a<pysock::connection_reset_error, std::exception>);
+}
+
+// CPython: GeneralModuleTests.testSocketError (every socket exception can be caught as OSError)
+TEST_CASE("every pysock exception can be caught as error and as std::system_error") {
+    SUBCASE("gaierror as error") {
+        CHECK_THROWS_AS(pysock::getaddrinfo("nonexistent.invalid", 80), pysock::error);
+    }
+    SUBCASE("gaierror as std::system_error") {
+        CHECK_THROWS_AS(pysock::getaddrinfo("nonexistent.invalid", 80), std::system_error);
+    }
+    SUBCASE("connection_refused_error as connection_error") {
+        pysock::socket holder;
+        holder.bind(pysock::address("127.0.0.1", 0));
+        pysock::socket s;
+        s.settimeout(5.0);
+        CHECK_THROWS_AS(s.connect(holder.getsockname()), pysock::connection_error);
+    }
+}
+
+TEST_CASE("error carries the errno and reads like Python's OSError") {
+    // bind to an address already bound: OSError [Errno 98] Address already in use
+    pysock::socket a;
+    a.bind(pysock::address("127.0.0.1", 0));
+    pysock::socket b;
+    try {
+        b.bind(a.getsockname());
+        FAIL("no throw");
+    } catch (const pysock::error& e) {
+        CHECK(e.code().value() == EADDRINUSE);
+        CHECK(e.code().category() == std::generic_category());
+        CHECK((e.code() == std::errc::address_in_use));
+        CHECK(std::string(e.what()) == "[Errno 98] Address already in use");
+        CHECK(e.characters_written() == 0);
+    }
+}
+
+TEST_CASE("a closed socket raises error EBADF") {
+    pysock::socket s(AF_INET, SOCK_STREAM);
+    s.close();
+    auto check_ebadf = [](auto&& op) {
+        try {
+            op();
+            FAIL("no throw");
+        } catch (const pysock::error& e) {
+            CHECK(e.code().value() == EBADF);
+            CHECK(std::string(e.what()) == "[Errno 9] Bad file descriptor");
+        }
+    };
+    SUBCASE("send") { check_ebadf([&] { s.send("x"); }); }
+    SUBCASE("recv") { check_ebadf([&] { s.recv(1); }); }
+    SUBCASE("bind") { check_ebadf([&] { s.bind(pysock::address("127.0.0.1", 0)); }); }
+    SUBCASE("getsockname") { check_ebadf([&] { (void)s.getsockname(); }); }
+    SUBCASE("settimeout") { check_ebadf([&] { s.settimeout(1.0); }); }  // CPython: [Errno 9] too
+    SUBCASE("close again is harmless") { CHECK_NOTHROW(s.close()); }
+}
+
+// CPython: GeneralModuleTests.testSendAfterClose
+TEST_CASE("send after close with a timeout raises error") {
+    pysock::socket s(AF_INET, SOCK_STREAM);
+    s.settimeout(1.0);
+    s.close();
+    CHECK_THROWS_AS(s.send("spam"), pysock::error);
+}
+
+// CPython: TestExceptions.test_setblocking_invalidfd
+TEST_CASE("setblocking on a descriptor closed behind the socket's back raises error") {
+    pysock::socket sock0(AF_INET, SOCK_STREAM);
+    pysock::socket sock = pysock::socket::from_fd(sock0.fileno());
+    sock0.close();
+    CHECK_THROWS_AS(sock.setblocking(false), pysock::error);
+    sock.detach();  // the descriptor is already closed; do not close it twice
+}
+
+TEST_CASE("gaierror has its own category and gai_strerror's message") {
+    try {
+        pysock::getaddrinfo("nonexistent.invalid", 80);
+        FAIL("no throw");
+    } catch (const pysock::gaierror& e) {
+        CHECK(e.code().value() == EAI_NONAME);
+        CHECK(e.code().category() != std::generic_category());
+        CHECK(e.code().category() != std::system_category());
+        CHECK(e.code().category() == pysock::gai_category());
+        CHECK(e.code().message() == ::gai_strerror(EAI_NONAME));
+        CHECK(std::string(e.what()) == "[Errno -2] Name or service not known");
+    }
+}
+
+TEST_CASE("timeout reads 'timed out' and carries ETIMEDOUT") {
+    pysock::socket s(AF_INET, SOCK_DGRAM);
+    s.bind(pysock::address("127.0.0.1", 0));
+    s.settimeout(0.05);
+    try {
+        s.recv(16);
+        FAIL("no throw");
+    } catch (const pysock::timeout& e) {
+        CHECK(std::string(e.what()) == "timed out");
+        CHECK(e.code().value() == ETIMEDOUT);
+    }
+    // and it is an error
+    CHECK_THROWS_AS(s.recv(16), pysock::error);
+}
+
+TEST_CASE("blocking_io_error on a non-blocking socket reads like BlockingIOError") {
+    pysock::socket s(AF_INET, SOCK_DGRAM);
+    s.bind(pysock::address("127.0.0.1", 0));
+    s.setblocking(false);
+    try {
+        s.recv(16);
+        FAIL("no throw");
+    } catch (const pysock::blocking_io_error& e) {
+        CHECK((e.code().value() == EAGAIN || e.code().value() == EWOULDBLOCK));
+        CHECK(std::string(e.what()) == "[Errno 11] Resource temporarily unavailable");
+    }
+}
+
+TEST_CASE("blocking_io_error is not a timeout") {
+    // CPython: UDPTimeoutTest.testTimeoutZero ("caught timeout instead of error")
+    pysock::socket s(AF_INET, SOCK_DGRAM);
+    s.bind(pysock::address("127.0.0.1", 0));
+    s.settimeout(0.0);
+    bool got_timeout = false, got_blocking = false;
+    try {
+        s.recv(16);
+    } catch (const pysock::timeout&) {
+        got_timeout = true;
+    } catch (const pysock::blocking_io_error&) {
+        got_blocking = true;
+    }
+    CHECK_FALSE(got_timeout);
+    CHECK(got_blocking);
+}
+
+TEST_CASE("permission_error for a broadcast without SO_BROADCAST") {
+    // 127.255.255.255 is the loopback broadcast address; nothing leaves the machine.
+    pysock::socket s(AF_INET, SOCK_DGRAM);
+    try {
+        s.sendto("x", pysock::address("127.255.255.255", 9));
+        FAIL("no throw");
+    } catch (const pysock::permission_error& e) {
+        CHECK(e.code().value() == EACCES);
+        CHECK(std::string(e.what()) == "[Errno 13] Permission denied");
+    }
+}
+
+TEST_CASE("file_not_found_error when an AF_UNIX path does not exist") {
+    pysock::socket s(AF_UNIX, SOCK_STREAM);
+    try {
+        s.connect(pysock::address("/nonexistent-pysock-dir/sock"));
+        FAIL("no throw");
+    } catch (const pysock::file_not_found_error& e) {
+        CHECK(e.code().value() == ENOENT);
+        CHECK(std::string(e.what()) == "[Errno 2] No such file or directory");
+    }
+}
+
+// CPython: NetworkConnectionNoServer.test_connect
+TEST_CASE("connection_refused_error when nobody listens") {
+    pysock::socket holder;  // keeps the port bound but not listening: connections are refused
+    holder.bind(pysock::address("127.0.0.1", 0));
+    pysock::socket s;
+    s.settimeout(5.0);
+    try {
+        s.connect(holder.getsockname());
+        FAIL("no throw");
+    } catch (const pysock::connection_refused_error& e) {
+        CHECK(e.code().value() == ECONNREFUSED);
+        CHECK(std::string(e.what()) == "[Errno 111] Connection refused");
+    }
+}
+
+TEST_CASE("connect_ex returns the errno instead of throwing") {
+    pysock::socket holder;
+    holder.bind(pysock::address("127.0.0.1", 0));
+    pysock::socket s;
+    s.settimeout(5.0);
+    CHECK(s.connect_ex(holder.getsockname()) == ECONNREFUSED);
+}
+
+TEST_CASE("broken_pipe_error when the peer is gone, and no SIGPIPE") {
+    auto [a, b] = pysock::socketpair();
+    b.close();
+    try {
+        a.send("x");
+        FAIL("no throw");
+    } catch (const pysock::broken_pipe_error& e) {
+        CHECK(e.code().value() == EPIPE);
+        CHECK(std::string(e.what()) == "[Errno 32] Broken pipe");
+    }
+}
+
+TEST_CASE("connection_reset_error when the peer closes with unread data") {
+    SUBCASE("AF_UNIX") {
+        auto [a, b] = pysock::socketpair();
+        a.settimeout(5.0);
+        a.send("unread");
+        b.close();  // b never read: the kernel resets the connection
+        try {
+            a.recv(10);
+            FAIL("no throw");
+        } catch (const pysock::connection_reset_error& e) {
+            CHECK(e.code().value() == ECONNRESET);
+            CHECK(std::string(e.what()) == "[Errno 104] Connection reset by peer");
+        }
+    }
+    SUBCASE("TCP") {
+        tcp_pair p;
+        p.client.sendall("data");
+        p.conn.close();  // unread data: TCP sends RST
+        try {
+            p.client.recv(10);
+            FAIL("no throw");
+        } catch (const pysock::connection_reset_error& e) {
+            CHECK(e.code().value() == ECONNRESET);
+            CHECK(std::string(e.what()) == "[Errno 104] Connection reset by peer");
+        }
+    }
+}
+
+TEST_CASE("sendall's timeout says how many bytes got out") {
+    auto [a, b] = pysock::socketpair();
+    a.settimeout(0.2);
+    const std::string big(16 * 1024 * 1024, 'x');  // far more than the socket buffers hold; b never reads
+    try {
+        a.sendall(big);
+        FAIL("no throw");
+    } catch (const pysock::timeout& e) {
+        CHECK(e.characters_written() > 0);
+        CHECK(e.characters_written() < big.size());
+        CHECK(std::string(e.what()) == "timed out");
+    }
+}
+
+TEST_CASE("errors that are not from sendall report zero characters written") {
+    try {
+        pysock::getaddrinfo("nonexistent.invalid", 80);
+        FAIL("no throw");
+    } catch (const pysock::error& e) {
+        CHECK(e.characters_written() == 0);
+    }
+}
+
+TEST_CASE("invalid arguments are std::invalid_argument, not error") {
+    pysock::socket s;
+    CHECK_THROWS_AS(s.settimeout(-1.0), std::invalid_argument);
+    CHECK_THROWS_AS(pysock::setdefaulttimeout(-1.0), std::invalid_argument);
+    static_assert(!is_a<std::invalid_argument, std::system_error>, "");
+}
+
+TEST_CASE("an out-of-range port is std::out_of_range, not error") {
+    CHECK_THROWS_AS(pysock::address("127.0.0.1", 65536), std::out_of_range);
+}

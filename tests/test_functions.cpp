@@ -1,0 +1,1193 @@
+// pysock's module-level functions: getaddrinfo, getnameinfo, gethostname, getfqdn, inet_pton/inet_ntop,
+// htons/ntohs/htonl/ntohl, has_ipv6, has_dualstack_ipv6, socketpair, create_connection, create_server,
+// getdefaulttimeout/setdefaulttimeout, close(fd) and repr(bytes).
+//
+// Most cases are ported from CPython's Lib/test/test_socket.py (named above each TEST_CASE); expected
+// values that are not in that file were taken from /usr/bin/python3 on the CI machine.
+// Only loopback and names under the reserved .invalid TLD are used: no network, no DNS needed.
+#include <doctest/doctest.h>
+#include <pysock/socket.hpp>
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <net/if.h>
+#include <netdb.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace {
+
+// Restores the module-wide default timeout when a test case ends, whatever happens inside it.
+struct default_timeout_guard {
+    std::optional<double> saved = pysock::getdefaulttimeout();
+    default_timeout_guard() = default;
+    default_timeout_guard(const default_timeout_guard&) = delete;
+    default_timeout_guard& operator=(const default_timeout_guard&) = delete;
+    ~default_timeout_guard() { pysock::setdefaulttimeout(saved); }
+};
+
+// Number of open descriptors of this process (to prove error paths do not leak).
+int open_fd_count() {
+    int n = 0;
+    if (DIR* d = ::opendir("/proc/self/fd")) {
+        while (::readdir(d) != nullptr) ++n;
+        ::closedir(d);
+    }
+    return n;
+}
+
+// An AF_INET TCP port on 127.0.0.1 that refuses connections: bound, never listening, kept open so that
+// nobody else can take it while the test runs.
+struct refusing_port {
+    pysock::socket holder{AF_INET, SOCK_STREAM};
+    pysock::address addr;
+    refusing_port() {
+        holder.bind(pysock::address("127.0.0.1", 0));
+        addr = holder.getsockname();
+    }
+};
+
+bool has_entry(const std::vector<pysock::addrinfo>& infos, int family, int type, const std::string& host, int port) {
+    for (const auto& ai : infos)
+        if (ai.family == family && ai.type == type && ai.sockaddr.host == host && ai.sockaddr.port == port)
+            return true;
+    return false;
+}
+
+std::string bytes_of(std::initializer_list<unsigned> v) {
+    std::string s;
+    for (unsigned c : v) s.push_back(static_cast<char>(c));
+    return s;
+}
+
+}  // namespace
+
+// ------------------------------------------------------------------------------------------------
+// getaddrinfo
+
+// CPython: GeneralModuleTests.testGetaddrinfo
+TEST_CASE("getaddrinfo resolves localhost and numeric hosts") {
+    SUBCASE("localhost") {
+        const auto infos = pysock::getaddrinfo("localhost", 80);
+        REQUIRE_FALSE(infos.empty());
+        for (const auto& ai : infos) {
+            CHECK((ai.family == AF_INET || ai.family == AF_INET6));
+            CHECK(ai.sockaddr.port == 80);
+            CHECK(ai.sockaddr.family == ai.family);
+        }
+    }
+    SUBCASE("127.0.0.1") {
+        const auto infos = pysock::getaddrinfo("127.0.0.1", 80);
+        CHECK(has_entry(infos, AF_INET, SOCK_STREAM, "127.0.0.1", 80));
+        CHECK(has_entry(infos, AF_INET, SOCK_DGRAM, "127.0.0.1", 80));
+    }
+    SUBCASE("::1") {
+        if (!pysock::has_ipv6) return;
+        const auto infos = pysock::getaddrinfo("::1", 80);
+        CHECK(has_entry(infos, AF_INET6, SOCK_STREAM, "::1", 80));
+    }
+    SUBCASE("no port gives port 0") {
+        const auto infos = pysock::getaddrinfo("127.0.0.1", std::nullopt);
+        REQUIRE_FALSE(infos.empty());
+        for (const auto& ai : infos) CHECK(ai.sockaddr.port == 0);
+    }
+}
+
+// CPython: GeneralModuleTests.testGetaddrinfo ("test family and socktype filters", proto and flags)
+TEST_CASE("getaddrinfo honours the family, type, proto and flags filters") {
+    SUBCASE("family and type") {
+        const auto infos = pysock::getaddrinfo("localhost", 80, AF_INET, SOCK_STREAM);
+        REQUIRE_FALSE(infos.empty());
+        for (const auto& ai : infos) {
+            CHECK(ai.family == AF_INET);
+            CHECK(ai.type == SOCK_STREAM);
+            CHECK(ai.proto == IPPROTO_TCP);
+            CHECK(ai.sockaddr.host == "127.0.0.1");
+        }
+    }
+    SUBCASE("type only") {
+        const auto infos = pysock::getaddrinfo("127.0.0.1", std::nullopt, 0, SOCK_STREAM);
+        REQUIRE_FALSE(infos.empty());
+        for (const auto& ai : infos) CHECK(ai.type == SOCK_STREAM);
+    }
+    SUBCASE("proto") {
+        const auto infos = pysock::getaddrinfo("127.0.0.1", std::nullopt, 0, 0, IPPROTO_UDP);
+        REQUIRE_FALSE(infos.empty());
+        for (const auto& ai : infos) {
+            CHECK(ai.proto == IPPROTO_UDP);
+            CHECK(ai.type == SOCK_DGRAM);
+        }
+    }
+    SUBCASE("AI_PASSIVE") {
+        CHECK_FALSE(pysock::getaddrinfo("127.0.0.1", std::nullopt, 0, 0, 0, AI_PASSIVE).empty());
+    }
+    SUBCASE("AI_CANONNAME fills canonname of the first entry") {
+        const auto infos = pysock::getaddrinfo("localhost", 80, AF_INET, SOCK_STREAM, 0, AI_CANONNAME);
+        REQUIRE_FALSE(infos.empty());
+        CHECK(infos.front().canonname == "localhost");
+    }
+    SUBCASE("without AI_CANONNAME canonname is empty") {
+        for (const auto& ai : pysock::getaddrinfo("localhost", 80)) CHECK(ai.canonname.empty());
+    }
+    SUBCASE("AI_NUMERICHOST refuses a name") {
+        CHECK_THROWS_AS(pysock::getaddrinfo("localhost", 80, 0, SOCK_STREAM, 0, AI_NUMERICHOST), pysock::gaierror);
+        CHECK_FALSE(pysock::getaddrinfo("127.0.0.1", 80, 0, SOCK_STREAM, 0, AI_NUMERICHOST).empty());
+    }
+}
+
+// CPython: GeneralModuleTests.testGetaddrinfo (host None: pysock spells it "")
+TEST_CASE("getaddrinfo with the empty host is Python's None") {
+    SUBCASE("without AI_PASSIVE: the loopback addresses") {
+        const auto infos = pysock::getaddrinfo("", 80, 0, SOCK_STREAM);
+        REQUIRE_FALSE(infos.empty());
+        CHECK(has_entry(infos, AF_INET, SOCK_STREAM, "127.0.0.1", 80));
+        for (const auto& ai : infos) CHECK((ai.sockaddr.host == "127.0.0.1" || ai.sockaddr.host == "::1"));
+    }
+    SUBCASE("with AI_PASSIVE: the wildcard addresses") {
+        const auto infos = pysock::getaddrinfo("", 0, AF_UNSPEC, SOCK_STREAM, 0, AI_PASSIVE);
+        REQUIRE_FALSE(infos.empty());
+        CHECK(has_entry(infos, AF_INET, SOCK_STREAM, "0.0.0.0", 0));
+        for (const auto& ai : infos) CHECK((ai.sockaddr.host == "0.0.0.0" || ai.sockaddr.host == "::"));
+    }
+}
+
+// CPython: GeneralModuleTests.test_host_resolution (gethostbyname is getaddrinfo + AF_INET here)
+TEST_CASE("getaddrinfo of an IPv4 literal returns it unchanged") {
+    for (const char* a : {"127.0.0.1", "10.0.0.1", "255.255.255.255"}) {
+        CAPTURE(a);
+        const auto infos = pysock::getaddrinfo(a, std::nullopt, AF_INET);
+        REQUIRE_FALSE(infos.empty());
+        CHECK(infos.front().sockaddr.host == a);
+    }
+}
+
+// CPython: GeneralModuleTests.test_host_resolution_bad_address (AI_NUMERICHOST keeps DNS out of it)
+TEST_CASE("getaddrinfo rejects malformed IP literals") {
+    for (const char* a : {"0.1.1.~1", "1+.1.1.1", "::1q", "::1::2", "1:1:1:1:1:1:1:1:1"}) {
+        CAPTURE(a);
+        CHECK_THROWS_AS(pysock::getaddrinfo(a, std::nullopt, 0, 0, 0, AI_NUMERICHOST), pysock::gaierror);
+    }
+}
+
+// CPython: GeneralModuleTests.test_getaddrinfo_ipv6_basic
+TEST_CASE("getaddrinfo normalises an IPv6 literal and returns the 4-tuple") {
+    if (!pysock::has_ipv6) return;
+    const auto infos = pysock::getaddrinfo("ff02::1de:c0:face:8D", 1234, AF_INET6, SOCK_DGRAM, IPPROTO_UDP);
+    REQUIRE(infos.size() == 1);
+    CHECK(infos[0].family == AF_INET6);
+    CHECK(infos[0].type == SOCK_DGRAM);
+    CHECK(infos[0].proto == IPPROTO_UDP);
+    CHECK(infos[0].sockaddr == pysock::address("ff02::1de:c0:face:8d", 1234, 0, 0));
+    CHECK(pysock::to_string(infos[0].sockaddr) == "('ff02::1de:c0:face:8d', 1234, 0, 0)");
+}
+
+// CPython: GeneralModuleTests.test_getaddrinfo_ipv6_scopeid_symbolic
+TEST_CASE("getaddrinfo turns a symbolic IPv6 zone into scope_id") {
+    if (!pysock::has_ipv6) return;
+    const unsigned lo = ::if_nametoindex("lo");
+    REQUIRE(lo != 0);
+    const auto infos = pysock::getaddrinfo("ff02::1de:c0:face:8D%lo", 1234, AF_INET6, SOCK_DGRAM, IPPROTO_UDP);
+    REQUIRE(infos.size() == 1);
+    CHECK(infos[0].sockaddr == pysock::address("ff02::1de:c0:face:8d", 1234, 0, lo));
+}
+
+TEST_CASE("getaddrinfo with an AF_INET6 entry gives an AF_INET6 address") {
+    if (!pysock::has_ipv6) return;
+    for (const auto& ai : pysock::getaddrinfo("::1", 5, AF_INET6, SOCK_STREAM)) {
+        CHECK(ai.sockaddr.family == AF_INET6);
+        CHECK(pysock::to_string(ai.sockaddr) == "('::1', 5, 0, 0)");
+    }
+}
+
+TEST_CASE("getaddrinfo of an unknown host raises gaierror EAI_NONAME") {
+    try {
+        pysock::getaddrinfo("nonexistent.invalid", 80);
+        FAIL("getaddrinfo did not throw");
+    } catch (const pysock::gaierror& e) {
+        CHECK(e.code().value() == EAI_NONAME);
+        CHECK(std::string(e.what()) == "[Errno -2] Name or service not known");
+    }
+}
+
+TEST_CASE("getaddrinfo reports bad arguments as gaierror with Python's message") {
+    SUBCASE("unknown family") {
+        try {
+            pysock::getaddrinfo("127.0.0.1", 80, 12345);
+            FAIL("no throw");
+        } catch (const pysock::gaierror& e) {
+            CHECK(e.code().value() == EAI_FAMILY);
+            CHECK(std::string(e.what()) == "[Errno -6] ai_family not supported");
+        }
+    }
+    SUBCASE("unknown socket type") {
+        try {
+            pysock::getaddrinfo("127.0.0.1", 80, 0, 12345);
+            FAIL("no throw");
+        } catch (const pysock::gaierror& e) {
+            CHECK(e.code().value() == EAI_SOCKTYPE);
+            CHECK(std::string(e.what()) == "[Errno -7] ai_socktype not supported");
+        }
+    }
+    SUBCASE("bad flags") {
+        try {
+            pysock::getaddrinfo("127.0.0.1", 80, 0, 0, 0, 0x7fff0000);
+            FAIL("no throw");
+        } catch (const pysock::gaierror& e) {
+            CHECK(e.code().value() == EAI_BADFLAGS);
+            CHECK(std::string(e.what()) == "[Errno -1] Bad value for ai_flags");
+        }
+    }
+    SUBCASE("an IPv4 literal asked for as AF_INET6") {
+        try {
+            pysock::getaddrinfo("127.0.0.1", 80, AF_INET6);
+            FAIL("no throw");
+        } catch (const pysock::gaierror& e) {
+            CHECK(e.code().value() == EAI_ADDRFAMILY);
+            CHECK(std::string(e.what()) == "[Errno -9] Address family for hostname not supported");
+        }
+    }
+    SUBCASE("a type/proto mismatch") {
+        try {
+            pysock::getaddrinfo("localhost", 80, 0, SOCK_STREAM, IPPROTO_UDP);
+            FAIL("no throw");
+        } catch (const pysock::gaierror& e) {
+            CHECK(e.code().value() == EAI_SOCKTYPE);
+        }
+    }
+}
+
+// CPython hands the C string to the resolver, which stops at the NUL ("localhost\0junk" resolves as
+// localhost); pysock refuses instead, as CPython's bind() does ("host name must not contain null character").
+TEST_CASE("getaddrinfo rejects a host with an embedded NUL with std::invalid_argument") {
+    CHECK_THROWS_AS(pysock::getaddrinfo(std::string("localhost\0junk", 14), 80), std::invalid_argument);
+}
+
+// CPython: GeneralModuleTests.test_getaddrinfo_int_port_overflow: a port out of range is handed to the
+// resolver as text; the result is success or gaierror, never OverflowError (std::out_of_range here).
+TEST_CASE("getaddrinfo never raises std::out_of_range for a numeric port") {
+    for (int port : {65536, 70000, -1, INT_MAX, INT_MIN}) {
+        CAPTURE(port);
+        try {
+            pysock::getaddrinfo("127.0.0.1", port, 0, SOCK_STREAM);
+        } catch (const pysock::gaierror&) {
+            // fine: the C library rejected it
+        } catch (const std::exception& e) {
+            FAIL("unexpected exception: " << e.what());
+        }
+    }
+    CHECK_NOTHROW(pysock::getaddrinfo("127.0.0.1", 0, 0, SOCK_STREAM));
+    CHECK_NOTHROW(pysock::getaddrinfo("127.0.0.1", 0xffff, 0, SOCK_STREAM));
+}
+
+// ------------------------------------------------------------------------------------------------
+// getnameinfo
+
+TEST_CASE("getnameinfo with NI_NUMERICHOST | NI_NUMERICSERV gives the numbers back") {
+    const int flags = NI_NUMERICHOST | NI_NUMERICSERV;
+    SUBCASE("IPv4") {
+        const auto r = pysock::getnameinfo(pysock::address("127.0.0.1", 80), flags);
+        CHECK(r.first == "127.0.0.1");
+        CHECK(r.second == "80");
+    }
+    SUBCASE("IPv6 4-tuple") {
+        if (!pysock::has_ipv6) return;
+        const auto r = pysock::getnameinfo(pysock::address("::1", 80, 0, 0), flags);
+        CHECK(r.first == "::1");
+        CHECK(r.second == "80");
+    }
+    SUBCASE("IPv6 literal given as a 2-tuple") {
+        if (!pysock::has_ipv6) return;
+        const auto r = pysock::getnameinfo(pysock::address("::ffff:127.0.0.1", 22), flags);
+        CHECK(r.first == "::ffff:127.0.0.1");
+        CHECK(r.second == "22");
+    }
+}
+
+TEST_CASE("getnameinfo without flags agrees with the C library") {
+    // Expected values come from ::getnameinfo itself so the test does not depend on /etc/services.
+    sockaddr_in sin{};
+    sin.sin_family = AF_INET;
+    sin.sin_port = ::htons(80);
+    sin.sin_addr.s_addr = ::htonl(INADDR_LOOPBACK);
+    char host[NI_MAXHOST], serv[NI_MAXSERV];
+    REQUIRE(::getnameinfo(reinterpret_cast<sockaddr*>(&sin), sizeof sin, host, sizeof host, serv, sizeof serv, 0) == 0);
+    const auto r = pysock::getnameinfo(pysock::address("127.0.0.1", 80), 0);
+    CHECK(r.first == host);
+    CHECK(r.second == serv);
+}
+
+// CPython: GeneralModuleTests.test_getnameinfo ("only IP addresses are allowed")
+TEST_CASE("getnameinfo refuses a host name") {
+    SUBCASE("a name that does not exist") {
+        CHECK_THROWS_AS(pysock::getnameinfo(pysock::address("mail.python.invalid", 0), 0), pysock::gaierror);
+    }
+    SUBCASE("even localhost") {
+        try {
+            pysock::getnameinfo(pysock::address("localhost", 22), NI_NUMERICSERV);
+            FAIL("no throw");
+        } catch (const pysock::gaierror& e) {
+            CHECK(e.code().value() == EAI_NONAME);
+            CHECK(std::string(e.what()) == "[Errno -2] Name or service not known");
+        }
+    }
+}
+
+// CPython: GeneralModuleTests.testInterpreterCrash
+TEST_CASE("getnameinfo of a bogus 4-tuple raises an error instead of crashing") {
+    CHECK_THROWS_AS(pysock::getnameinfo(pysock::address("x", 0, 0, 0), 0), pysock::error);
+}
+
+TEST_CASE("getnameinfo refuses an IPv4 host in a 4-tuple") {
+    // CPython: getnameinfo(('127.0.0.1', 0, 0, 0), 0) -> OSError: IPv4 sockaddr must be 2 tuple
+    CHECK_THROWS_AS(pysock::getnameinfo(pysock::address("127.0.0.1", 0, 0, 0), NI_NUMERICHOST), pysock::error);
+}
+
+// CPython: GeneralModuleTests.test_flowinfo
+TEST_CASE("getnameinfo rejects a flowinfo above 20 bits with std::out_of_range") {
+    if (!pysock::has_ipv6) return;
+    CHECK_THROWS_AS(pysock::getnameinfo(pysock::address("::1", 0, 0xffffffffu, 0), 0), std::out_of_range);
+    CHECK_THROWS_AS(pysock::getnameinfo(pysock::address("::1", 0, 0x100000, 0), 0), std::out_of_range);
+    CHECK(pysock::getnameinfo(pysock::address("::1", 0, 0xfffff, 0), NI_NUMERICHOST).first == "::1");
+}
+
+// CPython: GeneralModuleTests.test_getnameinfo_ipv6_scopeid_symbolic
+TEST_CASE("getnameinfo appends the zone name of a scoped IPv6 address") {
+    if (!pysock::has_ipv6) return;
+    const unsigned lo = ::if_nametoindex("lo");
+    REQUIRE(lo != 0);
+    const auto r = pysock::getnameinfo(pysock::address("ff02::1de:c0:face:8D", 1234, 0, lo),
+                                       NI_NUMERICHOST | NI_NUMERICSERV);
+    CHECK(r.first == "ff02::1de:c0:face:8d%lo");
+    CHECK(r.second == "1234");
+}
+
+// ------------------------------------------------------------------------------------------------
+// gethostname, getfqdn
+
+TEST_CASE("gethostname returns the kernel's host name") {
+    char buf[HOST_NAME_MAX + 1] = {};
+    REQUIRE(::gethostname(buf, sizeof buf) == 0);
+    CHECK(pysock::gethostname() == buf);
+    CHECK_FALSE(pysock::gethostname().empty());
+}
+
+// CPython: GeneralModuleTests.test_getfqdn_filter_localhost
+TEST_CASE("getfqdn of '', 0.0.0.0 and :: all mean this host") {
+    const std::string fq = pysock::getfqdn();
+    CHECK_FALSE(fq.empty());
+    CHECK(pysock::getfqdn("") == fq);
+    CHECK(pysock::getfqdn("0.0.0.0") == fq);
+    CHECK(pysock::getfqdn("::") == fq);
+}
+
+TEST_CASE("getfqdn returns an unknown name unchanged") {
+    CHECK(pysock::getfqdn("nonexistent.invalid") == "nonexistent.invalid");
+}
+
+TEST_CASE("getfqdn strips surrounding whitespace") {
+    CHECK(pysock::getfqdn("  nonexistent.invalid \t\n") == "nonexistent.invalid");
+}
+
+// CPython: GeneralModuleTests.testHostnameRes (gethostbyname/gethostbyaddr done with the C library here)
+TEST_CASE("getfqdn of this host's address is one of its names") {
+    const std::string hostname = pysock::gethostname();
+    std::vector<pysock::addrinfo> infos;
+    try {
+        infos = pysock::getaddrinfo(hostname, std::nullopt, AF_INET);
+    } catch (const pysock::gaierror&) {
+        MESSAGE("name lookup failure; skipped");
+        return;
+    }
+    REQUIRE_FALSE(infos.empty());
+    const std::string ip = infos.front().sockaddr.host;
+    CHECK(ip.find('.') != std::string::npos);
+    in_addr a{};
+    REQUIRE(::inet_pton(AF_INET, ip.c_str(), &a) == 1);
+    const hostent* h = ::gethostbyaddr(&a, sizeof a, AF_INET);
+    if (h == nullptr) {
+        MESSAGE("reverse lookup failure; skipped");
+        return;
+    }
+    std::set<std::string> names{hostname, h->h_name};
+    for (char** p = h->h_aliases; *p; ++p) names.insert(*p);
+    const std::string fq = pysock::getfqdn(ip);
+    CAPTURE(fq);
+    CHECK(names.count(fq) == 1);
+}
+
+// ------------------------------------------------------------------------------------------------
+// inet_pton / inet_ntop
+
+// CPython: GeneralModuleTests.testIPv4toString (the inet_pton half; inet_aton is not in pysock)
+TEST_CASE("inet_pton converts dotted IPv4 text to 4 bytes") {
+    CHECK(pysock::inet_pton(AF_INET, "0.0.0.0") == bytes_of({0, 0, 0, 0}));
+    CHECK(pysock::inet_pton(AF_INET, "255.0.255.0") == bytes_of({0xff, 0, 0xff, 0}));
+    CHECK(pysock::inet_pton(AF_INET, "170.170.170.170") == bytes_of({0xaa, 0xaa, 0xaa, 0xaa}));
+    CHECK(pysock::inet_pton(AF_INET, "1.2.3.4") == bytes_of({1, 2, 3, 4}));
+    CHECK(pysock::inet_pton(AF_INET, "255.255.255.255") == bytes_of({0xff, 0xff, 0xff, 0xff}));
+}
+
+TEST_CASE("inet_pton rejects malformed IPv4 text with Python's message") {
+    for (const char* bad : {"0.0.0.", "300.0.0.0", "a.0.0.0", "1.2.3.4.5", "::1", "", " 1.2.3.4", "01.2.3.4"}) {
+        CAPTURE(bad);
+        CHECK_THROWS_WITH_AS(pysock::inet_pton(AF_INET, bad), "illegal IP address string passed to inet_pton",
+                             pysock::error);
+    }
+}
+
+// CPython: GeneralModuleTests.testIPv4_inet_aton_fourbytes
+TEST_CASE("inet_aton always returns 4 bytes") {
+    CHECK(pysock::inet_aton("0.0.0.0") == std::string(4, '\0'));
+    CHECK(pysock::inet_aton("255.255.255.255") == std::string(4, '\xff'));
+}
+
+// CPython: GeneralModuleTests.testIPv4toString (the inet_aton half)
+TEST_CASE("inet_aton converts dotted IPv4 text, shorthand forms included") {
+    CHECK(pysock::inet_aton("0.0.0.0") == bytes_of({0, 0, 0, 0}));
+    CHECK(pysock::inet_aton("255.0.255.0") == bytes_of({0xff, 0, 0xff, 0}));
+    CHECK(pysock::inet_aton("170.170.170.170") == bytes_of({0xaa, 0xaa, 0xaa, 0xaa}));
+    CHECK(pysock::inet_aton("1.2.3.4") == bytes_of({1, 2, 3, 4}));
+    CHECK(pysock::inet_aton("255.255.255.255") == bytes_of({0xff, 0xff, 0xff, 0xff}));
+    // inet_aton's classic shorthand (CPython passes these to the C library too)
+    CHECK(pysock::inet_aton("1.2.3") == bytes_of({1, 2, 0, 3}));
+    CHECK(pysock::inet_aton("127.1") == bytes_of({127, 0, 0, 1}));
+    CHECK(pysock::inet_aton("0x7f.1") == bytes_of({127, 0, 0, 1}));
+}
+
+TEST_CASE("inet_aton rejects malformed text with Python's message") {
+    for (const char* bad : {"0.0.0.", "300.0.0.0", "a.0.0.0", "1.2.3.4.5", "::1", "", " 1.2.3.4"}) {
+        CAPTURE(bad);
+        CHECK_THROWS_WITH_AS(pysock::inet_aton(bad), "illegal IP address string passed to inet_aton", pysock::error);
+    }
+    CHECK_THROWS_AS(pysock::inet_aton(std::string("1.2.3.4\0", 8)), std::invalid_argument);  // embedded null character
+}
+
+// CPython: GeneralModuleTests.testStringToIPv4 (the inet_ntoa half)
+TEST_CASE("inet_ntoa converts 4 bytes to dotted text") {
+    CHECK(pysock::inet_ntoa(bytes_of({1, 0, 1, 0})) == "1.0.1.0");
+    CHECK(pysock::inet_ntoa(bytes_of({0xaa, 0x55, 0xaa, 0x55})) == "170.85.170.85");
+    CHECK(pysock::inet_ntoa(bytes_of({0xff, 0xff, 0xff, 0xff})) == "255.255.255.255");
+    CHECK(pysock::inet_ntoa(bytes_of({1, 2, 3, 4})) == "1.2.3.4");
+}
+
+TEST_CASE("inet_ntoa rejects a packed address of the wrong length with error") {
+    // CPython: OSError: packed IP wrong length for inet_ntoa
+    for (std::size_t n : {3u, 5u, 16u}) {
+        CAPTURE(n);
+        CHECK_THROWS_WITH_AS(pysock::inet_ntoa(std::string(n, '\0')), "packed IP wrong length for inet_ntoa",
+                             pysock::error);
+    }
+}
+
+// CPython: GeneralModuleTests.testIPv6toString
+TEST_CASE("inet_pton converts IPv6 text to 16 bytes") {
+    const std::string z16(16, '\0');
+    CHECK(pysock::inet_pton(AF_INET6, "::") == z16);
+    CHECK(pysock::inet_pton(AF_INET6, "0::0") == z16);
+    CHECK(pysock::inet_pton(AF_INET6, "1::") == bytes_of({0, 1}) + std::string(14, '\0'));
+    CHECK(pysock::inet_pton(AF_INET6, "45ef:76cb:1a:56ef:afeb:bac:1924:aeae") ==
+          bytes_of({0x45, 0xef, 0x76, 0xcb, 0x00, 0x1a, 0x56, 0xef, 0xaf, 0xeb, 0x0b, 0xac, 0x19, 0x24, 0xae, 0xae}));
+    CHECK(pysock::inet_pton(AF_INET6, "ad42:abc::127:0:254:2") ==
+          bytes_of({0xad, 0x42, 0x0a, 0xbc}) + std::string(4, '\0') +
+              bytes_of({0x01, 0x27, 0x00, 0x00, 0x02, 0x54, 0x00, 0x02}));
+    CHECK(pysock::inet_pton(AF_INET6, "12:a::") == bytes_of({0x00, 0x12, 0x00, 0x0a}) + std::string(12, '\0'));
+    CHECK(pysock::inet_pton(AF_INET6, "::254.42.23.64") == std::string(12, '\0') + bytes_of({0xfe, 0x2a, 0x17, 0x40}));
+    CHECK(pysock::inet_pton(AF_INET6, "42::a29b:254.42.23.64") ==
+          bytes_of({0x00, 0x42}) + std::string(8, '\0') + bytes_of({0xa2, 0x9b, 0xfe, 0x2a, 0x17, 0x40}));
+    CHECK(pysock::inet_pton(AF_INET6, "42:a8b9:0:2:ffff:a29b:254.42.23.64") ==
+          bytes_of({0x00, 0x42, 0xa8, 0xb9, 0x00, 0x00, 0x00, 0x02, 0xff, 0xff, 0xa2, 0x9b, 0xfe, 0x2a, 0x17, 0x40}));
+}
+
+TEST_CASE("inet_pton rejects malformed IPv6 text") {
+    for (const char* bad : {"0x20::", ":::", "::0::", "1::abc::", "1::abc::def", "1:2:3:4:5:6", "1:2:3:4:5:6:",
+                            "1:2:3:4:5:6:7:8:0", "1:2:3:4:5:6:7:8:", "255.254.253.252", "1::260.2.3.0",
+                            "1::0.be.e.0", "1:2:3:4:5:6:7:1.2.3.4", "::1.2.3.4:0", "0.100.200.0:3:4:5:6:7:8"}) {
+        CAPTURE(bad);
+        CHECK_THROWS_WITH_AS(pysock::inet_pton(AF_INET6, bad), "illegal IP address string passed to inet_pton",
+                             pysock::error);
+    }
+}
+
+TEST_CASE("inet_pton rejects an unknown family with EAFNOSUPPORT") {
+    // CPython: inet_pton(12345, '1.2.3.4') -> OSError [Errno 97] Address family not supported by protocol
+    for (int family : {12345, static_cast<int>(AF_UNIX)}) {
+        CAPTURE(family);
+        try {
+            pysock::inet_pton(family, "1.2.3.4");
+            FAIL("no throw");
+        } catch (const pysock::error& e) {
+            CHECK(e.code().value() == EAFNOSUPPORT);
+            CHECK(std::string(e.what()) == "[Errno 97] Address family not supported by protocol");
+        }
+    }
+}
+
+TEST_CASE("inet_pton rejects an embedded NUL with std::invalid_argument") {
+    // CPython: ValueError: embedded null character
+    CHECK_THROWS_AS(pysock::inet_pton(AF_INET, std::string("1.2.3.4\0", 8)), std::invalid_argument);
+    CHECK_THROWS_AS(pysock::inet_pton(AF_INET6, std::string("::1\0junk", 8)), std::invalid_argument);
+}
+
+// CPython: GeneralModuleTests.testStringToIPv4 (the inet_ntop half; inet_ntoa is not in pysock)
+TEST_CASE("inet_ntop converts 4 bytes to dotted IPv4 text") {
+    CHECK(pysock::inet_ntop(AF_INET, bytes_of({1, 0, 1, 0})) == "1.0.1.0");
+    CHECK(pysock::inet_ntop(AF_INET, bytes_of({0xaa, 0x55, 0xaa, 0x55})) == "170.85.170.85");
+    CHECK(pysock::inet_ntop(AF_INET, bytes_of({0xff, 0xff, 0xff, 0xff})) == "255.255.255.255");
+    CHECK(pysock::inet_ntop(AF_INET, bytes_of({1, 2, 3, 4})) == "1.2.3.4");
+}
+
+// CPython: GeneralModuleTests.testStringToIPv6
+TEST_CASE("inet_ntop converts 16 bytes to canonical IPv6 text") {
+    CHECK(pysock::inet_ntop(AF_INET6, std::string(16, '\0')) == "::");
+    CHECK(pysock::inet_ntop(AF_INET6, std::string(15, '\0') + bytes_of({1})) == "::1");
+    CHECK(pysock::inet_ntop(AF_INET6, bytes_of({0x0a, 0xef, 0x0b, 0x01, 0x05, 0x06, 0x10, 0x01, 0xff, 0xff, 0x99,
+                                                0x97, 0x00, 0x55, 0x01, 0x70})) == "aef:b01:506:1001:ffff:9997:55:170");
+    CHECK(pysock::inet_ntop(AF_INET6, std::string(10, '\0') + bytes_of({0xff, 0xff, 1, 2, 3, 4})) ==
+          "::ffff:1.2.3.4");
+    CHECK(pysock::inet_ntop(AF_INET6, bytes_of({0x20, 0x01, 0x0d, 0xb8}) + std::string(11, '\0') + bytes_of({1})) ==
+          "2001:db8::1");
+}
+
+TEST_CASE("inet_ntop rejects a packed address of the wrong length with std::invalid_argument") {
+    // CPython: ValueError: invalid length of packed IP address string
+    SUBCASE("IPv4") {
+        for (std::size_t n : {0u, 3u, 5u, 16u}) {
+            CAPTURE(n);
+            CHECK_THROWS_WITH_AS(pysock::inet_ntop(AF_INET, std::string(n, '\0')),
+                                 "invalid length of packed IP address string", std::invalid_argument);
+        }
+    }
+    SUBCASE("IPv6") {
+        for (std::size_t n : {4u, 15u, 17u}) {
+            CAPTURE(n);
+            CHECK_THROWS_WITH_AS(pysock::inet_ntop(AF_INET6, std::string(n, '\x12')),
+                                 "invalid length of packed IP address string", std::invalid_argument);
+        }
+    }
+}
+
+TEST_CASE("inet_ntop rejects an unknown family with std::invalid_argument") {
+    // CPython: ValueError: unknown address family 12345
+    CHECK_THROWS_WITH_AS(pysock::inet_ntop(12345, std::string(4, '\0')), "unknown address family 12345",
+                         std::invalid_argument);
+}
+
+TEST_CASE("inet_pton and inet_ntop round-trip") {
+    for (const char* a : {"127.0.0.1", "10.0.0.1", "192.0.2.255"})
+        CHECK(pysock::inet_ntop(AF_INET, pysock::inet_pton(AF_INET, a)) == a);
+    for (const char* a : {"::1", "fe80::1", "2001:db8::8:800:200c:417a", "::ffff:10.0.0.1"})
+        CHECK(pysock::inet_ntop(AF_INET6, pysock::inet_pton(AF_INET6, a)) == a);
+}
+
+// ------------------------------------------------------------------------------------------------
+// htons / ntohs / htonl / ntohl
+
+// CPython: GeneralModuleTests.testNtoH
+TEST_CASE("htons, ntohs, htonl and ntohl are their own inverse") {
+    for (std::uint32_t i : {0u, 1u, 0xffffu, ~0xffffu, 2u, 0x01234567u, 0x76543210u}) {
+        CAPTURE(i);
+        const auto s = static_cast<std::uint16_t>(i & 0xffffu);
+        CHECK(pysock::htons(pysock::htons(s)) == s);
+        CHECK(pysock::ntohs(pysock::ntohs(s)) == s);
+        CHECK(pysock::htonl(pysock::htonl(i)) == i);
+        CHECK(pysock::ntohl(pysock::ntohl(i)) == i);
+    }
+    CHECK(pysock::htons(0xffff) == 0xffff);
+    CHECK(pysock::htonl(0xffffffffu) == 0xffffffffu);
+}
+
+TEST_CASE("htons and htonl put the most significant byte first in memory") {
+    const std::uint16_t s = pysock::htons(0x1234);
+    const std::uint32_t l = pysock::htonl(0x12345678u);
+    unsigned char sb[2], lb[4];
+    std::memcpy(sb, &s, 2);
+    std::memcpy(lb, &l, 4);
+    CHECK(sb[0] == 0x12);
+    CHECK(sb[1] == 0x34);
+    CHECK(lb[0] == 0x12);
+    CHECK(lb[3] == 0x78);
+    CHECK(pysock::ntohs(s) == 0x1234);
+    CHECK(pysock::ntohl(l) == 0x12345678u);
+    CHECK(pysock::htons(0x1234) == ::htons(0x1234));
+    CHECK(pysock::ntohl(0x12345678u) == ::ntohl(0x12345678u));
+}
+
+// ------------------------------------------------------------------------------------------------
+// has_ipv6, has_dualstack_ipv6
+
+// CPython: GeneralModuleTests.testCrucialConstants (the constants come from the system headers)
+TEST_CASE("the crucial system constants are visible through the header") {
+    CHECK(AF_INET != AF_INET6);
+    CHECK(SOCK_STREAM != SOCK_DGRAM);
+    CHECK(SOCK_RAW != SOCK_SEQPACKET);
+    CHECK(SOCK_RDM != SOCK_STREAM);
+    CHECK(SOL_SOCKET != 0);
+    CHECK(SO_REUSEADDR != 0);
+    CHECK(IPPROTO_TCP != IPPROTO_UDP);  // testCrucialIpProtoConstants
+    CHECK(IPPROTO_IPV6 != 0);
+}
+
+TEST_CASE("has_ipv6 is a constant that matches what the kernel allows") {
+    constexpr bool v = pysock::has_ipv6;
+    if (v)
+        CHECK_NOTHROW(pysock::socket(AF_INET6, SOCK_STREAM));
+    else
+        CHECK_THROWS_AS(pysock::socket(AF_INET6, SOCK_STREAM), pysock::error);
+}
+
+TEST_CASE("has_dualstack_ipv6 says whether IPV6_V6ONLY can be cleared") {
+    bool can = false;
+    try {
+        pysock::socket s(AF_INET6, SOCK_STREAM);
+        s.setsockopt(IPPROTO_IPV6, IPV6_V6ONLY, 0);
+        can = true;
+    } catch (const pysock::error&) {
+    }
+    CHECK(pysock::has_dualstack_ipv6() == can);
+}
+
+// ------------------------------------------------------------------------------------------------
+// socketpair
+
+// CPython: BasicSocketPairTest.testDefaults
+TEST_CASE("socketpair defaults to a connected AF_UNIX SOCK_STREAM pair") {
+    auto [a, b] = pysock::socketpair();
+    for (auto* s : {&a, &b}) {
+        CHECK(s->family() == AF_UNIX);
+        CHECK(s->type() == SOCK_STREAM);
+        CHECK(s->proto() == 0);
+        CHECK(s->fileno() >= 0);
+    }
+    CHECK(a.fileno() != b.fileno());
+}
+
+// CPython: BasicSocketPairTest.testRecv and testSend
+TEST_CASE("socketpair sockets talk to each other both ways") {
+    const pysock::bytes msg = "Michael Gilfix was here\xe1\x88\xb4\r\n";
+    auto [a, b] = pysock::socketpair();
+    a.settimeout(5.0);
+    b.settimeout(5.0);
+    SUBCASE("a to b") {
+        CHECK(a.send(msg) == msg.size());
+        CHECK(b.recv(1024) == msg);
+    }
+    SUBCASE("b to a") {
+        CHECK(b.send(msg) == msg.size());
+        CHECK(a.recv(1024) == msg);
+    }
+}
+
+TEST_CASE("socketpair peer sees EOF as empty bytes after close") {
+    auto [a, b] = pysock::socketpair();
+    b.settimeout(5.0);
+    a.close();
+    CHECK(b.recv(16) == "");
+}
+
+TEST_CASE("socketpair with SOCK_DGRAM keeps message boundaries") {
+    auto [a, b] = pysock::socketpair(AF_UNIX, SOCK_DGRAM);
+    CHECK(a.type() == SOCK_DGRAM);
+    b.settimeout(5.0);
+    a.send("one");
+    a.send("two");
+    CHECK(b.recv(100) == "one");
+    CHECK(b.recv(100) == "two");
+}
+
+TEST_CASE("socketpair with SOCK_SEQPACKET works") {
+    auto [a, b] = pysock::socketpair(AF_UNIX, SOCK_SEQPACKET);
+    CHECK(a.type() == SOCK_SEQPACKET);
+    b.settimeout(5.0);
+    a.send("packet");
+    CHECK(b.recv(100) == "packet");
+}
+
+// CPython: InheritanceTest.test_socketpair
+TEST_CASE("socketpair sockets are not inheritable") {
+    auto [a, b] = pysock::socketpair();
+    CHECK_FALSE(a.get_inheritable());
+    CHECK_FALSE(b.get_inheritable());
+}
+
+TEST_CASE("socketpair sockets start with the default timeout") {
+    default_timeout_guard guard;
+    pysock::setdefaulttimeout(3.0);
+    auto [a, b] = pysock::socketpair();
+    CHECK(a.gettimeout() == std::optional<double>(3.0));
+    CHECK(b.gettimeout() == std::optional<double>(3.0));
+}
+
+TEST_CASE("socketpair reports the kernel's refusal as error") {
+    SUBCASE("AF_INET is not supported by the kernel (CPython on Linux: [Errno 95])") {
+        try {
+            pysock::socketpair(AF_INET);
+            FAIL("no throw");
+        } catch (const pysock::error& e) {
+            CHECK(e.code().value() == EOPNOTSUPP);
+            CHECK(std::string(e.what()) == "[Errno 95] Operation not supported");
+        }
+    }
+    SUBCASE("an unknown family") {
+        try {
+            pysock::socketpair(12345);
+            FAIL("no throw");
+        } catch (const pysock::error& e) {
+            CHECK(e.code().value() == EAFNOSUPPORT);
+        }
+    }
+    SUBCASE("an unknown type") {
+        try {
+            pysock::socketpair(AF_UNIX, 9999);
+            FAIL("no throw");
+        } catch (const pysock::error& e) {
+            CHECK(e.code().value() == EINVAL);
+            CHECK(std::string(e.what()) == "[Errno 22] Invalid argument");
+        }
+    }
+    SUBCASE("no descriptor leaks") {
+        const int before = open_fd_count();
+        CHECK_THROWS_AS(pysock::socketpair(AF_INET), pysock::error);
+        CHECK(open_fd_count() == before);
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// getdefaulttimeout / setdefaulttimeout
+
+// CPython: GeneralModuleTests.testDefaultTimeout
+TEST_CASE("the default timeout starts as None and applies to new sockets") {
+    default_timeout_guard guard;
+    CHECK_FALSE(pysock::getdefaulttimeout().has_value());
+    CHECK_FALSE(pysock::socket().gettimeout().has_value());
+
+    pysock::setdefaulttimeout(10.0);
+    CHECK(pysock::getdefaulttimeout() == std::optional<double>(10.0));
+    CHECK(pysock::socket().gettimeout() == std::optional<double>(10.0));
+
+    pysock::setdefaulttimeout(std::nullopt);
+    CHECK_FALSE(pysock::getdefaulttimeout().has_value());
+    CHECK_FALSE(pysock::socket().gettimeout().has_value());
+}
+
+TEST_CASE("a default timeout of 0.0 makes new sockets non-blocking") {
+    default_timeout_guard guard;
+    pysock::setdefaulttimeout(0.0);
+    pysock::socket s(AF_INET, SOCK_DGRAM);
+    CHECK(s.gettimeout() == std::optional<double>(0.0));
+    CHECK_FALSE(s.getblocking());
+    s.bind(pysock::address("127.0.0.1", 0));
+    CHECK_THROWS_AS(s.recv(1), pysock::blocking_io_error);
+}
+
+TEST_CASE("setdefaulttimeout rejects negative and NaN values with std::invalid_argument") {
+    default_timeout_guard guard;
+    CHECK_THROWS_AS(pysock::setdefaulttimeout(-1.0), std::invalid_argument);
+    CHECK_THROWS_AS(pysock::setdefaulttimeout(-0.001), std::invalid_argument);
+    CHECK_THROWS_AS(pysock::setdefaulttimeout(std::nan("")), std::invalid_argument);
+    CHECK_FALSE(pysock::getdefaulttimeout().has_value());  // unchanged by the failed calls
+}
+
+TEST_CASE("setdefaulttimeout rejects an infinite or huge timeout with std::out_of_range") {
+    // CPython: OverflowError: timestamp out of range for platform time_t
+    default_timeout_guard guard;
+    CHECK_THROWS_AS(pysock::setdefaulttimeout(std::numeric_limits<double>::infinity()), std::out_of_range);
+    CHECK_THROWS_AS(pysock::setdefaulttimeout(1e10), std::out_of_range);  // CPython: OverflowError too
+    CHECK_FALSE(pysock::getdefaulttimeout().has_value());
+}
+
+TEST_CASE("a tiny positive default timeout stays a timeout, not non-blocking") {
+    // CPython rounds 1e-12 up to 1e-09: still timeout mode
+    default_timeout_guard guard;
+    pysock::setdefaulttimeout(1e-12);
+    REQUIRE(pysock::getdefaulttimeout().has_value());
+    CHECK(*pysock::getdefaulttimeout() > 0.0);
+    pysock::socket s(AF_INET, SOCK_DGRAM);
+    REQUIRE(s.gettimeout().has_value());
+    CHECK(*s.gettimeout() > 0.0);
+    s.bind(pysock::address("127.0.0.1", 0));
+    CHECK_THROWS_AS(s.recv(1), pysock::timeout);  // not blocking_io_error
+}
+
+TEST_CASE("a default timeout of -0.0 means non-blocking, as in CPython") {
+    default_timeout_guard guard;
+    pysock::setdefaulttimeout(-0.0);
+    CHECK(pysock::getdefaulttimeout() == std::optional<double>(0.0));
+}
+
+TEST_CASE("a socket keeps its timeout when the default changes later") {
+    default_timeout_guard guard;
+    pysock::setdefaulttimeout(2.5);
+    pysock::socket s;
+    pysock::setdefaulttimeout(std::nullopt);
+    CHECK(s.gettimeout() == std::optional<double>(2.5));
+}
+
+// ------------------------------------------------------------------------------------------------
+// close(fd)
+
+// CPython: GeneralModuleTests.test_socket_close
+TEST_CASE("close(fd) closes the descriptor behind a socket object") {
+    pysock::socket sock;
+    sock.bind(pysock::address("127.0.0.1", 0));
+    pysock::close(sock.fileno());
+    try {
+        sock.listen(1);
+        FAIL("listen on a closed descriptor did not throw");
+    } catch (const pysock::error& e) {
+        CHECK(e.code().value() == EBADF);
+    }
+    sock.detach();  // the descriptor is gone; keep the destructor from closing a reused number
+}
+
+// CPython: GeneralModuleTests.test_socket_close (second half) and testCloseException:
+// sock.close() raises OSError EBADF when its descriptor was closed behind its back.
+TEST_CASE("close() of a socket whose descriptor was closed elsewhere raises EBADF") {
+    pysock::socket sock;
+    pysock::close(sock.fileno());
+    try {
+        sock.close();
+        FAIL("close of an already closed descriptor did not throw");
+    } catch (const pysock::error& e) {
+        CHECK(e.code().value() == EBADF);
+        CHECK(std::string(e.what()) == "[Errno 9] Bad file descriptor");
+    }
+    CHECK(sock.fileno() == -1);
+    CHECK_NOTHROW(sock.close());  // a second close() of the (now closed) object is harmless
+}
+
+TEST_CASE("close(fd) of an invalid descriptor raises EBADF") {
+    try {
+        pysock::close(-1);
+        FAIL("no throw");
+    } catch (const pysock::error& e) {
+        CHECK(e.code().value() == EBADF);
+        CHECK(std::string(e.what()) == "[Errno 9] Bad file descriptor");
+    }
+}
+
+TEST_CASE("close(fd) of a detached socket releases the descriptor") {
+    pysock::socket s;
+    const int fd = s.detach();
+    const int before = open_fd_count();
+    pysock::close(fd);
+    CHECK(open_fd_count() == before - 1);
+}
+
+// ------------------------------------------------------------------------------------------------
+// create_connection
+
+// CPython: ContextManagersTest.testCreateConnectionBase / NetworkConnectionAttributesTest.testFamily
+TEST_CASE("create_connection connects to a listening server") {
+    auto server = pysock::create_server(pysock::address("127.0.0.1", 0));
+    server.settimeout(5.0);
+    auto client = pysock::create_connection(server.getsockname(), 5.0);
+    CHECK(client.family() == AF_INET);
+    CHECK(client.type() == SOCK_STREAM);
+    CHECK(client.getpeername() == server.getsockname());
+    auto [conn, addr] = server.accept();
+    CHECK(addr == client.getsockname());
+    client.sendall("foo");
+    conn.settimeout(5.0);
+    CHECK(conn.recv(1024) == "foo");
+}
+
+TEST_CASE("create_connection resolves a host name") {
+    auto server = pysock::create_server(pysock::address("127.0.0.1", 0));
+    auto client = pysock::create_connection(pysock::address("localhost", server.getsockname().port), 5.0);
+    CHECK(client.getpeername().port == server.getsockname().port);
+}
+
+// CPython: NetworkConnectionAttributesTest.testTimeoutDefault
+TEST_CASE("create_connection without a timeout uses the default timeout") {
+    default_timeout_guard guard;
+    auto server = pysock::create_server(pysock::address("127.0.0.1", 0));
+    pysock::setdefaulttimeout(42.0);
+    auto client = pysock::create_connection(server.getsockname());
+    CHECK(client.gettimeout() == std::optional<double>(42.0));
+}
+
+// CPython: NetworkConnectionAttributesTest.testTimeoutValueNonamed / testTimeoutValueNamed
+TEST_CASE("create_connection with a timeout sets it on the socket") {
+    auto server = pysock::create_server(pysock::address("127.0.0.1", 0));
+    auto client = pysock::create_connection(server.getsockname(), 30.0);
+    CHECK(client.gettimeout() == std::optional<double>(30.0));
+}
+
+// CPython: NetworkConnectionAttributesTest.testSourceAddress (127.0.0.2 instead of a "free" port: no race)
+TEST_CASE("create_connection binds the source address first") {
+    auto server = pysock::create_server(pysock::address("127.0.0.1", 0));
+    server.settimeout(5.0);
+    auto client = pysock::create_connection(server.getsockname(), 5.0, pysock::address("127.0.0.2", 0));
+    CHECK(client.getsockname().host == "127.0.0.2");
+    auto [conn, addr] = server.accept();
+    CHECK(addr.host == "127.0.0.2");
+}
+
+// CPython: NetworkConnectionBehaviourTest.testOutsideTimeout
+TEST_CASE("create_connection's timeout applies to later operations") {
+    auto server = pysock::create_server(pysock::address("127.0.0.1", 0));
+    auto client = pysock::create_connection(server.getsockname(), 0.1);
+    CHECK_THROWS_AS(client.recv(5), pysock::timeout);  // the server never sends
+}
+
+// CPython: ContextManagersTest.testCreateConnectionClose
+TEST_CASE("a socket from create_connection is unusable after close") {
+    auto server = pysock::create_server(pysock::address("127.0.0.1", 0));
+    auto client = pysock::create_connection(server.getsockname(), 5.0);
+    client.close();
+    CHECK(client.fileno() == -1);
+    CHECK_THROWS_AS(client.sendall("foo"), pysock::error);
+}
+
+// CPython: NetworkConnectionNoServer.test_create_connection / test_connect
+TEST_CASE("create_connection to a closed port raises connection_refused_error") {
+    refusing_port closed;
+    try {
+        pysock::create_connection(closed.addr, 5.0);
+        FAIL("no throw");
+    } catch (const pysock::connection_refused_error& e) {
+        CHECK(e.code().value() == ECONNREFUSED);
+        CHECK(std::string(e.what()) == "[Errno 111] Connection refused");
+    }
+}
+
+TEST_CASE("create_connection to an unknown host raises gaierror") {
+    try {
+        pysock::create_connection(pysock::address("nonexistent.invalid", 80), 5.0);
+        FAIL("no throw");
+    } catch (const pysock::gaierror& e) {
+        CHECK(e.code().value() == EAI_NONAME);
+        CHECK(std::string(e.what()) == "[Errno -2] Name or service not known");
+    }
+}
+
+TEST_CASE("create_connection reports source address failures") {
+    auto server = pysock::create_server(pysock::address("127.0.0.1", 0));
+    SUBCASE("an unknown source host") {
+        CHECK_THROWS_AS(pysock::create_connection(server.getsockname(), 5.0, pysock::address("nonexistent.invalid", 0)),
+                        pysock::gaierror);
+    }
+    SUBCASE("a source address in use") {
+        try {
+            pysock::create_connection(server.getsockname(), 5.0, server.getsockname());
+            FAIL("no throw");
+        } catch (const pysock::error& e) {
+            CHECK(e.code().value() == EADDRINUSE);
+            CHECK(std::string(e.what()) == "[Errno 98] Address already in use");
+        }
+    }
+}
+
+TEST_CASE("create_connection rejects a negative timeout with std::invalid_argument") {
+    auto server = pysock::create_server(pysock::address("127.0.0.1", 0));
+    CHECK_THROWS_AS(pysock::create_connection(server.getsockname(), -1.0), std::invalid_argument);
+    CHECK_THROWS_AS(pysock::create_connection(server.getsockname(), std::nan("")), std::invalid_argument);
+}
+
+TEST_CASE("create_connection with timeout 0.0 raises blocking_io_error EINPROGRESS, as in CPython") {
+    auto server = pysock::create_server(pysock::address("127.0.0.1", 0));
+    try {
+        pysock::create_connection(server.getsockname(), 0.0);
+        FAIL("no throw");
+    } catch (const pysock::blocking_io_error& e) {
+        CHECK(e.code().value() == EINPROGRESS);
+        CHECK(std::string(e.what()) == "[Errno 115] Operation now in progress");
+    }
+}
+
+TEST_CASE("create_connection leaks no descriptor when it fails") {
+    refusing_port closed;
+    const int before = open_fd_count();
+    CHECK_THROWS_AS(pysock::create_connection(closed.addr, 5.0), pysock::connection_refused_error);
+    CHECK_THROWS_AS(pysock::create_connection(pysock::address("nonexistent.invalid", 1), 5.0), pysock::gaierror);
+    CHECK_THROWS_AS(pysock::create_connection(closed.addr, 5.0, pysock::address("nonexistent.invalid", 0)),
+                    pysock::gaierror);
+    CHECK(open_fd_count() == before);
+}
+
+// ------------------------------------------------------------------------------------------------
+// create_server
+
+// CPython: CreateServerTest.test_address and test_family_and_type
+TEST_CASE("create_server binds, listens and has the requested family") {
+    SUBCASE("AF_INET") {
+        auto s = pysock::create_server(pysock::address("127.0.0.1", 0));
+        CHECK(s.getsockname().host == "127.0.0.1");
+        CHECK(s.getsockname().port != 0);
+        CHECK(s.family() == AF_INET);
+        CHECK(s.type() == SOCK_STREAM);
+        CHECK(s.getsockopt(SOL_SOCKET, SO_ACCEPTCONN) != 0);
+    }
+    SUBCASE("AF_INET6") {
+        if (!pysock::has_ipv6) return;
+        auto s = pysock::create_server(pysock::address("::1", 0), AF_INET6);
+        CHECK(s.getsockname().host == "::1");
+        CHECK(s.family() == AF_INET6);
+        CHECK(s.type() == SOCK_STREAM);
+        CHECK(s.getsockopt(SOL_SOCKET, SO_ACCEPTCONN) != 0);
+    }
+}
+
+TEST_CASE("create_server sets SO_REUSEADDR as Python does on POSIX") {
+    auto s = pysock::create_server(pysock::address("127.0.0.1", 0));
+    CHECK(s.getsockopt(SOL_SOCKET, SO_REUSEADDR) != 0);
+}
+
+// CPython: CreateServerTest.test_reuse_port
+TEST_CASE("create_server sets SO_REUSEPORT only when asked") {
+    {
+        auto s = pysock::create_server(pysock::address("localhost", 0));
+        CHECK(s.getsockopt(SOL_SOCKET, SO_REUSEPORT) == 0);
+    }
+    {
+        auto s = pysock::create_server(pysock::address("localhost", 0), AF_INET, std::nullopt, true);
+        CHECK(s.getsockopt(SOL_SOCKET, SO_REUSEPORT) != 0);
+    }
+}
+
+// CPython: CreateServerTest.test_ipv6_only_default
+TEST_CASE("create_server makes an AF_INET6 socket IPv6-only by default") {
+    if (!pysock::has_ipv6) return;
+    auto s = pysock::create_server(pysock::address("::1", 0), AF_INET6);
+    CHECK(s.getsockopt(IPPROTO_IPV6, IPV6_V6ONLY) != 0);
+}
+
+// CPython: CreateServerTest.test_dualstack_ipv6_family
+// (bound to the wildcard: gVisor reports IPV6_V6ONLY=1 for a socket bound to ::1, CPython included)
+TEST_CASE("create_server with dualstack_ipv6 is an AF_INET6 socket that is not IPv6-only") {
+    if (!pysock::has_dualstack_ipv6()) return;
+    auto s = pysock::create_server(pysock::address("", 0), AF_INET6, std::nullopt, false, true);
+    CHECK(s.family() == AF_INET6);
+    CHECK(s.getsockopt(IPPROTO_IPV6, IPV6_V6ONLY) == 0);
+    auto six = pysock::create_server(pysock::address("::1", 0), AF_INET6, std::nullopt, false, true);
+    CHECK(six.family() == AF_INET6);  // CPython: CreateServerTest.test_dualstack_ipv6_family
+}
+
+// CPython: CreateServerFunctionalTest.test_dual_stack_client_v4 / test_dual_stack_client_v6
+TEST_CASE("a dual-stack server accepts IPv4 and IPv6 clients") {
+    if (!pysock::has_dualstack_ipv6()) return;
+    auto server = pysock::create_server(pysock::address("", 0), AF_INET6, std::nullopt, false, true);
+    server.settimeout(5.0);
+    const int port = server.getsockname().port;
+    SUBCASE("IPv4 client") {
+        auto c = pysock::create_connection(pysock::address("127.0.0.1", port), 5.0);
+        auto [conn, addr] = server.accept();
+        CHECK(addr.family == AF_INET6);
+        CHECK(addr.host == "::ffff:127.0.0.1");
+        c.sendall("foo");
+        conn.settimeout(5.0);
+        CHECK(conn.recv(1024) == "foo");
+    }
+    SUBCASE("IPv6 client") {
+        auto c = pysock::create_connection(pysock::address("::1", port), 5.0);
+        auto [conn, addr] = server.accept();
+        CHECK(addr.host == "::1");
+        c.sendall("foo");
+        conn.settimeout(5.0);
+        CHECK(conn.recv(1024) == "foo");
+    }
+}
+
+// CPython: CreateServerFunctionalTest.test_tcp4 / test_tcp6 (listening on '' reaches loopback)
+TEST_CASE("create_server on the empty host accepts loopback clients") {
+    SUBCASE("AF_INET") {
+        auto server = pysock::create_server(pysock::address("", 0));
+        server.settimeout(5.0);
+        CHECK(server.getsockname().host == "0.0.0.0");
+        auto c = pysock::create_connection(pysock::address("127.0.0.1", server.getsockname().port), 5.0);
+        auto [conn, addr] = server.accept();
+        CHECK(addr == c.getsockname());
+        c.sendall("foo");
+        conn.settimeout(5.0);
+        CHECK(conn.recv(1024) == "foo");
+    }
+    SUBCASE("AF_INET6") {
+        if (!pysock::has_ipv6) return;
+        auto server = pysock::create_server(pysock::address("", 0), AF_INET6);
+        server.settimeout(5.0);
+        CHECK(server.getsockname().host == "::");
+        auto c = pysock::create_connection(pysock::address("::1", server.getsockname().port), 5.0);
+        auto [conn, addr] = server.accept();
+        CHECK(addr.host == "::1");
+        c.sendall("foo");
+        conn.settimeout(5.0);
+        CHECK(conn.recv(1024) == "foo");
+    }
+}
+
+TEST_CASE("create_server uses the backlog it is given") {
+    auto s = pysock::create_server(pysock::address("127.0.0.1", 0), AF_INET, 0);
+    CHECK(s.getsockopt(SOL_SOCKET, SO_ACCEPTCONN) != 0);
+    auto n = pysock::create_server(pysock::address("127.0.0.1", 0), AF_INET, -5);  // CPython accepts it too
+    CHECK(n.getsockopt(SOL_SOCKET, SO_ACCEPTCONN) != 0);
+}
+
+TEST_CASE("create_server rejects dualstack_ipv6 without AF_INET6") {
+    // CPython: ValueError: dualstack_ipv6 requires AF_INET6 family
+    if (!pysock::has_dualstack_ipv6()) return;
+    CHECK_THROWS_WITH_AS(pysock::create_server(pysock::address("127.0.0.1", 0), AF_INET, std::nullopt, false, true),
+                         "dualstack_ipv6 requires AF_INET6 family", std::invalid_argument);
+}
+
+TEST_CASE("create_server names the address when bind fails") {
+    // CPython: OSError [Errno 98] Address already in use (while attempting to bind on address ('127.0.0.1', P))
+    pysock::socket taken(AF_INET, SOCK_STREAM);
+    taken.bind(pysock::address("127.0.0.1", 0));
+    taken.listen();
+    const auto where = taken.getsockname();
+    const int before = open_fd_count();
+    try {
+        pysock::create_server(where);
+        FAIL("no throw");
+    } catch (const pysock::error& e) {
+        CHECK(e.code().value() == EADDRINUSE);
+        CHECK(std::string(e.what()) == "[Errno 98] Address already in use (while attempting to bind on address ('127.0.0.1', " +
+                                           std::to_string(where.port) + "))");
+    }
+    CHECK(open_fd_count() == before);
+}
+
+TEST_CASE("create_server with an address of the wrong family fails and leaks nothing") {
+    // CPython: create_server(('::1', 0), family=AF_INET) -> OSError [Errno -9] ... (while attempting to bind ...)
+    const int before = open_fd_count();
+    CHECK_THROWS_AS(pysock::create_server(pysock::address("::1", 0), AF_INET), pysock::error);
+    CHECK_THROWS_AS(pysock::create_server(pysock::address("nonexistent.invalid", 0)), pysock::error);
+    CHECK(open_fd_count() == before);
+}
+
+// ------------------------------------------------------------------------------------------------
+// repr(bytes): must equal CPython's repr() of the same bytes object (expected strings from /usr/bin/python3)
+
+TEST_CASE("repr formats bytes exactly as CPython does") {
+    SUBCASE("empty bytes") { CHECK(pysock::repr(std::string("", 0)) == R"py(b'')py"); }
+    SUBCASE("plain ASCII") { CHECK(pysock::repr(std::string("abc", 3)) == R"py(b'abc')py"); }
+    SUBCASE("a single quote switches to double quotes") { CHECK(pysock::repr(std::string("it's", 4)) == R"py(b"it's")py"); }
+    SUBCASE("a double quote keeps single quotes") { CHECK(pysock::repr(std::string("say \x22" "hi\x22", 8)) == R"py(b'say "hi"')py"); }
+    SUBCASE("both quotes keep single quotes and escape the single one") { CHECK(pysock::repr(std::string("both ' and \x22", 12)) == R"py(b'both \' and "')py"); }
+    SUBCASE("a lone double quote") { CHECK(pysock::repr(std::string("\x22", 1)) == R"py(b'"')py"); }
+    SUBCASE("a lone single quote") { CHECK(pysock::repr(std::string("'", 1)) == R"py(b"'")py"); }
+    SUBCASE("backslash is doubled") { CHECK(pysock::repr(std::string("back\x5c" "slash", 10)) == R"py(b'back\\slash')py"); }
+    SUBCASE("tab, newline and carriage return use short escapes") { CHECK(pysock::repr(std::string("\x09\x0a\x0d", 3)) == R"py(b'\t\n\r')py"); }
+    SUBCASE("control bytes 0x00-0x1f") { CHECK(pysock::repr(std::string("\x00\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c\x0d\x0e\x0f\x10\x11\x12\x13\x14\x15\x16\x17\x18\x19\x1a\x1b\x1c\x1d\x1e\x1f", 32)) == R"py(b'\x00\x01\x02\x03\x04\x05\x06\x07\x08\t\n\x0b\x0c\r\x0e\x0f\x10\x11\x12\x13\x14\x15\x16\x17\x18\x19\x1a\x1b\x1c\x1d\x1e\x1f')py"); }
+    SUBCASE("DEL 0x7f") { CHECK(pysock::repr(std::string("\x7f", 1)) == R"py(b'\x7f')py"); }
+    SUBCASE("printable range edges") { CHECK(pysock::repr(std::string(" ~", 2)) == R"py(b' ~')py"); }
+    SUBCASE("high bytes 0x80-0xff") { CHECK(pysock::repr(std::string("\x80\x81\x82\x83\x84\x85\x86\x87\x88\x89\x8a\x8b\x8c\x8d\x8e\x8f\x90\x91\x92\x93\x94\x95\x96\x97\x98\x99\x9a\x9b\x9c\x9d\x9e\x9f\xa0\xa1\xa2\xa3\xa4\xa5\xa6\xa7\xa8\xa9\xaa\xab\xac\xad\xae\xaf\xb0\xb1\xb2\xb3\xb4\xb5\xb6\xb7\xb8\xb9\xba\xbb\xbc\xbd\xbe\xbf\xc0\xc1\xc2\xc3\xc4\xc5\xc6\xc7\xc8\xc9\xca\xcb\xcc\xcd\xce\xcf\xd0\xd1\xd2\xd3\xd4\xd5\xd6\xd7\xd8\xd9\xda\xdb\xdc\xdd\xde\xdf\xe0\xe1\xe2\xe3\xe4\xe5\xe6\xe7\xe8\xe9\xea\xeb\xec\xed\xee\xef\xf0\xf1\xf2\xf3\xf4\xf5\xf6\xf7\xf8\xf9\xfa\xfb\xfc\xfd\xfe\xff", 128)) == R"py(b'\x80\x81\x82\x83\x84\x85\x86\x87\x88\x89\x8a\x8b\x8c\x8d\x8e\x8f\x90\x91\x92\x93\x94\x95\x96\x97\x98\x99\x9a\x9b\x9c\x9d\x9e\x9f\xa0\xa1\xa2\xa3\xa4\xa5\xa6\xa7\xa8\xa9\xaa\xab\xac\xad\xae\xaf\xb0\xb1\xb2\xb3\xb4\xb5\xb6\xb7\xb8\xb9\xba\xbb\xbc\xbd\xbe\xbf\xc0\xc1\xc2\xc3\xc4\xc5\xc6\xc7\xc8\xc9\xca\xcb\xcc\xcd\xce\xcf\xd0\xd1\xd2\xd3\xd4\xd5\xd6\xd7\xd8\xd9\xda\xdb\xdc\xdd\xde\xdf\xe0\xe1\xe2\xe3\xe4\xe5\xe6\xe7\xe8\xe9\xea\xeb\xec\xed\xee\xef\xf0\xf1\xf2\xf3\xf4\xf5\xf6\xf7\xf8\xf9\xfa\xfb\xfc\xfd\xfe\xff')py"); }
+    SUBCASE("UTF-8 is shown byte by byte") { CHECK(pysock::repr(std::string("donn\xc3\xa9" "e", 7)) == R"py(b'donn\xc3\xa9e')py"); }
+    SUBCASE("a single NUL") { CHECK(pysock::repr(std::string("\x00", 1)) == R"py(b'\x00')py"); }
+    SUBCASE("CPython's test MSG") { CHECK(pysock::repr(std::string("Michael Gilfix was here\xe1\x88\xb4\x0d\x0a", 28)) == R"py(b'Michael Gilfix was here\xe1\x88\xb4\r\n')py"); }
+}
+
+TEST_CASE("repr accepts bytes received from a socket") {
+    auto [a, b] = pysock::socketpair();
+    b.settimeout(5.0);
+    a.sendall(std::string("\0x'\n", 4));
+    CHECK(pysock::repr(b.recv(16)) == R"py(b"\x00x'\n")py");
+}

@@ -1,0 +1,708 @@
+// The socket object itself: construction, family/type/proto, ownership of the descriptor
+// (move-only, destructor closes, close/detach/from_fd/dup), inheritance (close-on-exec),
+// socket options, local/peer names, blocking mode, and the behaviour of a closed socket.
+//
+// Python's socket module is the specification; tests ported from CPython's
+// Lib/test/test_socket.py name the original test in a comment above the TEST_CASE.
+
+#include <doctest/doctest.h>
+#include <pysock/socket.hpp>
+
+#include <cerrno>
+#include <cstdio>
+#include <functional>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <typeindex>
+#include <typeinfo>
+#include <utility>
+#include <vector>
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <unistd.h>
+
+namespace {
+
+// What an expected exception carried: its dynamic type, its error code and its message.
+struct raised {
+    std::type_index type;
+    std::error_code code;
+    std::string what;
+};
+
+// Runs f, which must throw an E (or something derived from E). Nothing thrown fails the check
+// (and the returned record then matches nothing); another exception type propagates and fails
+// the test case.
+template <class E, class F>
+raised expect_raises(F&& f) {
+    try {
+        std::forward<F>(f)();
+    } catch (const E& e) {
+        return raised{typeid(e), e.code(), e.what()};
+    }
+    FAIL_CHECK("the expected exception was not thrown");
+    return raised{typeid(void), std::error_code(), "(nothing thrown)"};
+}
+
+bool fd_is_open(int fd) { return ::fcntl(fd, F_GETFD) != -1 || errno != EBADF; }
+
+bool fd_is_cloexec(int fd) {
+    int flags = ::fcntl(fd, F_GETFD);
+    REQUIRE(flags != -1);
+    return (flags & FD_CLOEXEC) != 0;
+}
+
+bool fd_is_nonblocking(int fd) {
+    int flags = ::fcntl(fd, F_GETFL);
+    REQUIRE(flags != -1);
+    return (flags & O_NONBLOCK) != 0;
+}
+
+pysock::socket make_listener() {
+    pysock::socket s(AF_INET, SOCK_STREAM);
+    s.bind({"127.0.0.1", 0});
+    s.listen();
+    return s;
+}
+
+// Opens an fd that is certainly not a socket: the read end of a pipe (the write end is closed).
+int make_pipe_fd() {
+    int fds[2];
+    REQUIRE(::pipe(fds) == 0);
+    ::close(fds[1]);
+    return fds[0];
+}
+
+// An fd number that is certainly not open (like CPython's os_helper.make_bad_fd()).
+int make_bad_fd() {
+    int fd = make_pipe_fd();
+    ::close(fd);
+    return fd;
+}
+
+bool ipv6_loopback_available() {
+    try {
+        pysock::socket s(AF_INET6, SOCK_STREAM);
+        s.bind({"::1", 0});
+        return true;
+    } catch (const pysock::error&) {
+        return false;
+    }
+}
+
+constexpr const char* EBADF_TEXT = "[Errno 9] Bad file descriptor";
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Construction, family, type, proto
+
+// CPython: GeneralModuleTests.testNewAttributes
+TEST_CASE("a default socket is an AF_INET SOCK_STREAM socket with protocol 0") {
+    pysock::socket s;
+    CHECK(s.family() == AF_INET);
+    CHECK(s.type() == SOCK_STREAM);
+    CHECK(s.proto() == 0);
+    CHECK(s.fileno() >= 0);
+}
+
+TEST_CASE("a socket reports the family and type it was created with") {
+    SUBCASE("AF_INET SOCK_DGRAM") {
+        pysock::socket s(AF_INET, SOCK_DGRAM);
+        CHECK(s.family() == AF_INET);
+        CHECK(s.type() == SOCK_DGRAM);
+    }
+    SUBCASE("AF_UNIX SOCK_STREAM") {
+        pysock::socket s(AF_UNIX, SOCK_STREAM);
+        CHECK(s.family() == AF_UNIX);
+        CHECK(s.type() == SOCK_STREAM);
+    }
+    SUBCASE("AF_UNIX SOCK_DGRAM") {
+        pysock::socket s(AF_UNIX, SOCK_DGRAM);
+        CHECK(s.family() == AF_UNIX);
+        CHECK(s.type() == SOCK_DGRAM);
+    }
+    SUBCASE("AF_INET6 SOCK_STREAM") {
+        if (!pysock::has_ipv6) {
+            MESSAGE("skipped: pysock::has_ipv6 is false");
+            return;
+        }
+        pysock::socket s(AF_INET6, SOCK_STREAM);
+        CHECK(s.family() == AF_INET6);
+        CHECK(s.type() == SOCK_STREAM);
+    }
+    SUBCASE("explicit protocol IPPROTO_TCP") {
+        pysock::socket s(AF_INET, SOCK_STREAM, IPPROTO_TCP);
+        CHECK(s.proto() == IPPROTO_TCP);
+    }
+}
+
+// CPython: GeneralModuleTests.test_socket_consistent_sock_type, InheritanceTest.test_SOCK_CLOEXEC
+TEST_CASE("type() hides SOCK_NONBLOCK and SOCK_CLOEXEC whatever the blocking mode") {
+    pysock::socket s(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC);
+    CHECK(s.type() == SOCK_STREAM);
+    CHECK_FALSE(s.get_inheritable());
+    s.settimeout(1.0);
+    CHECK(s.type() == SOCK_STREAM);
+    s.settimeout(0.0);
+    CHECK(s.type() == SOCK_STREAM);
+    s.setblocking(true);
+    CHECK(s.type() == SOCK_STREAM);
+    s.setblocking(false);
+    CHECK(s.type() == SOCK_STREAM);
+}
+
+TEST_CASE("creating a socket of an unsupported family throws error with EAFNOSUPPORT") {
+    auto r = expect_raises<pysock::error>([] { pysock::socket s(12345, SOCK_STREAM); });
+    CHECK(r.type == std::type_index(typeid(pysock::error)));
+    CHECK(r.code.value() == EAFNOSUPPORT);
+    CHECK(r.what == "[Errno 97] Address family not supported by protocol");
+}
+
+TEST_CASE("creating a socket of an invalid type throws error with EINVAL") {
+    auto r = expect_raises<pysock::error>([] { pysock::socket s(AF_INET, 12345); });
+    CHECK(r.code.value() == EINVAL);
+    CHECK(r.what == "[Errno 22] Invalid argument");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ownership: move-only, destructor, close, detach
+
+TEST_CASE("socket is move-only") {
+    static_assert(!std::is_copy_constructible<pysock::socket>::value, "socket must not be copyable");
+    static_assert(!std::is_copy_assignable<pysock::socket>::value, "socket must not be copy-assignable");
+    static_assert(std::is_nothrow_move_constructible<pysock::socket>::value,
+                  "socket must be nothrow move-constructible");
+    static_assert(std::is_nothrow_move_assignable<pysock::socket>::value,
+                  "socket must be nothrow move-assignable");
+    CHECK(std::is_move_constructible<pysock::socket>::value);
+}
+
+TEST_CASE("moving a socket transfers the descriptor and leaves the source closed") {
+    pysock::socket a(AF_INET, SOCK_DGRAM);
+    a.settimeout(2.5);
+    int fd = a.fileno();
+    pysock::socket b(std::move(a));
+    CHECK(b.fileno() == fd);
+    CHECK(b.family() == AF_INET);
+    CHECK(b.type() == SOCK_DGRAM);
+    CHECK(b.gettimeout() == 2.5);
+    CHECK(a.fileno() == -1);  // NOLINT(bugprone-use-after-move): the moved-from state is specified
+    auto r = expect_raises<pysock::error>([&] { (void)a.getsockname(); });
+    CHECK(r.code.value() == EBADF);
+    a.close();  // harmless on a moved-from socket
+    CHECK(fd_is_open(fd));
+}
+
+TEST_CASE("move assignment closes the descriptor the target held") {
+    pysock::socket a;
+    pysock::socket b;
+    int fd_a = a.fileno();
+    int fd_b = b.fileno();
+    b = std::move(a);
+    CHECK(b.fileno() == fd_a);
+    CHECK(a.fileno() == -1);  // NOLINT(bugprone-use-after-move)
+    CHECK_FALSE(fd_is_open(fd_b));
+    CHECK(fd_is_open(fd_a));
+}
+
+TEST_CASE("the destructor closes the descriptor") {
+    int fd = -1;
+    {
+        pysock::socket s;
+        fd = s.fileno();
+        REQUIRE(fd_is_open(fd));
+    }
+    CHECK_FALSE(fd_is_open(fd));
+}
+
+TEST_CASE("the destructor of a closed or detached socket does not close someone else's descriptor") {
+    int fd = -1;
+    {
+        pysock::socket s;
+        fd = s.detach();
+    }
+    CHECK(fd_is_open(fd));
+    // The number is reused by the next open(); the old (closed) socket must not touch it.
+    {
+        pysock::socket s;
+        s.close();
+        int other = make_pipe_fd();
+        pysock::socket moved(std::move(s));
+        (void)moved;
+        CHECK(fd_is_open(other));
+        ::close(other);
+    }
+    ::close(fd);
+}
+
+// CPython: TCPCloserTest.testClose ("Calling close() many times should be safe.")
+TEST_CASE("close is idempotent and fileno is -1 afterwards") {
+    pysock::socket s;
+    int fd = s.fileno();
+    s.close();
+    CHECK(s.fileno() == -1);
+    CHECK_FALSE(fd_is_open(fd));
+    CHECK_NOTHROW(s.close());
+    CHECK_NOTHROW(s.close());
+    CHECK(s.fileno() == -1);
+}
+
+// CPython: GeneralModuleTests.testCloseException
+TEST_CASE("close raises EBADF when the descriptor was closed behind the socket's back") {
+    pysock::socket s;
+    s.bind({"127.0.0.1", 0});
+    pysock::socket::from_fd(s.fileno()).close();
+    auto r = expect_raises<pysock::error>([&] { s.close(); });
+    CHECK(r.code.value() == EBADF);
+    CHECK(r.what == EBADF_TEXT);
+    CHECK(s.fileno() == -1);
+    CHECK_NOTHROW(s.close());
+}
+
+// CPython: GeneralModuleTests.test_socket_close
+TEST_CASE("pysock::close(fd) closes the descriptor under a socket object") {
+    pysock::socket s;
+    s.bind({"127.0.0.1", 0});
+    pysock::close(s.fileno());
+    auto r = expect_raises<pysock::error>([&] { s.listen(1); });
+    CHECK(r.code.value() == EBADF);
+    auto r2 = expect_raises<pysock::error>([&] { s.close(); });  // sock.close() fails with EBADF
+    CHECK(r2.code.value() == EBADF);
+    auto r3 = expect_raises<pysock::error>([] { pysock::close(-1); });
+    CHECK(r3.code.value() == EBADF);
+}
+
+// CPython: BasicTCPTest.testDetach (the data part lives in test_tcp.cpp)
+TEST_CASE("detach returns the descriptor, leaves it open, and empties the socket") {
+    pysock::socket s;
+    int fd = s.fileno();
+    int detached = s.detach();
+    CHECK(detached == fd);
+    CHECK(s.fileno() == -1);
+    CHECK(fd_is_open(fd));
+    auto r = expect_raises<pysock::error>([&] { (void)s.getsockname(); });
+    CHECK(r.code.value() == EBADF);
+    CHECK_NOTHROW(s.close());
+    CHECK(fd_is_open(fd));
+    // Python: detach() on a closed socket returns -1.
+    CHECK(s.detach() == -1);
+    ::close(fd);
+}
+
+// ---------------------------------------------------------------------------------------------
+// from_fd
+
+// CPython: GeneralModuleTests.test_socket_fileno (via _test_socket_fileno)
+TEST_CASE("from_fd adopts a socket descriptor and discovers its family and type") {
+    auto check_adopt = [](pysock::socket& s, int family, int type) {
+        CHECK(s.family() == family);
+        CHECK(s.type() == type);
+        int fd = s.fileno();
+        pysock::socket s2 = pysock::socket::from_fd(fd);
+        s.detach();  // avoid a double close
+        CHECK(s2.family() == family);
+        CHECK(s2.type() == type);
+        CHECK(s2.fileno() == fd);
+    };
+    SUBCASE("AF_INET SOCK_STREAM") {
+        pysock::socket s(AF_INET, SOCK_STREAM);
+        s.bind({"127.0.0.1", 0});
+        check_adopt(s, AF_INET, SOCK_STREAM);
+    }
+    SUBCASE("AF_INET SOCK_DGRAM") {
+        pysock::socket s(AF_INET, SOCK_DGRAM);
+        s.bind({"127.0.0.1", 0});
+        check_adopt(s, AF_INET, SOCK_DGRAM);
+    }
+    SUBCASE("AF_INET6 SOCK_STREAM") {
+        if (!ipv6_loopback_available()) {
+            MESSAGE("skipped: ::1 is not available on this machine");
+            return;
+        }
+        pysock::socket s(AF_INET6, SOCK_STREAM);
+        s.bind({"::1", 0, 0, 0});
+        check_adopt(s, AF_INET6, SOCK_STREAM);
+    }
+    SUBCASE("AF_UNIX SOCK_STREAM (abstract name)") {
+        pysock::socket s(AF_UNIX, SOCK_STREAM);
+        s.bind(pysock::address(std::string("\0pysock-basics-from-fd-", 23) + std::to_string(::getpid())));
+        check_adopt(s, AF_UNIX, SOCK_STREAM);
+    }
+}
+
+TEST_CASE("from_fd keeps the socket usable: getsockname matches the original") {
+    pysock::socket s = make_listener();
+    pysock::address name = s.getsockname();
+    pysock::socket s2 = pysock::socket::from_fd(s.detach());
+    CHECK(s2.getsockname() == name);
+    CHECK((s2.proto() == IPPROTO_TCP || s2.proto() == 0));
+}
+
+// CPython: GeneralModuleTests.test_socket_fileno_requires_socket_fd
+TEST_CASE("from_fd on a descriptor that is not a socket throws ENOTSOCK and leaves it open") {
+    int fd = make_pipe_fd();
+    auto r = expect_raises<pysock::error>([&] { (void)pysock::socket::from_fd(fd); });
+    CHECK(r.code.value() == ENOTSOCK);
+    CHECK(r.what == "[Errno 88] Socket operation on non-socket");
+    CHECK(fd_is_open(fd));  // as in Python, the caller still owns the descriptor
+    ::close(fd);
+}
+
+// CPython: GeneralModuleTests.test_socket_fileno_requires_valid_fd
+TEST_CASE("from_fd on a closed descriptor throws EBADF") {
+    int fd = make_bad_fd();
+    auto r = expect_raises<pysock::error>([&] { (void)pysock::socket::from_fd(fd); });
+    CHECK(r.code.value() == EBADF);
+}
+
+// CPython: GeneralModuleTests.test_socket_fileno_rejects_invalid_socket / _rejects_negative
+TEST_CASE("from_fd on a negative descriptor throws std::invalid_argument") {
+    CHECK_THROWS_AS((void)pysock::socket::from_fd(-1), std::invalid_argument);
+    CHECK_THROWS_AS((void)pysock::socket::from_fd(-42), std::invalid_argument);
+}
+
+// ---------------------------------------------------------------------------------------------
+// dup
+
+// CPython: BasicTCPTest.testDup (data part in test_tcp.cpp), InheritanceTest.test_dup
+TEST_CASE("dup returns a new descriptor for the same socket that outlives the original") {
+    pysock::socket s = make_listener();
+    pysock::address name = s.getsockname();
+    pysock::socket d = s.dup();
+    CHECK(d.fileno() >= 0);
+    CHECK(d.fileno() != s.fileno());
+    CHECK(d.family() == s.family());
+    CHECK(d.type() == s.type());
+    CHECK(d.proto() == s.proto());
+    s.close();
+    CHECK(d.getsockname() == name);
+    CHECK_FALSE(d.get_inheritable());
+}
+
+TEST_CASE("dup copies the timeout, as Python's socket.dup does") {
+    pysock::socket s;
+    SUBCASE("a timeout") {
+        s.settimeout(3.0);
+        CHECK(s.dup().gettimeout() == 3.0);
+    }
+    SUBCASE("non-blocking") {
+        s.setblocking(false);
+        pysock::socket d = s.dup();
+        CHECK(d.gettimeout() == 0.0);
+        CHECK_FALSE(d.getblocking());
+    }
+    SUBCASE("blocking") {
+        CHECK_FALSE(s.dup().gettimeout().has_value());
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Inheritance (close-on-exec)
+
+// CPython: InheritanceTest.test_default_inheritable, test_set_inheritable_cloexec
+TEST_CASE("every socket is created close-on-exec") {
+    SUBCASE("socket()") {
+        pysock::socket s;
+        CHECK_FALSE(s.get_inheritable());
+        CHECK(fd_is_cloexec(s.fileno()));
+    }
+    SUBCASE("socket(AF_INET, SOCK_DGRAM)") {
+        pysock::socket s(AF_INET, SOCK_DGRAM);
+        CHECK(fd_is_cloexec(s.fileno()));
+    }
+    SUBCASE("accept()") {
+        pysock::socket l = make_listener();
+        pysock::socket c;
+        c.connect(l.getsockname());
+        auto [conn, addr] = l.accept();
+        CHECK(addr == c.getsockname());
+        CHECK_FALSE(conn.get_inheritable());
+        CHECK(fd_is_cloexec(conn.fileno()));
+        CHECK(fd_is_cloexec(c.fileno()));
+    }
+    // CPython: InheritanceTest.test_socketpair
+    SUBCASE("socketpair()") {
+        auto [a, b] = pysock::socketpair();
+        CHECK_FALSE(a.get_inheritable());
+        CHECK_FALSE(b.get_inheritable());
+        CHECK(fd_is_cloexec(a.fileno()));
+        CHECK(fd_is_cloexec(b.fileno()));
+    }
+    SUBCASE("dup()") {
+        pysock::socket s;
+        s.set_inheritable(true);  // dup must not copy the inheritable flag
+        pysock::socket d = s.dup();
+        CHECK(fd_is_cloexec(d.fileno()));
+        CHECK_FALSE(d.get_inheritable());
+    }
+    SUBCASE("create_server() and create_connection()") {
+        pysock::socket l = pysock::create_server({"127.0.0.1", 0});
+        CHECK(fd_is_cloexec(l.fileno()));
+        pysock::socket c = pysock::create_connection(l.getsockname(), 10.0);
+        CHECK(fd_is_cloexec(c.fileno()));
+        CHECK_FALSE(c.get_inheritable());
+    }
+}
+
+// CPython: InheritanceTest.test_set_inheritable, test_set_inheritable_cloexec
+TEST_CASE("set_inheritable toggles FD_CLOEXEC") {
+    pysock::socket s;
+    s.set_inheritable(true);
+    CHECK(s.get_inheritable());
+    CHECK_FALSE(fd_is_cloexec(s.fileno()));
+    s.set_inheritable(false);
+    CHECK_FALSE(s.get_inheritable());
+    CHECK(fd_is_cloexec(s.fileno()));
+}
+
+// CPython: InheritanceTest.test_get_inheritable_cloexec
+TEST_CASE("get_inheritable reads the descriptor's real FD_CLOEXEC flag") {
+    pysock::socket s;
+    int fd = s.fileno();
+    CHECK_FALSE(s.get_inheritable());
+    int flags = ::fcntl(fd, F_GETFD);
+    REQUIRE(flags != -1);
+    REQUIRE(::fcntl(fd, F_SETFD, flags & ~FD_CLOEXEC) == 0);
+    CHECK(s.get_inheritable());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Socket options
+
+// CPython: GeneralModuleTests.testGetSockOpt
+TEST_CASE("a new socket starts without SO_REUSEADDR") {
+    pysock::socket s;
+    CHECK(s.getsockopt(SOL_SOCKET, SO_REUSEADDR) == 0);
+}
+
+// CPython: GeneralModuleTests.testSetSockOpt
+TEST_CASE("setsockopt then getsockopt round-trips an integer option") {
+    pysock::socket s;
+    SUBCASE("SO_REUSEADDR") {
+        s.setsockopt(SOL_SOCKET, SO_REUSEADDR, 1);
+        CHECK(s.getsockopt(SOL_SOCKET, SO_REUSEADDR) != 0);
+        s.setsockopt(SOL_SOCKET, SO_REUSEADDR, 0);
+        CHECK(s.getsockopt(SOL_SOCKET, SO_REUSEADDR) == 0);
+    }
+    SUBCASE("TCP_NODELAY") {
+        s.setsockopt(IPPROTO_TCP, TCP_NODELAY, 1);
+        CHECK(s.getsockopt(IPPROTO_TCP, TCP_NODELAY) != 0);
+    }
+    SUBCASE("SO_RCVBUF (Linux doubles the value)") {
+        s.setsockopt(SOL_SOCKET, SO_RCVBUF, 8192);
+        CHECK(s.getsockopt(SOL_SOCKET, SO_RCVBUF) >= 8192);
+    }
+    SUBCASE("SO_TYPE is readable") {
+        CHECK(s.getsockopt(SOL_SOCKET, SO_TYPE) == SOCK_STREAM);
+    }
+}
+
+TEST_CASE("an unknown socket option throws error with ENOPROTOOPT") {
+    pysock::socket s;
+    auto r = expect_raises<pysock::error>([&] { (void)s.getsockopt(SOL_SOCKET, 12345); });
+    CHECK(r.code.value() == ENOPROTOOPT);
+    CHECK(r.what == "[Errno 92] Protocol not available");
+    auto r2 = expect_raises<pysock::error>([&] { s.setsockopt(SOL_SOCKET, 12345, 1); });
+    CHECK(r2.code.value() == ENOPROTOOPT);
+}
+
+// ---------------------------------------------------------------------------------------------
+// getsockname / getpeername
+
+TEST_CASE("getsockname of an unbound socket is the wildcard address with port 0") {
+    SUBCASE("AF_INET") {
+        pysock::socket s;
+        pysock::address a = s.getsockname();
+        CHECK(a.host == "0.0.0.0");
+        CHECK(a.port == 0);
+        CHECK(a.family == AF_INET);
+    }
+    SUBCASE("AF_INET6") {
+        if (!pysock::has_ipv6) {
+            MESSAGE("skipped: pysock::has_ipv6 is false");
+            return;
+        }
+        pysock::socket s(AF_INET6);
+        pysock::address a = s.getsockname();
+        CHECK(a.host == "::");
+        CHECK(a.port == 0);
+        CHECK(a.family == AF_INET6);
+    }
+}
+
+// CPython: GeneralModuleTests.testSockName (with port 0 instead of find_unused_port)
+TEST_CASE("getsockname reports the bound address and the port the kernel chose") {
+    SUBCASE("127.0.0.1") {
+        pysock::socket s;
+        s.bind({"127.0.0.1", 0});
+        pysock::address a = s.getsockname();
+        CHECK(a.host == "127.0.0.1");
+        CHECK(a.port != 0);
+    }
+    SUBCASE("the empty host means INADDR_ANY") {
+        pysock::socket s;
+        s.bind({"", 0});
+        pysock::address a = s.getsockname();
+        CHECK(a.host == "0.0.0.0");
+        CHECK(a.port != 0);
+    }
+    SUBCASE("::1") {
+        if (!ipv6_loopback_available()) {
+            MESSAGE("skipped: ::1 is not available on this machine");
+            return;
+        }
+        pysock::socket s(AF_INET6);
+        s.bind({"::1", 0});
+        pysock::address a = s.getsockname();
+        CHECK(a.host == "::1");
+        CHECK(a.port != 0);
+        CHECK(a.flowinfo == 0);
+        CHECK(a.scope_id == 0);
+        CHECK(a.family == AF_INET6);
+    }
+}
+
+TEST_CASE("getpeername of an unconnected socket throws ENOTCONN") {
+    pysock::socket s;
+    auto r = expect_raises<pysock::error>([&] { (void)s.getpeername(); });
+    CHECK(r.type == std::type_index(typeid(pysock::error)));
+    CHECK(r.code.value() == ENOTCONN);
+    CHECK(r.what == "[Errno 107] Transport endpoint is not connected");
+}
+
+TEST_CASE("getpeername of a connected socket is the peer's getsockname") {
+    pysock::socket l = make_listener();
+    pysock::socket c;
+    c.connect(l.getsockname());
+    auto [conn, addr] = l.accept();
+    CHECK(c.getpeername() == l.getsockname());
+    CHECK(conn.getpeername() == c.getsockname());
+    CHECK(addr == c.getsockname());
+}
+
+// ---------------------------------------------------------------------------------------------
+// setblocking / getblocking (the timeout model itself is in test_timeouts.cpp)
+
+// CPython: NonBlockingTCPTests.testSetBlocking (setblocking half)
+TEST_CASE("setblocking(false) is settimeout(0.0) and setblocking(true) is settimeout(None)") {
+    pysock::socket s;
+    CHECK(s.getblocking());
+    CHECK_FALSE(fd_is_nonblocking(s.fileno()));
+
+    s.setblocking(false);
+    CHECK_FALSE(s.getblocking());
+    CHECK(s.gettimeout() == 0.0);
+    CHECK(fd_is_nonblocking(s.fileno()));
+
+    s.setblocking(true);
+    CHECK(s.getblocking());
+    CHECK_FALSE(s.gettimeout().has_value());
+    CHECK_FALSE(fd_is_nonblocking(s.fileno()));
+}
+
+// CPython: NonBlockingTCPTests.testInitNonBlocking, NonblockConstantTest.test_SOCK_NONBLOCK
+TEST_CASE("a socket created with SOCK_NONBLOCK starts non-blocking") {
+    pysock::socket s(AF_INET, SOCK_STREAM | SOCK_NONBLOCK);
+    CHECK(s.type() == SOCK_STREAM);
+    CHECK(s.gettimeout() == 0.0);
+    CHECK_FALSE(s.getblocking());
+    CHECK(fd_is_nonblocking(s.fileno()));
+    s.setblocking(true);
+    CHECK(s.gettimeout() == std::nullopt);
+    CHECK_FALSE(fd_is_nonblocking(s.fileno()));
+}
+
+// ---------------------------------------------------------------------------------------------
+// A closed socket
+
+namespace {
+
+// Every method that needs the descriptor, as Python's socket object has it: each must raise
+// OSError(EBADF) on a closed socket.
+void check_every_method_raises_ebadf(pysock::socket& s) {
+    char buf[16] = {};
+    const pysock::address somewhere{"127.0.0.1", 9};
+    std::vector<std::pair<const char*, std::function<void()>>> calls = {
+        {"bind", [&] { s.bind({"127.0.0.1", 0}); }},
+        {"listen", [&] { s.listen(); }},
+        {"accept", [&] { (void)s.accept(); }},
+        {"connect", [&] { s.connect(somewhere); }},
+        {"recv", [&] { (void)s.recv(16); }},
+        {"recv_into", [&] { (void)s.recv_into(buf, sizeof buf); }},
+        {"recvfrom", [&] { (void)s.recvfrom(16); }},
+        {"recvfrom_into", [&] { (void)s.recvfrom_into(buf, sizeof buf); }},
+        {"send", [&] { (void)s.send("spam"); }},
+        {"send empty", [&] { (void)s.send(""); }},
+        {"sendall", [&] { s.sendall("spam"); }},
+        {"sendall empty", [&] { s.sendall(""); }},
+        {"sendto", [&] { (void)s.sendto("spam", somewhere); }},
+        {"shutdown", [&] { s.shutdown(SHUT_RDWR); }},
+        {"getsockname", [&] { (void)s.getsockname(); }},
+        {"getpeername", [&] { (void)s.getpeername(); }},
+        {"settimeout(1.0)", [&] { s.settimeout(1.0); }},
+        {"settimeout(None)", [&] { s.settimeout(std::nullopt); }},
+        {"setblocking(false)", [&] { s.setblocking(false); }},
+        {"setblocking(true)", [&] { s.setblocking(true); }},
+        {"setsockopt", [&] { s.setsockopt(SOL_SOCKET, SO_REUSEADDR, 1); }},
+        {"getsockopt", [&] { (void)s.getsockopt(SOL_SOCKET, SO_REUSEADDR); }},
+        {"dup", [&] { (void)s.dup(); }},
+        {"get_inheritable", [&] { (void)s.get_inheritable(); }},
+        {"set_inheritable", [&] { s.set_inheritable(true); }},
+    };
+    for (auto& call : calls) {
+        std::string method = call.first;
+        CAPTURE(method);
+        auto r = expect_raises<pysock::error>(call.second);
+        CHECK(r.type == std::type_index(typeid(pysock::error)));
+        CHECK(r.code.value() == EBADF);
+        CHECK(r.code.category() == std::generic_category());
+        CHECK(r.what == EBADF_TEXT);
+    }
+    // What Python allows on a closed socket:
+    CHECK(s.fileno() == -1);
+    CHECK(s.detach() == -1);
+    CHECK_NOTHROW(s.close());
+    CHECK(s.connect_ex(somewhere) == EBADF);  // connect_ex reports, it does not raise
+}
+
+}  // namespace
+
+// CPython: GeneralModuleTests.testSendAfterClose, ContextManagersTest._testSocketClass
+TEST_CASE("every method of a closed socket throws error with EBADF") {
+    SUBCASE("closed") {
+        pysock::socket s;
+        s.settimeout(1.0);
+        s.close();
+        check_every_method_raises_ebadf(s);
+    }
+    SUBCASE("detached") {
+        pysock::socket s;
+        int fd = s.detach();
+        check_every_method_raises_ebadf(s);
+        ::close(fd);
+    }
+    SUBCASE("moved from") {
+        pysock::socket s;
+        pysock::socket t(std::move(s));
+        check_every_method_raises_ebadf(s);  // NOLINT(bugprone-use-after-move)
+        CHECK(t.fileno() >= 0);
+    }
+}
+
+TEST_CASE("a closed socket does not operate on a descriptor that reuses its old number") {
+    pysock::socket s;
+    int old_fd = s.fileno();
+    s.close();
+    // The lowest free number is handed out next, so this pipe very likely takes old_fd.
+    int fd = make_pipe_fd();
+    auto r = expect_raises<pysock::error>([&] { (void)s.recv(1); });
+    CHECK(r.code.value() == EBADF);
+    CHECK(fd_is_open(fd));
+    if (fd == old_fd) MESSAGE("the pipe reused the closed socket's descriptor number");
+    ::close(fd);
+}

@@ -1,0 +1,979 @@
+// TCP: bind/listen/accept/connect/connect_ex, data transfer (recv, recv_into, recvfrom,
+// recvfrom_into, send, sendall), end of stream, half-close, resets, broken pipes (without
+// SIGPIPE), IPv6 on ::1, create_connection and create_server.
+//
+// Python's socket module is the specification; tests ported from CPython's
+// Lib/test/test_socket.py name the original test in a comment above the TEST_CASE.
+
+#include <doctest/doctest.h>
+#include <pysock/socket.hpp>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+#include <exception>
+#include <optional>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <typeindex>
+#include <typeinfo>
+#include <utility>
+#include <vector>
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace {
+
+// CPython's MSG: 'Michael Gilfix was here\u1234\r\n'.encode('utf-8')
+const pysock::bytes MSG = "Michael Gilfix was here\xe1\x88\xb4\r\n";
+
+// A bound for every wait that should not happen at all in a passing test.
+constexpr double SAFETY_TIMEOUT = 10.0;
+
+struct raised {
+    std::type_index type;
+    std::error_code code;
+    std::string what;
+};
+
+// Runs f, which must throw an E (or something derived from E). Nothing thrown fails the check
+// (and the returned record then matches nothing); another exception type propagates and fails
+// the test case.
+template <class E, class F>
+raised expect_raises(F&& f) {
+    try {
+        std::forward<F>(f)();
+    } catch (const E& e) {
+        return raised{typeid(e), e.code(), e.what()};
+    }
+    FAIL_CHECK("the expected exception was not thrown");
+    return raised{typeid(void), std::error_code(), "(nothing thrown)"};
+}
+
+// A peer running in a thread. Exceptions thrown by the peer are rethrown by join(), so a failing
+// peer fails the test. Peers give their sockets timeouts, so join() is bounded.
+class peer_thread {
+public:
+    template <class F>
+    explicit peer_thread(F f)
+        : thread_([this, f = std::move(f)]() mutable {
+              try {
+                  f();
+              } catch (...) {
+                  error_ = std::current_exception();
+              }
+          }) {}
+    peer_thread(const peer_thread&) = delete;
+    peer_thread& operator=(const peer_thread&) = delete;
+    ~peer_thread() {
+        if (thread_.joinable()) thread_.join();
+    }
+    void join() {
+        thread_.join();
+        if (error_) std::rethrow_exception(error_);
+    }
+
+private:
+    std::exception_ptr error_;
+    std::thread thread_;
+};
+
+pysock::socket make_listener(int family = AF_INET) {
+    pysock::socket s(family, SOCK_STREAM);
+    s.bind({family == AF_INET6 ? "::1" : "127.0.0.1", 0});
+    s.listen();
+    return s;
+}
+
+struct tcp_connection {
+    pysock::socket listener;
+    pysock::socket client;  // the connecting side
+    pysock::socket server;  // the accepted side
+};
+
+// A connected pair without threads: a loopback connect completes as soon as the listener's
+// kernel queue takes it, and accept() then returns at once.
+tcp_connection connect_tcp(int family = AF_INET) {
+    pysock::socket listener = make_listener(family);
+    pysock::socket client(family, SOCK_STREAM);
+    client.connect(listener.getsockname());
+    auto [server, addr] = listener.accept();
+    return {std::move(listener), std::move(client), std::move(server)};
+}
+
+bool ipv6_loopback_available() {
+    try {
+        pysock::socket s(AF_INET6, SOCK_STREAM);
+        s.bind({"::1", 0});
+        return true;
+    } catch (const pysock::error&) {
+        return false;
+    }
+}
+
+// A port with nothing listening: held by a bound, non-listening socket, so no one else can
+// take it while the test runs and a connect to it is refused.
+struct refused_port {
+    pysock::socket holder{AF_INET, SOCK_STREAM};
+    pysock::address addr;
+    refused_port() {
+        holder.bind({"127.0.0.1", 0});
+        addr = holder.getsockname();
+    }
+};
+
+std::uint64_t fnv1a(const char* data, std::size_t n, std::uint64_t h = 1469598103934665603ULL) {
+    for (std::size_t i = 0; i < n; ++i) {
+        h ^= static_cast<unsigned char>(data[i]);
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+pysock::bytes random_bytes(std::size_t n, unsigned seed) {
+    std::mt19937 gen(seed);
+    pysock::bytes out(n, '\0');
+    for (auto& c : out) c = static_cast<char>(gen() & 0xff);
+    return out;
+}
+
+// Reads until orderly EOF (bounded by the socket's timeout).
+pysock::bytes recv_all(pysock::socket& s) {
+    pysock::bytes all;
+    for (;;) {
+        pysock::bytes chunk = s.recv(65536);
+        if (chunk.empty()) return all;
+        all += chunk;
+    }
+}
+
+bool readable_within(const pysock::socket& s, int ms) {
+    pollfd p{s.fileno(), POLLIN, 0};
+    return ::poll(&p, 1, ms) == 1 && (p.revents & POLLIN) != 0;
+}
+
+// Sends RST instead of FIN on close (SO_LINGER with a zero timeout).
+void close_with_reset(pysock::socket& s) {
+    linger l{};
+    l.l_onoff = 1;
+    l.l_linger = 0;
+    REQUIRE(::setsockopt(s.fileno(), SOL_SOCKET, SO_LINGER, &l, sizeof l) == 0);
+    s.close();
+}
+
+// Runs body in a forked child whose SIGPIPE disposition is the default (terminate). Returns
+// the child's wait status. body returns the child's exit code.
+template <class F>
+int run_in_child_with_default_sigpipe(F body) {
+    pid_t pid = ::fork();
+    REQUIRE(pid != -1);
+    if (pid == 0) {
+        ::signal(SIGPIPE, SIG_DFL);
+        int code = 99;
+        try {
+            code = body();
+        } catch (...) {
+            code = 98;
+        }
+        ::_exit(code);
+    }
+    int status = 0;
+    REQUIRE(::waitpid(pid, &status, 0) == pid);
+    return status;
+}
+
+#ifdef __linux__
+// The accept-queue limit the kernel applied to a listening socket (tcpi_sacked is
+// sk_max_ack_backlog for a socket in LISTEN state).
+unsigned listen_backlog_of(const pysock::socket& s) {
+    tcp_info info{};
+    socklen_t len = sizeof info;
+    REQUIRE(::getsockopt(s.fileno(), IPPROTO_TCP, TCP_INFO, &info, &len) == 0);
+    return info.tcpi_sacked;
+}
+#endif
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// bind / listen / accept / connect
+
+TEST_CASE("accept returns the connected socket and the client's address") {
+    pysock::socket l = make_listener();
+    pysock::socket c;
+    c.connect(l.getsockname());
+    auto [conn, addr] = l.accept();
+    CHECK(addr == c.getsockname());
+    CHECK(addr.host == "127.0.0.1");
+    CHECK(addr.family == AF_INET);
+    CHECK(conn.family() == AF_INET);
+    CHECK(conn.type() == SOCK_STREAM);
+    CHECK(conn.getsockname() == l.getsockname());
+    CHECK(conn.getpeername() == c.getsockname());
+    CHECK(c.getpeername() == l.getsockname());
+}
+
+// CPython's HOST is "localhost": host names are resolved as Python does in bind() and connect().
+TEST_CASE("bind and connect resolve a host name") {
+    pysock::socket l;
+    l.bind({"localhost", 0});
+    l.listen();
+    CHECK(l.getsockname().host == "127.0.0.1");
+    pysock::socket c;
+    c.connect({"localhost", l.getsockname().port});
+    CHECK(c.getpeername() == l.getsockname());
+}
+
+// CPython: GeneralModuleTests.test_listen_backlog
+TEST_CASE("listen accepts a backlog of 0, -1 and the default") {
+    for (int backlog : {0, -1}) {
+        CAPTURE(backlog);
+        pysock::socket s;
+        s.bind({"127.0.0.1", 0});
+        CHECK_NOTHROW(s.listen(backlog));
+    }
+    pysock::socket s;
+    s.bind({"127.0.0.1", 0});
+    CHECK_NOTHROW(s.listen());
+}
+
+#ifdef __linux__
+TEST_CASE("listen's default backlog is Python's min(SOMAXCONN, 128)") {
+    pysock::socket s;
+    s.bind({"127.0.0.1", 0});
+    s.listen();
+    CHECK(listen_backlog_of(s) == static_cast<unsigned>(std::min(SOMAXCONN, 128)));
+}
+
+TEST_CASE("listen passes an explicit backlog and clamps a negative one to 0, as Python does") {
+    SUBCASE("5") {
+        pysock::socket s;
+        s.bind({"127.0.0.1", 0});
+        s.listen(5);
+        CHECK(listen_backlog_of(s) == 5);
+    }
+    SUBCASE("0") {
+        pysock::socket s;
+        s.bind({"127.0.0.1", 0});
+        s.listen(0);
+        CHECK(listen_backlog_of(s) == 0);
+    }
+    SUBCASE("-1") {
+        pysock::socket s;
+        s.bind({"127.0.0.1", 0});
+        s.listen(-1);
+        CHECK(listen_backlog_of(s) == 0);
+    }
+}
+#endif
+
+TEST_CASE("binding an address that is in use throws EADDRINUSE") {
+    pysock::socket a = make_listener();
+    pysock::socket b;
+    auto r = expect_raises<pysock::error>([&] { b.bind(a.getsockname()); });
+    CHECK(r.type == std::type_index(typeid(pysock::error)));
+    CHECK(r.code.value() == EADDRINUSE);
+    CHECK(r.what == "[Errno 98] Address already in use");
+}
+
+TEST_CASE("binding an address that is not local throws EADDRNOTAVAIL") {
+    pysock::socket s;
+    auto r = expect_raises<pysock::error>([&] { s.bind({"192.0.2.1", 0}); });  // TEST-NET-1
+    CHECK(r.code.value() == EADDRNOTAVAIL);
+    CHECK(r.what == "[Errno 99] Cannot assign requested address");
+}
+
+TEST_CASE("accept on a socket that is not listening throws EINVAL") {
+    pysock::socket s;
+    s.bind({"127.0.0.1", 0});
+    auto r = expect_raises<pysock::error>([&] { (void)s.accept(); });
+    CHECK(r.code.value() == EINVAL);
+    CHECK(r.what == "[Errno 22] Invalid argument");
+}
+
+TEST_CASE("recv on a listening socket throws ENOTCONN") {
+    pysock::socket l = make_listener();
+    auto r = expect_raises<pysock::error>([&] { (void)l.recv(1); });
+    CHECK(r.code.value() == ENOTCONN);
+}
+
+TEST_CASE("connecting a connected socket throws EISCONN and connect_ex returns it") {
+    auto c = connect_tcp();
+    auto r = expect_raises<pysock::error>([&] { c.client.connect(c.listener.getsockname()); });
+    CHECK(r.code.value() == EISCONN);
+    CHECK(r.what == "[Errno 106] Transport endpoint is already connected");
+    CHECK(c.client.connect_ex(c.listener.getsockname()) == EISCONN);
+}
+
+// CPython: NetworkConnectionNoServer.test_connect
+TEST_CASE("connect to a port nobody listens on throws connection_refused_error") {
+    refused_port nobody;
+    pysock::socket c;
+    auto r = expect_raises<pysock::connection_refused_error>([&] { c.connect(nobody.addr); });
+    CHECK(r.type == std::type_index(typeid(pysock::connection_refused_error)));
+    CHECK(r.code.value() == ECONNREFUSED);
+    CHECK(r.what == "[Errno 111] Connection refused");
+}
+
+TEST_CASE("connection_refused_error is a connection_error, an error and a std::system_error") {
+    refused_port nobody;
+    pysock::socket c1, c2, c3;
+    CHECK_THROWS_AS(c1.connect(nobody.addr), pysock::connection_error);
+    CHECK_THROWS_AS(c2.connect(nobody.addr), pysock::error);
+    CHECK_THROWS_AS(c3.connect(nobody.addr), std::system_error);
+}
+
+TEST_CASE("connect_ex returns 0 on success and the errno on failure") {
+    SUBCASE("success") {
+        pysock::socket l = make_listener();
+        pysock::socket c;
+        CHECK(c.connect_ex(l.getsockname()) == 0);
+        CHECK(c.getpeername() == l.getsockname());
+    }
+    SUBCASE("refused") {
+        refused_port nobody;
+        pysock::socket c;
+        CHECK(c.connect_ex(nobody.addr) == ECONNREFUSED);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sending and receiving (CPython's BasicTCPTest, BasicTCPTest2, BufferIOTest)
+
+// CPython: BasicTCPTest.testRecv, BasicTCPTest2.testRecv (client made by create_connection)
+TEST_CASE("recv returns what the peer sent") {
+    SUBCASE("socket + connect") {
+        auto c = connect_tcp();
+        CHECK(c.client.send(MSG) == MSG.size());
+        CHECK(c.server.recv(1024) == MSG);
+    }
+    SUBCASE("create_connection") {
+        pysock::socket l = make_listener();
+        pysock::socket cli = pysock::create_connection(l.getsockname());
+        auto [conn, addr] = l.accept();
+        CHECK(cli.send(MSG) == MSG.size());
+        CHECK(conn.recv(1024) == MSG);
+    }
+}
+
+// CPython: BasicTCPTest.testOverFlowRecv
+TEST_CASE("recv returns at most bufsize bytes and the rest stays queued") {
+    auto c = connect_tcp();
+    CHECK(c.client.send(MSG) == MSG.size());
+    pysock::bytes seg1 = c.server.recv(MSG.size() - 3);
+    CHECK(seg1.size() <= MSG.size() - 3);
+    pysock::bytes seg2 = c.server.recv(1024);
+    CHECK(seg1 + seg2 == MSG);
+}
+
+// CPython: BasicTCPTest.testRecvFrom, testOverFlowRecvFrom
+TEST_CASE("recvfrom works on a connected TCP socket") {
+    auto c = connect_tcp();
+    CHECK(c.client.send(MSG) == MSG.size());
+    SUBCASE("whole") {
+        auto [msg, addr] = c.server.recvfrom(1024);
+        CHECK(msg == MSG);
+    }
+    SUBCASE("in chunks") {
+        auto [seg1, a1] = c.server.recvfrom(MSG.size() - 3);
+        auto [seg2, a2] = c.server.recvfrom(1024);
+        CHECK(seg1 + seg2 == MSG);
+    }
+}
+
+// CPython: BufferIOTest.testRecvIntoArray, testRecvIntoBytearray
+TEST_CASE("recv_into fills the caller's buffer and returns the byte count") {
+    auto c = connect_tcp();
+    CHECK(c.client.send(MSG) == MSG.size());
+    SUBCASE("a buffer of exactly len(MSG)") {
+        std::vector<char> buf(MSG.size(), '\0');
+        std::size_t n = c.server.recv_into(buf.data(), buf.size());
+        CHECK(n == MSG.size());
+        CHECK(pysock::bytes(buf.data(), n) == MSG);
+    }
+    SUBCASE("a larger buffer") {
+        char buf[1024];
+        std::memset(buf, 'z', sizeof buf);
+        std::size_t n = c.server.recv_into(buf, sizeof buf);
+        CHECK(n == MSG.size());
+        CHECK(pysock::bytes(buf, n) == MSG);
+        CHECK(buf[n] == 'z');  // nothing written past what was received
+    }
+    SUBCASE("nbytes smaller than what is queued") {
+        char buf[1024];
+        std::size_t n = c.server.recv_into(buf, 5);
+        CHECK(n == 5);
+        CHECK(pysock::bytes(buf, n) == MSG.substr(0, 5));
+        CHECK(c.server.recv(1024) == MSG.substr(5));
+    }
+}
+
+// CPython: BufferIOTest.testRecvFromIntoArray, testRecvFromIntoBytearray, testRecvFromIntoEmptyBuffer
+TEST_CASE("recvfrom_into fills the caller's buffer on a TCP socket") {
+    auto c = connect_tcp();
+    CHECK(c.client.send(MSG) == MSG.size());
+    SUBCASE("whole") {
+        char buf[1024];
+        auto [n, addr] = c.server.recvfrom_into(buf, sizeof buf);
+        CHECK(n == MSG.size());
+        CHECK(pysock::bytes(buf, n) == MSG);
+    }
+    SUBCASE("an empty buffer receives nothing") {
+        char buf[1];
+        auto [n, addr] = c.server.recvfrom_into(buf, 0);
+        CHECK(n == 0);
+        CHECK(c.server.recv(1024) == MSG);
+    }
+}
+
+TEST_CASE("recv with MSG_PEEK leaves the data queued") {
+    auto c = connect_tcp();
+    CHECK(c.client.send(MSG) == MSG.size());
+    CHECK(c.server.recv(1024, MSG_PEEK) == MSG);
+    CHECK(c.server.recv(1024) == MSG);
+}
+
+TEST_CASE("send of empty bytes returns 0") {
+    auto c = connect_tcp();
+    CHECK(c.client.send("") == 0);
+    CHECK_NOTHROW(c.client.sendall(""));
+}
+
+TEST_CASE("send accepts binary data with NUL bytes") {
+    auto c = connect_tcp();
+    const pysock::bytes data("a\0b\0\xff", 5);
+    CHECK(c.client.send(data) == 5);
+    c.server.settimeout(SAFETY_TIMEOUT);
+    pysock::bytes got;
+    while (got.size() < 5) got += c.server.recv(5 - got.size());
+    CHECK(got == data);
+}
+
+// CPython: BasicTCPTest.testSendAll
+TEST_CASE("sendall sends every byte: 2048 bytes then EOF") {
+    auto c = connect_tcp();
+    c.server.settimeout(SAFETY_TIMEOUT);
+    c.client.sendall(pysock::bytes(2048, 'f'));
+    c.client.close();
+    CHECK(recv_all(c.server) == pysock::bytes(2048, 'f'));
+}
+
+TEST_CASE("a large transfer arrives complete and in order") {
+    const std::size_t size = 16u << 20;  // 16 MiB: far more than the socket buffers hold
+    const pysock::bytes data = random_bytes(size, 4242);
+    const std::uint64_t expected = fnv1a(data.data(), data.size());
+    auto c = connect_tcp();
+    c.client.settimeout(SAFETY_TIMEOUT);
+    c.server.settimeout(SAFETY_TIMEOUT);
+    peer_thread sender([&] {
+        c.client.sendall(data);
+        c.client.shutdown(SHUT_WR);
+    });
+    std::size_t total = 0;
+    std::uint64_t h = 1469598103934665603ULL;
+    SUBCASE("with recv") {
+        for (;;) {
+            pysock::bytes chunk = c.server.recv(65536);
+            if (chunk.empty()) break;
+            h = fnv1a(chunk.data(), chunk.size(), h);
+            total += chunk.size();
+        }
+    }
+    SUBCASE("with recv_into") {
+        std::vector<char> buf(100000);
+        for (;;) {
+            std::size_t n = c.server.recv_into(buf.data(), buf.size());
+            if (n == 0) break;
+            h = fnv1a(buf.data(), n, h);
+            total += n;
+        }
+    }
+    sender.join();
+    CHECK(total == size);
+    CHECK(h == expected);
+}
+
+TEST_CASE("a large transfer in both directions at once completes") {
+    const std::size_t size = 8u << 20;
+    const pysock::bytes a_data = random_bytes(size, 1);
+    const pysock::bytes b_data = random_bytes(size, 2);
+    auto c = connect_tcp();
+    c.client.settimeout(SAFETY_TIMEOUT);
+    c.server.settimeout(SAFETY_TIMEOUT);
+    pysock::bytes got_by_server;
+    // Each direction gets its own reader thread: sendall of 8 MiB cannot finish unless the
+    // other side reads concurrently.
+    peer_thread server_reader([&] { got_by_server = recv_all(c.server); });
+    peer_thread client_writer([&] {
+        c.client.sendall(a_data);
+        c.client.shutdown(SHUT_WR);
+    });
+    peer_thread server_writer([&] {
+        c.server.sendall(b_data);
+        c.server.shutdown(SHUT_WR);
+    });
+    pysock::bytes got_by_client = recv_all(c.client);
+    client_writer.join();
+    server_writer.join();
+    server_reader.join();
+    CHECK(got_by_server.size() == size);
+    CHECK(fnv1a(got_by_server.data(), got_by_server.size()) == fnv1a(a_data.data(), size));
+    CHECK(got_by_client.size() == size);
+    CHECK(fnv1a(got_by_client.data(), got_by_client.size()) == fnv1a(b_data.data(), size));
+}
+
+// CPython: BasicTCPTest.testFromFd (socket.fromfd dups the descriptor)
+TEST_CASE("a socket adopted with from_fd reads the connection's data") {
+    auto c = connect_tcp();
+    CHECK(c.client.send(MSG) == MSG.size());
+    int fd = ::dup(c.server.fileno());
+    REQUIRE(fd != -1);
+    pysock::socket s = pysock::socket::from_fd(fd);
+    CHECK(s.family() == AF_INET);
+    CHECK(s.type() == SOCK_STREAM);
+    CHECK(s.recv(1024) == MSG);
+}
+
+// CPython: BasicTCPTest.testDup
+TEST_CASE("a dup'ed socket reads the connection's data") {
+    auto c = connect_tcp();
+    pysock::socket d = c.server.dup();
+    CHECK(c.client.send(MSG) == MSG.size());
+    CHECK(d.recv(1024) == MSG);
+}
+
+// CPython: BasicTCPTest.testDetach
+TEST_CASE("a detached descriptor keeps the connection and can be adopted again") {
+    auto c = connect_tcp();
+    CHECK(c.client.send(MSG) == MSG.size());
+    int fileno = c.server.fileno();
+    int f = c.server.detach();
+    CHECK(f == fileno);
+    auto r = expect_raises<pysock::error>([&] { (void)c.server.recv(1024); });
+    CHECK(r.code.value() == EBADF);
+    c.server.close();
+    pysock::socket s = pysock::socket::from_fd(f);
+    CHECK(s.recv(1024) == MSG);
+}
+
+// ---------------------------------------------------------------------------------------------
+// End of stream, half-close, resets, broken pipes
+
+// CPython: TCPCloserTest.testClose
+TEST_CASE("recv returns empty bytes at EOF") {
+    auto c = connect_tcp();
+    c.server.close();
+    CHECK(readable_within(c.client, 1000));
+    CHECK(c.client.recv(1) == "");
+    CHECK(c.client.recv(1024) == "");  // and keeps doing so
+    char buf[8];
+    CHECK(c.client.recv_into(buf, sizeof buf) == 0);
+    // Calling close() many times should be safe.
+    c.server.close();
+    c.server.close();
+}
+
+// CPython: BasicTCPTest.testShutdown
+TEST_CASE("data sent before shutdown(SHUT_RDWR) is still delivered, then EOF") {
+    auto c = connect_tcp();
+    CHECK(c.client.send(MSG) == MSG.size());
+    c.client.shutdown(SHUT_RDWR);
+    CHECK(c.server.recv(1024) == MSG);
+    CHECK(c.server.recv(1024) == "");
+}
+
+TEST_CASE("shutdown(SHUT_WR) half-closes: the peer sees EOF and can still answer") {
+    auto c = connect_tcp();
+    c.server.settimeout(SAFETY_TIMEOUT);
+    c.client.settimeout(SAFETY_TIMEOUT);
+    c.client.sendall("request");
+    c.client.shutdown(SHUT_WR);
+    CHECK(recv_all(c.server) == "request");
+    c.server.sendall("response");
+    c.server.close();
+    CHECK(recv_all(c.client) == "response");
+}
+
+TEST_CASE("send after shutdown(SHUT_WR) throws broken_pipe_error") {
+    auto c = connect_tcp();
+    c.client.shutdown(SHUT_WR);
+    auto r = expect_raises<pysock::broken_pipe_error>([&] { (void)c.client.send("x"); });
+    CHECK(r.type == std::type_index(typeid(pysock::broken_pipe_error)));
+    CHECK(r.code.value() == EPIPE);
+    CHECK(r.what == "[Errno 32] Broken pipe");
+}
+
+TEST_CASE("shutdown of an unconnected socket throws ENOTCONN") {
+    pysock::socket s;
+    auto r = expect_raises<pysock::error>([&] { s.shutdown(SHUT_RDWR); });
+    CHECK(r.code.value() == ENOTCONN);
+}
+
+TEST_CASE("recv after the peer reset the connection throws connection_reset_error") {
+    auto c = connect_tcp();
+    c.client.settimeout(SAFETY_TIMEOUT);
+    close_with_reset(c.server);
+    auto r = expect_raises<pysock::connection_reset_error>([&] { (void)c.client.recv(1024); });
+    CHECK(r.type == std::type_index(typeid(pysock::connection_reset_error)));
+    CHECK(r.code.value() == ECONNRESET);
+    CHECK(r.what == "[Errno 104] Connection reset by peer");
+}
+
+TEST_CASE("connection_reset_error is a connection_error") {
+    auto c = connect_tcp();
+    c.client.settimeout(SAFETY_TIMEOUT);
+    close_with_reset(c.server);
+    CHECK_THROWS_AS((void)c.client.recv(1024), pysock::connection_error);
+}
+
+TEST_CASE("send after the peer closed throws broken_pipe_error and SIGPIPE does not kill the process") {
+    // In a child whose SIGPIPE disposition is "terminate": without MSG_NOSIGNAL (or an
+    // equivalent) the child dies of SIGPIPE instead of exiting.
+    SUBCASE("after the peer closed") {
+        int status = run_in_child_with_default_sigpipe([] {
+            auto c = connect_tcp();
+            c.client.settimeout(SAFETY_TIMEOUT);
+            c.server.close();
+            if (c.client.recv(1) != "") return 10;  // the FIN arrived: we are in CLOSE_WAIT
+            try {
+                // The first send may succeed (the peer answers it with RST); the next fails.
+                for (int i = 0; i < 100; ++i) (void)c.client.send("x");
+            } catch (const pysock::broken_pipe_error& e) {
+                return e.code().value() == EPIPE ? 0 : 11;
+            }
+            return 12;
+        });
+        CHECK_FALSE(WIFSIGNALED(status));
+        if (WIFSIGNALED(status)) CHECK(WTERMSIG(status) != SIGPIPE);
+        REQUIRE(WIFEXITED(status));
+        CHECK(WEXITSTATUS(status) == 0);
+    }
+    SUBCASE("after our own shutdown(SHUT_WR), with sendall") {
+        int status = run_in_child_with_default_sigpipe([] {
+            auto c = connect_tcp();
+            c.client.shutdown(SHUT_WR);
+            try {
+                c.client.sendall(pysock::bytes(100000, 'x'));
+            } catch (const pysock::broken_pipe_error& e) {
+                return e.code().value() == EPIPE ? 0 : 11;
+            }
+            return 12;
+        });
+        CHECK_FALSE(WIFSIGNALED(status));
+        REQUIRE(WIFEXITED(status));
+        CHECK(WEXITSTATUS(status) == 0);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// IPv6
+
+TEST_CASE("TCP over IPv6 on ::1") {
+    if (!ipv6_loopback_available()) {
+        MESSAGE("skipped: ::1 is not available on this machine (no IPv6 loopback)");
+        return;
+    }
+    auto c = connect_tcp(AF_INET6);
+    CHECK(c.client.family() == AF_INET6);
+    pysock::address name = c.listener.getsockname();
+    CHECK(name.host == "::1");
+    CHECK(name.family == AF_INET6);
+    CHECK(name.port != 0);
+    CHECK(name.flowinfo == 0);
+    CHECK(name.scope_id == 0);
+    pysock::address peer = c.server.getpeername();
+    CHECK(peer.host == "::1");
+    CHECK(peer == c.client.getsockname());
+    c.server.settimeout(SAFETY_TIMEOUT);
+    c.client.sendall(MSG);
+    c.client.shutdown(SHUT_WR);
+    CHECK(recv_all(c.server) == MSG);
+}
+
+TEST_CASE("an IPv6 address given with flowinfo and scope_id connects") {
+    if (!ipv6_loopback_available()) {
+        MESSAGE("skipped: ::1 is not available on this machine (no IPv6 loopback)");
+        return;
+    }
+    pysock::socket l = make_listener(AF_INET6);
+    pysock::socket c(AF_INET6);
+    c.connect({"::1", l.getsockname().port, 0, 0});
+    auto [conn, addr] = l.accept();
+    CHECK(addr == c.getsockname());
+    CHECK(addr.family == AF_INET6);
+}
+
+// ---------------------------------------------------------------------------------------------
+// create_connection
+
+// CPython: NetworkConnectionAttributesTest.testFamily
+TEST_CASE("create_connection returns a connected AF_INET stream socket") {
+    pysock::socket l = make_listener();
+    pysock::socket c = pysock::create_connection(l.getsockname(), SAFETY_TIMEOUT);
+    CHECK(c.family() == AF_INET);
+    CHECK(c.type() == SOCK_STREAM);
+    CHECK(c.getpeername() == l.getsockname());
+}
+
+TEST_CASE("create_connection resolves a host name") {
+    pysock::socket l = make_listener();
+    pysock::socket c = pysock::create_connection({"localhost", l.getsockname().port}, SAFETY_TIMEOUT);
+    auto [conn, addr] = l.accept();
+    CHECK(addr == c.getsockname());
+}
+
+// CPython: NetworkConnectionAttributesTest.testSourceAddress
+TEST_CASE("create_connection binds to source_address before connecting") {
+    pysock::socket l = make_listener();
+    SUBCASE("a source host (127.0.0.2 is loopback on Linux)") {
+        pysock::socket c =
+            pysock::create_connection(l.getsockname(), SAFETY_TIMEOUT, pysock::address{"127.0.0.2", 0});
+        CHECK(c.getsockname().host == "127.0.0.2");
+        auto [conn, addr] = l.accept();
+        CHECK(addr.host == "127.0.0.2");
+    }
+    SUBCASE("a source port") {
+        // Reserve a port, release it, and ask create_connection to use it (CPython does the
+        // same with find_unused_port()); SO_REUSEADDR-free ports are free again at once.
+        std::uint16_t port = 0;
+        {
+            pysock::socket probe;
+            probe.bind({"127.0.0.1", 0});
+            port = probe.getsockname().port;
+        }
+        pysock::socket c =
+            pysock::create_connection(l.getsockname(), SAFETY_TIMEOUT, pysock::address{"", port});
+        CHECK(c.getsockname().port == port);
+    }
+}
+
+// CPython: NetworkConnectionAttributesTest.testTimeoutValueNamed, testTimeoutValueNonamed
+TEST_CASE("create_connection applies the timeout it is given") {
+    pysock::socket l = make_listener();
+    pysock::socket c = pysock::create_connection(l.getsockname(), 30.0);
+    CHECK(c.gettimeout() == 30.0);
+    CHECK(c.getblocking());
+}
+
+// CPython: NetworkConnectionAttributesTest.testTimeoutDefault
+// (testTimeoutNone cannot be expressed: std::nullopt is Python's "not given", which means the
+// default timeout, not None.)
+TEST_CASE("create_connection without a timeout uses the default timeout") {
+    struct restore_default {
+        std::optional<double> saved = pysock::getdefaulttimeout();
+        ~restore_default() { pysock::setdefaulttimeout(saved); }
+    } restore;
+    REQUIRE_FALSE(pysock::getdefaulttimeout().has_value());
+    pysock::socket l = make_listener();
+    pysock::setdefaulttimeout(42.0);
+    pysock::socket c = pysock::create_connection(l.getsockname());
+    pysock::setdefaulttimeout(std::nullopt);
+    CHECK(c.gettimeout() == 42.0);
+    pysock::socket c2 = pysock::create_connection(l.getsockname());
+    CHECK_FALSE(c2.gettimeout().has_value());
+}
+
+// CPython: NetworkConnectionNoServer.test_create_connection
+TEST_CASE("create_connection to a port nobody listens on throws connection_refused_error") {
+    refused_port nobody;
+    auto r = expect_raises<pysock::connection_refused_error>(
+        [&] { (void)pysock::create_connection(nobody.addr, SAFETY_TIMEOUT); });
+    CHECK(r.code.value() == ECONNREFUSED);
+}
+
+// CPython: ContextManagersTest.testCreateConnectionBase, testCreateConnectionClose
+TEST_CASE("a create_connection socket talks to an echo peer and is unusable after close") {
+    pysock::socket l = make_listener();
+    l.settimeout(SAFETY_TIMEOUT);
+    peer_thread echo([&] {
+        auto [conn, addr] = l.accept();
+        conn.settimeout(SAFETY_TIMEOUT);
+        pysock::bytes data = conn.recv(1024);
+        conn.sendall(data);
+    });
+    pysock::socket s = pysock::create_connection(l.getsockname(), SAFETY_TIMEOUT);
+    s.sendall("foo");
+    CHECK(s.recv(1024) == "foo");
+    s.close();
+    echo.join();
+    auto r = expect_raises<pysock::error>([&] { s.sendall("foo"); });
+    CHECK(r.code.value() == EBADF);
+}
+
+// ---------------------------------------------------------------------------------------------
+// create_server
+
+// CPython: CreateServerTest.test_address
+TEST_CASE("create_server listens on the address it is given") {
+    pysock::socket s = pysock::create_server({"127.0.0.1", 0});
+    CHECK(s.getsockname().host == "127.0.0.1");
+    CHECK(s.getsockname().port != 0);
+    std::uint16_t port = s.getsockname().port;
+    s.close();
+    // Re-listening on the same port right away works (SO_REUSEADDR, as in Python).
+    pysock::socket again = pysock::create_server({"127.0.0.1", port});
+    CHECK(again.getsockname().port == port);
+    if (ipv6_loopback_available()) {
+        pysock::socket s6 = pysock::create_server({"::1", 0}, AF_INET6);
+        CHECK(s6.getsockname().host == "::1");
+        CHECK(s6.getsockname().port != 0);
+    }
+}
+
+// CPython: CreateServerTest.test_family_and_type
+TEST_CASE("create_server makes a SOCK_STREAM socket of the requested family") {
+    pysock::socket s = pysock::create_server({"127.0.0.1", 0});
+    CHECK(s.family() == AF_INET);
+    CHECK(s.type() == SOCK_STREAM);
+    if (ipv6_loopback_available()) {
+        pysock::socket s6 = pysock::create_server({"::1", 0}, AF_INET6);
+        CHECK(s6.family() == AF_INET6);
+        CHECK(s6.type() == SOCK_STREAM);
+    }
+}
+
+TEST_CASE("create_server sets SO_REUSEADDR on its listener") {
+    pysock::socket s = pysock::create_server({"127.0.0.1", 0});
+    CHECK(s.getsockopt(SOL_SOCKET, SO_REUSEADDR) != 0);
+}
+
+#ifdef SO_REUSEPORT
+// CPython: CreateServerTest.test_reuse_port
+TEST_CASE("create_server sets SO_REUSEPORT only when reuse_port is true") {
+    pysock::socket s = pysock::create_server({"127.0.0.1", 0});
+    CHECK(s.getsockopt(SOL_SOCKET, SO_REUSEPORT) == 0);
+    pysock::socket r = pysock::create_server({"127.0.0.1", 0}, AF_INET, std::nullopt, true);
+    CHECK(r.getsockopt(SOL_SOCKET, SO_REUSEPORT) != 0);
+}
+
+TEST_CASE("two reuse_port servers can listen on the same port; without it the second fails") {
+    pysock::socket a = pysock::create_server({"127.0.0.1", 0}, AF_INET, std::nullopt, true);
+    pysock::address addr = a.getsockname();
+    pysock::socket b = pysock::create_server(addr, AF_INET, std::nullopt, true);
+    CHECK(b.getsockname() == addr);
+    auto r = expect_raises<pysock::error>([&] { (void)pysock::create_server(addr); });
+    CHECK(r.code.value() == EADDRINUSE);
+    CHECK(std::string(r.what).rfind("[Errno 98] Address already in use", 0) == 0);
+}
+#endif
+
+TEST_CASE("create_server listens with Python's default backlog unless given one") {
+    pysock::socket s = pysock::create_server({"127.0.0.1", 0});
+#ifdef __linux__
+    CHECK(listen_backlog_of(s) == static_cast<unsigned>(std::min(SOMAXCONN, 128)));
+    pysock::socket s3 = pysock::create_server({"127.0.0.1", 0}, AF_INET, 3);
+    CHECK(listen_backlog_of(s3) == 3);
+#endif
+    // It is listening: a client connects and is accepted.
+    pysock::socket c = pysock::create_connection(s.getsockname(), SAFETY_TIMEOUT);
+    auto [conn, addr] = s.accept();
+    CHECK(addr == c.getsockname());
+}
+
+// CPython: CreateServerTest.test_ipv6_only_default
+TEST_CASE("an AF_INET6 create_server is IPv6-only by default") {
+    if (!ipv6_loopback_available()) {
+        MESSAGE("skipped: ::1 is not available on this machine");
+        return;
+    }
+    pysock::socket s = pysock::create_server({"::1", 0}, AF_INET6);
+    CHECK(s.getsockopt(IPPROTO_IPV6, IPV6_V6ONLY) != 0);
+}
+
+// CPython: CreateServerTest.test_dualstack_ipv6_family
+TEST_CASE("a dualstack create_server is AF_INET6 and not IPv6-only") {
+    if (!ipv6_loopback_available() || !pysock::has_dualstack_ipv6()) {
+        MESSAGE("skipped: no ::1 or no dual-stack support");
+        return;
+    }
+    pysock::socket s = pysock::create_server({"::1", 0}, AF_INET6, std::nullopt, false, true);
+    CHECK(s.family() == AF_INET6);
+    // On the wildcard address the listener is not IPv6-only. (Linux makes a socket bound to a
+    // specific IPv6 address such as ::1 IPv6-only whatever IPV6_V6ONLY said, Python included.)
+    pysock::socket any = pysock::create_server({"", 0}, AF_INET6, std::nullopt, false, true);
+    CHECK(any.getsockopt(IPPROTO_IPV6, IPV6_V6ONLY) == 0);
+}
+
+TEST_CASE("create_server with dualstack_ipv6 and AF_INET throws std::invalid_argument") {
+    // Python: ValueError("dualstack_ipv6 requires AF_INET6 family")
+    CHECK_THROWS_AS((void)pysock::create_server({"127.0.0.1", 0}, AF_INET, std::nullopt, false, true),
+                    std::invalid_argument);
+}
+
+namespace {
+
+// CPython: CreateServerFunctionalTest.echo_server / echo_client
+void check_echo(pysock::socket& server, const pysock::address& target, int client_family) {
+    server.settimeout(SAFETY_TIMEOUT);
+    peer_thread echo([&] {
+        auto [conn, addr] = server.accept();
+        conn.settimeout(SAFETY_TIMEOUT);
+        pysock::bytes msg = conn.recv(1024);
+        if (!msg.empty()) conn.sendall(msg);
+    });
+    pysock::socket client(client_family);
+    client.settimeout(SAFETY_TIMEOUT);
+    client.connect(target);
+    client.sendall("foo");
+    CHECK(client.recv(1024) == "foo");
+    echo.join();
+}
+
+}  // namespace
+
+// CPython: CreateServerFunctionalTest.test_tcp4
+TEST_CASE("create_server on the empty host accepts an IPv4 client") {
+    pysock::socket s = pysock::create_server({"", 0});
+    CHECK(s.getsockname().host == "0.0.0.0");
+    check_echo(s, {"127.0.0.1", s.getsockname().port}, AF_INET);
+}
+
+// CPython: CreateServerFunctionalTest.test_tcp6
+TEST_CASE("an AF_INET6 create_server on the empty host accepts an IPv6 client") {
+    if (!ipv6_loopback_available()) {
+        MESSAGE("skipped: ::1 is not available on this machine");
+        return;
+    }
+    pysock::socket s = pysock::create_server({"", 0}, AF_INET6);
+    CHECK(s.getsockname().host == "::");
+    check_echo(s, {"::1", s.getsockname().port}, AF_INET6);
+}
+
+// CPython: CreateServerFunctionalTest.test_dual_stack_client_v4, test_dual_stack_client_v6
+TEST_CASE("a dualstack create_server accepts IPv4 and IPv6 clients") {
+    if (!ipv6_loopback_available() || !pysock::has_dualstack_ipv6()) {
+        MESSAGE("skipped: no ::1 or no dual-stack support");
+        return;
+    }
+    pysock::socket s = pysock::create_server({"", 0}, AF_INET6, std::nullopt, false, true);
+    std::uint16_t port = s.getsockname().port;
+    SUBCASE("IPv4 client") {
+        check_echo(s, {"127.0.0.1", port}, AF_INET);
+    }
+    SUBCASE("IPv6 client") {
+        check_echo(s, {"::1", port}, AF_INET6);
+    }
+}
+
+TEST_CASE("a dualstack server reports an IPv4 client as an IPv4-mapped IPv6 address") {
+    if (!ipv6_loopback_available() || !pysock::has_dualstack_ipv6()) {
+        MESSAGE("skipped: no ::1 or no dual-stack support");
+        return;
+    }
+    pysock::socket s = pysock::create_server({"", 0}, AF_INET6, std::nullopt, false, true);
+    pysock::socket c = pysock::create_connection({"127.0.0.1", s.getsockname().port}, SAFETY_TIMEOUT);
+    auto [conn, addr] = s.accept();
+    CHECK(addr.host == "::ffff:127.0.0.1");
+    CHECK(addr.port == c.getsockname().port);
+    CHECK(addr.family == AF_INET6);
+}
