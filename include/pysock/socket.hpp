@@ -1631,6 +1631,21 @@ inline void to_sockaddr(int family, const address& a, sockaddr_buffer& out) {
     }
 }
 
+/// Dotted-quad text of an IPv4 address, as inet_ntop writes it (which formats with sprintf: ten
+/// times the cost, on every recvfrom). Returns the length written to `out` (at most 15).
+inline std::size_t format_ipv4(const void* in_addr_bytes, char* out) noexcept {
+    const auto* b = static_cast<const unsigned char*>(in_addr_bytes);
+    char* p = out;
+    for (int i = 0; i < 4; ++i) {
+        unsigned v = b[i];
+        if (v >= 100) *p++ = static_cast<char>('0' + v / 100);
+        if (v >= 10) *p++ = static_cast<char>('0' + v / 10 % 10);
+        *p++ = static_cast<char>('0' + v % 10);
+        if (i < 3) *p++ = '.';
+    }
+    return static_cast<std::size_t>(p - out);
+}
+
 /// Python's makesockaddr: a sockaddr from the system as an address.
 inline address from_sockaddr(const ::sockaddr* sa, ::socklen_t len) {
     address a;
@@ -1639,8 +1654,7 @@ inline address from_sockaddr(const ::sockaddr* sa, ::socklen_t len) {
     char text[INET6_ADDRSTRLEN] = {};
     if (sa->sa_family == AF_INET) {
         auto* sin = reinterpret_cast<const ::sockaddr_in*>(sa);
-        ::inet_ntop(AF_INET, &sin->sin_addr, text, sizeof text);
-        a.host = text;
+        a.host.assign(text, format_ipv4(&sin->sin_addr, text));
         a.port = ntohs(sin->sin_port);
     } else if (sa->sa_family == AF_INET6) {
         auto* sin6 = reinterpret_cast<const ::sockaddr_in6*>(sa);
