@@ -1191,3 +1191,66 @@ TEST_CASE("repr accepts bytes received from a socket") {
     a.sendall(std::string("\0x'\n", 4));
     CHECK(pysock::repr(b.recv(16)) == R"py(b"\x00x'\n")py");
 }
+
+// --- netdb lookups: gethostbyname, gethostbyname_ex, gethostbyaddr, getservby*, getprotobyname
+// Expected values are what CPython prints on this machine (localhost in /etc/hosts, the
+// services and protocols databases of netbase).
+
+// CPython: GeneralModuleTests.testHostnameRes (the name -> address half)
+TEST_CASE("gethostbyname resolves localhost, the wildcard and <broadcast> as Python does") {
+    CHECK(pysock::gethostbyname("localhost") == "127.0.0.1");
+    CHECK(pysock::gethostbyname("127.0.0.1") == "127.0.0.1");
+    CHECK(pysock::gethostbyname("") == "0.0.0.0");
+    CHECK(pysock::gethostbyname("<broadcast>") == "255.255.255.255");
+    CHECK_THROWS_WITH_AS(pysock::gethostbyname("nonexistent.invalid"),
+                         "[Errno -2] Name or service not known", pysock::gaierror);
+    CHECK_THROWS_AS(pysock::gethostbyname(std::string("local\0host", 10)), std::invalid_argument);
+}
+
+TEST_CASE("gethostbyname_ex unpacks into name, aliases and addresses") {
+    auto [name, aliases, addresses] = pysock::gethostbyname_ex("localhost");
+    CHECK(name == "localhost");
+    CHECK(aliases.empty());
+    REQUIRE(addresses.size() == 1);
+    CHECK(addresses[0] == "127.0.0.1");
+    CHECK_THROWS_AS(pysock::gethostbyname_ex("nonexistent.invalid"), pysock::gaierror);
+}
+
+// CPython: GeneralModuleTests.testHostnameRes (the address -> name half)
+TEST_CASE("gethostbyaddr names an address, and raises herror for one without a name") {
+    auto entry = pysock::gethostbyaddr("127.0.0.1");
+    CHECK(entry.hostname == "localhost");
+    REQUIRE(entry.addresses.size() == 1);
+    CHECK(entry.addresses[0] == "127.0.0.1");
+    try {
+        pysock::gethostbyaddr("10.255.255.1");  // a private address nothing here names (no traffic)
+        FAIL("no exception");
+    } catch (const pysock::herror& e) {
+        CHECK(std::string(e.what()) == "[Errno 1] Unknown host");
+        CHECK(e.code().value() == 1);
+    }
+    CHECK_THROWS_AS(pysock::gethostbyaddr("nonexistent.invalid"), pysock::gaierror);
+}
+
+// CPython: GeneralModuleTests.testGetServBy
+TEST_CASE("getservbyname and getservbyport translate between service names and ports") {
+    CHECK(pysock::getservbyname("http") == 80);
+    CHECK(pysock::getservbyname("http", "tcp") == 80);
+    CHECK(pysock::getservbyname("domain", "udp") == 53);
+    CHECK(pysock::getservbyport(80) == "http");
+    CHECK(pysock::getservbyport(80, "tcp") == "http");
+    CHECK(pysock::getservbyport(53, "udp") == "domain");
+    CHECK_THROWS_WITH_AS(pysock::getservbyname("nosuchservice"), "service/proto not found", pysock::error);
+    CHECK_THROWS_WITH_AS(pysock::getservbyname("80"), "service/proto not found", pysock::error);
+    CHECK_THROWS_WITH_AS(pysock::getservbyport(9999), "port/proto not found", pysock::error);
+    // CPython: testGetServBy's range checks (OverflowError)
+    CHECK_THROWS_WITH_AS(pysock::getservbyport(-1), "getservbyport: port must be 0-65535.", std::out_of_range);
+    CHECK_THROWS_WITH_AS(pysock::getservbyport(65536), "getservbyport: port must be 0-65535.", std::out_of_range);
+}
+
+TEST_CASE("getprotobyname gives protocol numbers") {
+    CHECK(pysock::getprotobyname("tcp") == IPPROTO_TCP);
+    CHECK(pysock::getprotobyname("udp") == IPPROTO_UDP);
+    CHECK(pysock::getprotobyname("icmp") == IPPROTO_ICMP);
+    CHECK_THROWS_WITH_AS(pysock::getprotobyname("nosuchprotocol"), "protocol not found", pysock::error);
+}

@@ -328,6 +328,7 @@ private:
     }
 PYSOCK_DECLARE_ERROR(timeout, error);                   // TimeoutError (socket.timeout)
 PYSOCK_DECLARE_ERROR(gaierror, error);                  // socket.gaierror
+PYSOCK_DECLARE_ERROR(herror, error);                    // socket.herror: "[Errno 1] Unknown host"
 PYSOCK_DECLARE_ERROR(blocking_io_error, error);         // BlockingIOError
 PYSOCK_DECLARE_ERROR(permission_error, error);          // PermissionError
 PYSOCK_DECLARE_ERROR(file_not_found_error, error);      // FileNotFoundError
@@ -500,6 +501,28 @@ std::string gethostname();
 std::string getfqdn(const std::string& name = "");
 /// socket.has_dualstack_ipv6(): whether an AF_INET6 socket can also accept IPv4 clients.
 bool has_dualstack_ipv6() noexcept;
+
+/// socket.gethostbyname(name): one IPv4 address as text ("" gives "0.0.0.0"). @throws gaierror.
+std::string gethostbyname(const std::string& hostname);
+/// Python's (hostname, aliaslist, ipaddrlist) triple; `auto [name, aliases, addrs] = ...` unpacks it.
+struct host_entry {
+    std::string hostname;
+    std::vector<std::string> aliases;
+    std::vector<std::string> addresses;
+};
+/// socket.gethostbyname_ex(name): the canonical name and every IPv4 address. @throws gaierror.
+host_entry gethostbyname_ex(const std::string& hostname);
+/// socket.gethostbyaddr(ip_address): the name of an address (reverse lookup), like Python's
+/// triple. @throws herror ("[Errno 1] Unknown host") when the address has no name, gaierror.
+host_entry gethostbyaddr(const std::string& ip_address);
+/// socket.getservbyname(name, proto): the port of a service ("http" -> 80); proto "tcp", "udp"
+/// or "" (any). @throws error "service/proto not found".
+int getservbyname(const std::string& servicename, const std::string& protocolname = "");
+/// socket.getservbyport(port, proto): the name of a port (80 -> "http").
+/// @throws std::out_of_range for a port outside 0..65535, error "port/proto not found".
+std::string getservbyport(int port, const std::string& protocolname = "");
+/// socket.getprotobyname(name): the protocol number ("tcp" -> 6). @throws error "protocol not found".
+int getprotobyname(const std::string& protocolname);
 
 /// socket.getdefaulttimeout() / socket.setdefaulttimeout(seconds).
 std::optional<double> getdefaulttimeout() noexcept;
@@ -2267,6 +2290,90 @@ inline std::string getfqdn(const std::string& name_) {
     } catch (const error&) {
         return name;
     }
+}
+
+namespace detail {
+[[noreturn]] inline void raise_not_found(const char* message) {
+    throw error(std::error_code(err_invalid, std::generic_category()), message);
+}
+inline bool all_digits(const std::string& s) {
+    return !s.empty() && s.find_first_not_of("0123456789") == std::string::npos;
+}
+inline int socktype_of(const std::string& protocolname) {
+    return protocolname == "udp" ? SOCK_DGRAM : protocolname == "tcp" ? SOCK_STREAM : 0;
+}
+} // namespace detail
+
+inline std::string gethostbyname(const std::string& hostname) {
+    detail::sockaddr_buffer sa;
+    detail::resolve_host(AF_INET, hostname, sa);  // CPython's setipaddr, "" and "<broadcast>" too
+    char text[INET6_ADDRSTRLEN] = {};
+    auto* sin = reinterpret_cast<const ::sockaddr_in*>(&sa.storage);
+    return std::string(text, detail::format_ipv4(&sin->sin_addr, text));
+}
+
+inline host_entry gethostbyname_ex(const std::string& hostname) {
+    host_entry entry;
+    for (const auto& info : getaddrinfo(hostname, std::nullopt, AF_INET, SOCK_STREAM, 0, AI_CANONNAME)) {
+        if (entry.hostname.empty()) entry.hostname = info.canonname.empty() ? hostname : info.canonname;
+        bool seen = false;
+        for (const auto& a : entry.addresses) seen = seen || a == info.sockaddr.host;
+        if (!seen) entry.addresses.push_back(info.sockaddr.host);
+    }
+    return entry;
+}
+
+inline host_entry gethostbyaddr(const std::string& ip_address) {
+    auto infos = getaddrinfo(ip_address, std::nullopt, AF_UNSPEC, SOCK_STREAM);
+    detail::sockaddr_buffer sa;
+    detail::to_sockaddr(infos.at(0).family, infos[0].sockaddr, sa);
+    char host[NI_MAXHOST] = {};
+    if (detail::sys_getnameinfo(sa.get(), sa.len, host, sizeof host, nullptr, 0, NI_NAMEREQD) != 0)
+        throw herror(std::error_code(1, std::generic_category()), "[Errno 1] Unknown host");
+    return host_entry{host, {}, {infos[0].sockaddr.host}};
+}
+
+inline int getservbyname(const std::string& servicename, const std::string& protocolname) {
+    // The services database through getaddrinfo (thread-safe, unlike ::getservbyname). A number
+    // is not a service name.
+    if (detail::all_digits(servicename) || detail::has_embedded_nul(servicename))
+        detail::raise_not_found("service/proto not found");
+    ::addrinfo hints{};
+    hints.ai_family = AF_INET;
+    hints.ai_socktype = detail::socktype_of(protocolname);
+    hints.ai_flags = AI_PASSIVE;
+    ::addrinfo* res = nullptr;
+    if (detail::sys_getaddrinfo(nullptr, servicename.c_str(), &hints, &res) != 0 || !res)
+        detail::raise_not_found("service/proto not found");
+    detail::addrinfo_list owner{res};
+    return ntohs(reinterpret_cast<const ::sockaddr_in*>(res->ai_addr)->sin_port);
+}
+
+inline std::string getservbyport(int port, const std::string& protocolname) {
+    if (port < 0 || port > 65535) throw std::out_of_range("getservbyport: port must be 0-65535.");
+    ::sockaddr_in sin{};
+    sin.sin_family = AF_INET;
+    sin.sin_port = htons(static_cast<std::uint16_t>(port));
+    char serv[NI_MAXSERV] = {};
+    int flags = NI_NUMERICHOST | (protocolname == "udp" ? NI_DGRAM : 0);
+    // getnameinfo answers with the number itself when the port has no name.
+    if (detail::sys_getnameinfo(reinterpret_cast<const ::sockaddr*>(&sin), sizeof sin, nullptr, 0,
+                                serv, sizeof serv, flags) != 0 ||
+        detail::all_digits(serv))
+        detail::raise_not_found("port/proto not found");
+    return serv;
+}
+
+inline int getprotobyname(const std::string& protocolname) {
+    // ::getprotobyname returns a static buffer: one caller at a time.
+    static std::atomic_flag busy = ATOMIC_FLAG_INIT;
+    while (busy.test_and_set(std::memory_order_acquire)) {
+    }
+    const ::protoent* p = detail::has_embedded_nul(protocolname) ? nullptr : ::getprotobyname(protocolname.c_str());
+    int number = p ? p->p_proto : -1;
+    busy.clear(std::memory_order_release);
+    if (number < 0) detail::raise_not_found("protocol not found");
+    return number;
 }
 
 inline bool has_dualstack_ipv6() noexcept {
