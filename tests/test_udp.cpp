@@ -7,6 +7,7 @@
 
 #include <netdb.h>
 
+#include <array>
 #include <cerrno>
 #include <cstdint>
 #include <string>
@@ -330,4 +331,51 @@ TEST_CASE("a UDP socket has the right family, type and proto") {
     CHECK(s.proto() == 0);
     pysock::socket u(AF_INET, SOCK_DGRAM, IPPROTO_UDP);
     CHECK(u.proto() == IPPROTO_UDP);
+}
+
+// --- recv_into / recvfrom_into with a buffer object, Python's recv_into(buffer[, nbytes]) form
+
+TEST_CASE("recv_into fills a whole buffer object when nbytes is omitted") {
+    auto pair = pysock::socketpair(AF_UNIX, SOCK_DGRAM);
+    SUBCASE("a char array") {
+        char buf[8];
+        pair.second.send("abcdefghij");  // a datagram longer than the buffer is truncated
+        CHECK(pair.first.recv_into(buf) == 8);
+        CHECK(std::string(buf, 8) == "abcdefgh");
+    }
+    SUBCASE("a std::string") {
+        std::string buf(5, '\0');
+        pair.second.send("hello");
+        CHECK(pair.first.recv_into(buf) == 5);
+        CHECK(buf == "hello");
+    }
+    SUBCASE("a std::vector with an explicit nbytes") {
+        std::vector<char> buf(3, '-');
+        pair.second.send("xyz");
+        CHECK(pair.first.recv_into(buf, 2) == 2);
+        CHECK(std::string(buf.begin(), buf.end()) == "xy-");
+    }
+}
+
+// CPython: testRecvFromIntoSmallBuffer / testRecvIntoSmallBuffer
+TEST_CASE("recv_into and recvfrom_into refuse an nbytes larger than the buffer") {
+    auto pair = pysock::socketpair(AF_UNIX, SOCK_DGRAM);
+    std::vector<char> buf(4);
+    CHECK_THROWS_WITH_AS(pair.first.recv_into(buf, 5), "buffer too small for requested bytes",
+                         std::invalid_argument);
+    CHECK_THROWS_WITH_AS(pair.first.recvfrom_into(buf, 5), "buffer too small for requested bytes",
+                         std::invalid_argument);
+}
+
+TEST_CASE("recvfrom_into a buffer object returns the count and the sender") {
+    pysock::socket receiver(AF_INET, SOCK_DGRAM);
+    receiver.bind({"127.0.0.1", 0});
+    pysock::socket sender(AF_INET, SOCK_DGRAM);
+    sender.bind({"127.0.0.1", 0});
+    sender.sendto("ping", receiver.getsockname());
+    std::array<char, 16> buf{};
+    auto [n, from] = receiver.recvfrom_into(buf);
+    CHECK(n == 4);
+    CHECK(std::string(buf.data(), n) == "ping");
+    CHECK(from == sender.getsockname());
 }

@@ -209,6 +209,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <type_traits>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -345,6 +346,24 @@ const std::error_category& gai_category() noexcept;
 // 3.3 The socket class
 // ---------------------------------------------------------------------------------------------
 
+namespace detail {
+// A buffer recv_into can fill: contiguous (std::data/std::size) with writable, trivially
+// copyable elements. Raw pointers are not buffers: they take the (pointer, nbytes) overloads.
+template <class Buffer>
+using writable_buffer_t = std::enable_if_t<
+    !std::is_const_v<std::remove_pointer_t<decltype(std::data(std::declval<Buffer&>()))>> &&
+        std::is_trivially_copyable_v<std::remove_pointer_t<decltype(std::data(std::declval<Buffer&>()))>>,
+    decltype(std::size(std::declval<Buffer&>()))>;
+
+template <class Buffer>
+std::size_t checked_nbytes(Buffer& buffer, std::size_t nbytes) {
+    std::size_t capacity = std::size(buffer) * sizeof(*std::data(buffer));
+    if (nbytes == 0) return capacity;
+    if (nbytes > capacity) throw std::invalid_argument("buffer too small for requested bytes");
+    return nbytes;
+}
+} // namespace detail
+
 /// Python's socket.socket. Move-only; the destructor closes the socket.
 ///
 /// Thread safety: see the narrative at the top of this file. Every operation on a closed,
@@ -385,10 +404,22 @@ public:
     bytes recv(std::size_t bufsize, int flags = 0);
     /// sock.recv_into(buffer, nbytes[, flags]): no allocation; returns the count (0 at EOF).
     std::size_t recv_into(void* buf, std::size_t nbytes, int flags = 0);
+    /// sock.recv_into(buffer[, nbytes[, flags]]) for a writable contiguous buffer (an array,
+    /// std::string, std::vector, std::array...): nbytes 0 means the whole buffer.
+    /// @throws std::invalid_argument "buffer too small for requested bytes", as Python.
+    template <class Buffer, class = detail::writable_buffer_t<Buffer>>
+    std::size_t recv_into(Buffer& buffer, std::size_t nbytes = 0, int flags = 0) {
+        return recv_into(std::data(buffer), detail::checked_nbytes(buffer, nbytes), flags);
+    }
     /// data, addr = sock.recvfrom(bufsize[, flags]).
     std::pair<bytes, address> recvfrom(std::size_t bufsize, int flags = 0);
     /// nbytes, addr = sock.recvfrom_into(buffer, nbytes[, flags]).
     std::pair<std::size_t, address> recvfrom_into(void* buf, std::size_t nbytes, int flags = 0);
+    /// nbytes, addr = sock.recvfrom_into(buffer[, nbytes[, flags]]) for a contiguous buffer.
+    template <class Buffer, class = detail::writable_buffer_t<Buffer>>
+    std::pair<std::size_t, address> recvfrom_into(Buffer& buffer, std::size_t nbytes = 0, int flags = 0) {
+        return recvfrom_into(std::data(buffer), detail::checked_nbytes(buffer, nbytes), flags);
+    }
 
     /// sock.send(data[, flags]): one send; returns how many bytes went (maybe fewer than all).
     std::size_t send(std::string_view data, int flags = 0);
