@@ -250,7 +250,11 @@ TEST_CASE("a second server on a port in use is EADDRINUSE, with the address in t
         FAIL("two servers bound one port");
     } catch (const pysock::error& e) {
         CHECK(e.code().value() == EADDRINUSE);
+        // CPython re-raises error(errno, strerror + " (while ...)"): "[Errno N]" on Windows too.
         std::string what = e.what();
+        CHECK(starts_with(what, "[Errno " + std::to_string(EADDRINUSE) + "] "));
+        if (pysock_test::on_windows)
+            CHECK(starts_with(what, "[Errno 10048] Only one usage of each socket address"));
         CHECK(what.find("(while attempting to bind on address ('127.0.0.1', " + std::to_string(taken.port) +
                         "))") != std::string::npos);
     }

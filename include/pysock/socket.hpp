@@ -611,7 +611,9 @@ void close(native_handle_type fd);
 // block_on_close=false do not leave threads behind as in Python: they only remove the grace
 // period. A handler that never returns and never touches its socket delays the stop until it
 // returns. A handler that moves the socket out of `conn` owns it; the server can then no longer
-// shut it down for it.
+// shut it down for it. Let the server close `conn` (shutdown(SHUT_WR) ends the stream early): a
+// handler calling conn.close() at the instant the server stops could see its descriptor number
+// reused by another thread before the server's shutdown(SHUT_RDWR) reaches it.
 
 /// Options of threading_tcp_server. Fields with Python's socketserver names keep Python's
 /// meaning; where Python's default is a known trap, pysock's differs (noted).
@@ -919,7 +921,7 @@ inline const char* winsock_error_text(int err) noexcept {
 /// target machine actively refused it". As CPython: the system's message (FormatMessageW, in
 /// UTF-8 here) without its trailing dots and white space, or "Windows Error 0x..." when the
 /// system has none.
-inline std::string os_error_message(int err) {
+inline std::string os_error_text(int err) {
     std::string text;
     if (const char* known = winsock_error_text(err)) {
         text = known;
@@ -950,7 +952,10 @@ inline std::string os_error_message(int err) {
             text += digits;
         }
     }
-    return "[WinError " + std::to_string(err) + "] " + text;
+    return text;
+}
+inline std::string os_error_message(int err) {
+    return "[WinError " + std::to_string(err) + "] " + os_error_text(err);
 }
 
 /// Monotonic clock in nanoseconds (the timeout deadlines).
@@ -1250,6 +1255,8 @@ inline error_kind classify(int err) noexcept {
 inline std::string os_error_message(int err) {
     return "[Errno " + std::to_string(err) + "] " + std::generic_category().message(err);
 }
+/// The text alone (Python's OSError.strerror).
+inline std::string os_error_text(int err) { return std::generic_category().message(err); }
 
 /// Monotonic clock in nanoseconds (the timeout deadlines).
 inline std::int64_t monotonic_ns() noexcept {
@@ -2477,6 +2484,10 @@ inline socket create_server(const address& addr, int family, std::optional<int> 
         // Python: "[Errno 98] Address already in use (while attempting to bind on address (...))"
         if (e.code().category() == gai_category()) throw;
         std::string message = e.what();
+        // CPython rebuilds the message as error(errno, strerror + ...): "[Errno 10048] ..." on
+        // Windows too, where the original read "[WinError 10048] ...".
+        if (message == detail::os_error_message(e.code().value()))
+            message = "[Errno " + std::to_string(e.code().value()) + "] " + detail::os_error_text(e.code().value());
         message += " (while attempting to bind on address " + to_string(addr) + ")";
         detail::raise_os_error(e.code().value(), message);
     }

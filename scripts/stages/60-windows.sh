@@ -37,10 +37,12 @@ step cmake --build "$B" -j "$PYSOCK_JOBS" --target "${targets[@]}"
 section "tests under wine ($(wine --version))"
 cleanup() { wineserver -k 2>/dev/null || true; }
 trap cleanup EXIT
+wineserver -k 2>/dev/null || true   # a server left over on this stage's own prefix
 step wineserver -p
 # Create or update the prefix and start wine's own services now, with their output going to a
 # log: started from inside ctest they would keep the test's output pipe open until the timeout.
-step wine wineboot --init >"$B/wineboot.log" 2>&1 </dev/null
+echo "+ wine wineboot --init  (output in $B/wineboot.log)"
+wine wineboot --init >"$B/wineboot.log" 2>&1 </dev/null
 rc=0
 step ctest --test-dir "$B" --output-on-failure --no-tests=error -j "$PYSOCK_JOBS" -R "^test_($regex)\$" || rc=$?
 
