@@ -431,7 +431,7 @@ void check_every_method_raises_ebadf(pysock::socket& s) {
     ebadf([&] { s.listen(); });
     ebadf([&] { s.accept(); });
     ebadf([&] { s.connect({"127.0.0.1", 9}); });
-    ebadf([&] { s.connect_ex({"127.0.0.1", 9}); });
+    CHECK(s.connect_ex({"127.0.0.1", 9}) == EBADF);  // connect_ex reports it instead, as in CPython
     ebadf([&] { s.recv(8); });
     ebadf([&] { s.recv_into(buf, sizeof buf); });
     ebadf([&] { s.recvfrom(8); });

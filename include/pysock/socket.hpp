@@ -86,9 +86,12 @@
 // -------------------
 //   1. Configuration        tunables, each behind #ifndef PYSOCK_...
 //   2. System headers
-//   3. Declarations         bytes, address, exceptions, socket, module functions
+//   3. Declarations         3.1 addresses, 3.2 exceptions, 3.3 the socket class,
+//                           3.4 module functions, 3.5 threading_tcp_server
 //   4. Platform layer       pysock::detail: every system call behind one small wrapper
-//   5. Implementation       errors, addresses, the socket class, module functions
+//                           (Winsock and POSIX side by side: the only place they differ)
+//   5. Implementation       5.1 errors, 5.2 addresses, 5.3 the socket class,
+//                           5.4 module functions, 5.5 threading_tcp_server
 //   6. Internal macros are #undef'd at the end
 // ---------------------------------------------------------------------------------------------
 #ifndef PYSOCK_SOCKET_HPP
@@ -2238,8 +2241,10 @@ inline socket socket::dup() const {
     detail::handle_guard fd(detail::dup_handle(checked_fd()));
     if (fd.get() == detail::invalid_handle) detail::raise_last_error();
     socket copy(fd.release(), family_, type_, proto_);
-    // The duplicate shares the kernel socket, and with it O_NONBLOCK and the kernel timers.
-    copy.timeout_ns_.store(timeout_ns_.load(std::memory_order_relaxed), std::memory_order_relaxed);
+    // As Python's dup() (sock.settimeout(self.gettimeout())): on POSIX the duplicate shares
+    // O_NONBLOCK and the kernel timers anyway; Windows does not document whether a duplicated
+    // SOCKET shares its non-blocking mode, so the mode is set on the copy.
+    copy.apply_timeout(timeout_ns_.load(std::memory_order_relaxed), -1);  // on failure copy closes
     return copy;
 }
 
