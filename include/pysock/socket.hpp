@@ -125,6 +125,13 @@
 #define PYSOCK_NOINLINE
 #endif
 
+// threading_tcp_server (sections 3.5 and 5.5) needs <thread>, <mutex>, <condition_variable>,
+// <functional> and <list>, which cost more to compile than the rest of pysock together.
+// Define PYSOCK_WITH_SERVER to 0 when a translation unit only needs sockets.
+#ifndef PYSOCK_WITH_SERVER
+#define PYSOCK_WITH_SERVER 1
+#endif
+
 // listen() without an argument: Python's default, min(SOMAXCONN, 128).
 #ifndef PYSOCK_DEFAULT_BACKLOG
 #define PYSOCK_DEFAULT_BACKLOG 128
@@ -192,20 +199,23 @@
 #endif
 
 #include <atomic>
-#include <cerrno>
+#if PYSOCK_WITH_SERVER
 #include <chrono>
 #include <condition_variable>
 #include <csignal>
 #include <cstdio>
+#include <functional>
+#include <initializer_list>
+#include <list>
+#include <mutex>
+#include <thread>
+#endif
+#include <cerrno>
 #include <climits>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <exception>
-#include <functional>
-#include <initializer_list>
-#include <list>
-#include <mutex>
 #include <optional>
 #include <iosfwd>
 #include <stdexcept>
@@ -213,7 +223,6 @@
 #include <string_view>
 #include <system_error>
 #include <type_traits>
-#include <thread>
 #include <utility>
 #include <vector>
 
@@ -578,6 +587,7 @@ constexpr std::uint32_t ntohl(std::uint32_t x) noexcept;
 /// socket.close(fd): closes a raw descriptor. @throws error.
 void close(native_handle_type fd);
 
+#if PYSOCK_WITH_SERVER
 // ---------------------------------------------------------------------------------------------
 // 3.5 threading_tcp_server: Python's socketserver.ThreadingTCPServer
 // ---------------------------------------------------------------------------------------------
@@ -788,6 +798,7 @@ private:
     std::atomic<bool> accept_backoff_{false};  // accept() ran out of descriptors or memory
     int signal_slot_ = -1;
 };
+#endif // PYSOCK_WITH_SERVER
 
 // =============================================================================================
 // 4. Platform layer: every system call behind one small wrapper
@@ -2580,6 +2591,7 @@ inline void close(native_handle_type fd) {
     if (detail::close_handle(fd) < 0 && detail::last_error() != detail::err_conn_reset) detail::raise_last_error();
 }
 
+#if PYSOCK_WITH_SERVER
 // ---------------------------------------------------------------------------------------------
 // 5.5 threading_tcp_server
 // ---------------------------------------------------------------------------------------------
@@ -3081,6 +3093,7 @@ inline void threading_tcp_server::server_close() noexcept {
 inline address threading_tcp_server::server_address() const { return listener_.getsockname(); }
 
 inline native_handle_type threading_tcp_server::fileno() const noexcept { return listener_.fileno(); }
+#endif // PYSOCK_WITH_SERVER
 
 } // namespace pysock
 
