@@ -47,6 +47,9 @@ cp "$SRC/include/pysock/socket.hpp" "$PKG/copy-header/main.cpp" "$W/copy-header/
     # and warning-free for the user who compiles with warnings
     step c++ -std=c++17 -Wall -Wextra -Wpedantic -Werror main.cpp -pthread -o app-warnings
     run_app ./app-warnings
+    # and without the server section (PYSOCK_WITH_SERVER=0), so that switch cannot rot
+    step c++ -std=c++17 -Wall -Wextra -Wpedantic -Werror -DPYSOCK_WITH_SERVER=0 main.cpp -pthread -o app-no-server
+    run_app ./app-no-server
 )
 
 section "2a. CMake add_subdirectory"
