@@ -16,6 +16,7 @@
 #include <pysock/socket.hpp>
 
 #include <string>
+#include <system_error>
 
 #if defined(_WIN32)
 #include <cerrno>
@@ -106,6 +107,33 @@ inline const char* wine_version() noexcept {
 #endif
 }
 inline bool under_wine() noexcept { return wine_version() != nullptr; }
+
+/// What CPython prints (or returns) on this platform: `posix` on POSIX, `windows` on Windows.
+template <class T> T on_platform(T posix, T windows) { return on_windows ? windows : posix; }
+
+/// The errno of an operation on a closed socket: EBADF on POSIX; on Windows CPython reports
+/// WSAENOTSOCK ([WinError 10038]).
+inline constexpr int closed_socket_errno =
+#if defined(_WIN32)
+    WSAENOTSOCK;
+#else
+    EBADF;
+#endif
+
+/// The category of pysock's OS error codes: errno values on POSIX, Windows error codes on Windows.
+inline const std::error_category& os_category() noexcept {
+    return on_windows ? std::system_category() : std::generic_category();
+}
+
+/// Skips the rest of a test or subcase at run time, visibly: prints the reason and returns.
+/// For a whole test, prefer the decorators below (doctest then counts the test as skipped).
+#define PYSOCK_TEST_SKIP_IF(condition, reason)                                                     \
+    do {                                                                                           \
+        if (condition) {                                                                           \
+            MESSAGE("[pysock] SKIPPED (" << reason << ")");                                        \
+            return;                                                                                \
+        }                                                                                          \
+    } while (false)
 
 /// Decorator: skip this test when `condition` holds, with `reason` as its description.
 struct skip_if {
