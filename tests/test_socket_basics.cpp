@@ -10,10 +10,12 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <functional>
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <type_traits>
 #include <typeindex>
 #include <typeinfo>
@@ -23,6 +25,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 namespace {
@@ -500,6 +503,36 @@ TEST_CASE("setsockopt then getsockopt round-trips an integer option") {
     SUBCASE("SO_TYPE is readable") {
         CHECK(s.getsockopt(SOL_SOCKET, SO_TYPE) == SOCK_STREAM);
     }
+}
+
+TEST_CASE("setsockopt and getsockopt with bytes carry a struct option") {
+    pysock::socket s;
+    // Python: s.getsockopt(SOL_SOCKET, SO_LINGER, 8) == b'\x00' * 8
+    CHECK(s.getsockopt(SOL_SOCKET, SO_LINGER, sizeof(linger)) == pysock::bytes(sizeof(linger), '\0'));
+    linger l{};
+    l.l_onoff = 1;
+    l.l_linger = 5;
+    s.setsockopt(SOL_SOCKET, SO_LINGER, std::string_view(reinterpret_cast<const char*>(&l), sizeof l));
+    pysock::bytes raw = s.getsockopt(SOL_SOCKET, SO_LINGER, sizeof(linger));
+    REQUIRE(raw.size() == sizeof(linger));
+    linger back{};
+    std::memcpy(&back, raw.data(), sizeof back);
+    CHECK(back.l_onoff != 0);
+    CHECK(back.l_linger == 5);
+}
+
+TEST_CASE("setsockopt with a value of the wrong size throws EINVAL") {
+    pysock::socket s;
+    auto r = expect_raises<pysock::error>([&] { s.setsockopt(SOL_SOCKET, SO_LINGER, std::string_view("x")); });
+    CHECK(r.code.value() == EINVAL);
+    CHECK(r.what == "[Errno 22] Invalid argument");
+}
+
+TEST_CASE("getsockopt with a buffer length over 1024 throws error") {
+    pysock::socket s;
+    // Python: OSError("getsockopt buflen out of range")
+    auto r = expect_raises<pysock::error>([&] { (void)s.getsockopt(SOL_SOCKET, SO_LINGER, 1025); });
+    CHECK(r.what == "getsockopt buflen out of range");
 }
 
 TEST_CASE("an unknown socket option throws error with ENOPROTOOPT") {

@@ -9,6 +9,8 @@
 #include <pysock/socket.hpp>
 
 #include <algorithm>
+#include <array>
+#include <chrono>
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
@@ -23,6 +25,7 @@
 #include <utility>
 #include <vector>
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -436,11 +439,78 @@ TEST_CASE("recvfrom_into fills the caller's buffer on a TCP socket") {
     }
 }
 
+// CPython: BufferIOTest.testRecvIntoArray, testRecvIntoBytearray (the buffer overloads)
+TEST_CASE("recv_into with a buffer object fills it and nbytes 0 means the whole buffer") {
+    auto c = connect_tcp();
+    CHECK(c.client.send(MSG) == MSG.size());
+    SUBCASE("std::vector<char> of len(MSG)") {
+        std::vector<char> buf(MSG.size());
+        CHECK(c.server.recv_into(buf) == MSG.size());
+        CHECK(pysock::bytes(buf.data(), buf.size()) == MSG);
+    }
+    SUBCASE("std::array<unsigned char, 1024>") {
+        std::array<unsigned char, 1024> buf{};
+        std::size_t n = c.server.recv_into(buf);
+        CHECK(n == MSG.size());
+        CHECK(pysock::bytes(reinterpret_cast<const char*>(buf.data()), n) == MSG);
+    }
+    SUBCASE("explicit nbytes") {
+        std::vector<char> buf(1024);
+        CHECK(c.server.recv_into(buf, 4) == 4);
+        CHECK(pysock::bytes(buf.data(), 4) == MSG.substr(0, 4));
+    }
+}
+
+// CPython: BufferIOTest.testRecvFromIntoSmallBuffer
+TEST_CASE("recvfrom_into with nbytes larger than the buffer throws std::invalid_argument") {
+    auto c = connect_tcp();
+    CHECK(c.client.send(MSG) == MSG.size());
+    std::vector<char> buf(8);
+    CHECK_THROWS_AS((void)c.server.recvfrom_into(buf, 1024), std::invalid_argument);
+    CHECK_THROWS_AS((void)c.server.recv_into(buf, 1024), std::invalid_argument);
+    CHECK(c.server.recv(1024) == MSG);  // nothing was consumed
+}
+
 TEST_CASE("recv with MSG_PEEK leaves the data queued") {
     auto c = connect_tcp();
     CHECK(c.client.send(MSG) == MSG.size());
     CHECK(c.server.recv(1024, MSG_PEEK) == MSG);
     CHECK(c.server.recv(1024) == MSG);
+}
+
+// Python: s.recv(0) == b"" and s.recv_into(bytearray(0)) == 0 at once, even with nothing queued.
+TEST_CASE("recv(0) and recv_into of an empty buffer return at once, as in Python") {
+    SUBCASE("TCP") {
+        auto c = connect_tcp();
+        c.server.settimeout(2.0);  // bounds a wrong wait
+        auto start = std::chrono::steady_clock::now();
+        CHECK(c.server.recv(0) == "");
+        std::vector<char> empty;  // Python: s.recv_into(bytearray(0))
+        CHECK(c.server.recv_into(empty) == 0);
+        char buf[1];
+        CHECK(c.server.recv_into(static_cast<void*>(buf), 0) == 0);
+        CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(1));
+    }
+    SUBCASE("UDP (nothing queued)") {
+        pysock::socket u(AF_INET, SOCK_DGRAM);
+        u.bind({"127.0.0.1", 0});
+        u.settimeout(2.0);
+        auto start = std::chrono::steady_clock::now();
+        CHECK(u.recv(0) == "");
+        std::vector<char> empty;
+        CHECK(u.recv_into(empty) == 0);
+        char buf[1];
+        CHECK(u.recv_into(static_cast<void*>(buf), 0) == 0);
+        CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(1));
+    }
+}
+
+// CPython: ContextManagersTest._testSocketClass ("exception inside with block")
+TEST_CASE("sendall on a socket that never connected throws broken_pipe_error") {
+    pysock::socket s;
+    auto r = expect_raises<pysock::error>([&] { s.sendall("foo"); });
+    CHECK(r.type == std::type_index(typeid(pysock::broken_pipe_error)));
+    CHECK(r.code.value() == EPIPE);
 }
 
 TEST_CASE("send of empty bytes returns 0") {
@@ -790,6 +860,34 @@ TEST_CASE("create_connection to a port nobody listens on throws connection_refus
         [&] { (void)pysock::create_connection(nobody.addr, SAFETY_TIMEOUT); });
     CHECK(r.code.value() == ECONNREFUSED);
 }
+
+#ifdef __linux__
+namespace {
+std::size_t open_descriptor_count() {
+    std::size_t n = 0;
+    if (DIR* d = ::opendir("/proc/self/fd")) {
+        while (::readdir(d) != nullptr) ++n;
+        ::closedir(d);
+    }
+    return n;
+}
+}  // namespace
+
+TEST_CASE("failing create_connection, create_server and accept leak no descriptor") {
+    refused_port nobody;
+    pysock::socket busy = pysock::create_server({"127.0.0.1", 0});
+    pysock::socket idle = make_listener();
+    idle.settimeout(0.01);
+    const std::size_t before = open_descriptor_count();
+    for (int i = 0; i < 20; ++i) {
+        CHECK_THROWS_AS((void)pysock::create_connection(nobody.addr, SAFETY_TIMEOUT), pysock::connection_refused_error);
+        CHECK_THROWS_AS((void)pysock::create_server(busy.getsockname()), pysock::error);
+        CHECK_THROWS_AS((void)idle.accept(), pysock::timeout);
+        CHECK_THROWS_AS((void)pysock::socket(12345, SOCK_STREAM), pysock::error);
+    }
+    CHECK(open_descriptor_count() == before);
+}
+#endif
 
 // CPython: ContextManagersTest.testCreateConnectionBase, testCreateConnectionClose
 TEST_CASE("a create_connection socket talks to an echo peer and is unusable after close") {

@@ -2067,13 +2067,15 @@ inline void shrink_unused(bytes& buf, std::size_t used) {
 
 inline bytes socket::recv(std::size_t bufsize, int flags) {
     detail::check_bufsize(bufsize, "negative buffersize in recv");
-    if (bufsize == 0) return bytes();  // CPython answers recv(0) without a system call
     bytes buf(bufsize, '\0');
     detail::shrink_unused(buf, recv_into(buf.data(), bufsize, flags));
     return buf;
 }
 
 inline std::size_t socket::recv_into(void* buf, std::size_t nbytes, int flags) {
+    // CPython answers recv(0) and recv_into() of an empty buffer without a system call (a
+    // zero-byte recv() could block on some kernels); recvfrom(0) does reach the kernel.
+    if (nbytes == 0) return 0;
     return call(detail::wait_read, flags, [&](native_handle_type fd) {
         return detail::sys_recv(fd, buf, nbytes, flags);
     });

@@ -33,10 +33,15 @@ for t in $TARGETS; do
     # -timeout: one input taking over 10 s is a hang; -rss_limit_mb: memory runaway; -max_len
     # bounds inputs (the targets' docs say what it excludes); the first directory receives the
     # new inputs, the seeds are only read.
-    if ! step "$B/fuzz/$t" "$scratch" "$seeds" \
+    # The fuzzer's progress lines go to $B/<target>.log; the end of it is shown (all of a crash).
+    log="$B/$t.log"
+    if step "$B/fuzz/$t" "$scratch" "$seeds" \
             -max_total_time="$SECONDS_PER_TARGET" -timeout=10 -rss_limit_mb=2048 -max_len=4096 \
-            -artifact_prefix="$artifacts/" -print_final_stats=1; then
-        echo "FAIL: $t found a crash; inputs in $artifacts:" >&2
+            -artifact_prefix="$artifacts/" -print_final_stats=1 >"$log" 2>&1; then
+        grep -E '^(INFO: seed corpus|Done |stat::)' "$log" || true
+    else
+        sed -n '/ERROR: \|invariant failed\|==ERROR\|runtime error/,$p' "$log" | head -n 200 >&2
+        echo "FAIL: $t found a crash (full log: $log); inputs in $artifacts:" >&2
         ls -l "$artifacts" >&2 || true
         failed+=("$t")
     fi
