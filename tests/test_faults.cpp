@@ -286,7 +286,9 @@ TEST_CASE("a peer that resets in the middle of a 64 MiB sendall raises a connect
         bool reset_or_pipe = dynamic_cast<const pysock::connection_reset_error*>(&e) ||
                              dynamic_cast<const pysock::broken_pipe_error*>(&e);
         CHECK(reset_or_pipe);
-        CHECK(e.characters_written() >= (1u << 20));
+        // A blocking send() on Windows is all or nothing: when it fails, Winsock does not say how
+        // much of its buffer went out (CPython's sendall cannot know either).
+        if (!pysock_test::on_windows) CHECK(e.characters_written() >= (1u << 20));
         CHECK(e.characters_written() < big);
     }
     CHECK(resetter.get() >= (1u << 20));
@@ -361,7 +363,8 @@ TEST_CASE("sendall delivers 64 MiB in order through tiny socket buffers") {
     pysock::socket client;
     client.setsockopt(SOL_SOCKET, SO_SNDBUF, 4096);
     client.connect(listener.getsockname());
-    auto [server, addr] = listener.accept();
+    auto accepted = listener.accept();  // not a structured binding: clang 14 cannot capture one
+    pysock::socket& server = accepted.first;
     REQUIRE(server.getsockopt(SOL_SOCKET, SO_RCVBUF) <= 16384);
     const std::string data = pattern(big);
     auto received = std::async(std::launch::async, [&] { return drain(server); });
@@ -523,11 +526,20 @@ TEST_CASE("every method of a closed, moved-from or detached socket raises EBADF"
 TEST_CASE("misused calls raise the error the kernel gives, as in Python") {
     SUBCASE("listen on a UDP socket") {
         pysock::socket s(AF_INET, SOCK_DGRAM);
-        CHECK_THROWS_WITH_AS(s.listen(),
-                             pysock_test::on_platform("[Errno 95] Operation not supported",
-                                                      "[WinError 10045] The attempted operation is not supported "
-                                                      "for the type of object referenced"),
-                             pysock::error);
+#if defined(_WIN32)
+        // Windows: WSAEOPNOTSUPP; wine 8 checks first that the socket is bound: WSAEINVAL.
+        try {
+            s.listen();
+            FAIL("no throw");
+        } catch (const pysock::error& e) {
+            const std::string what = e.what();
+            CAPTURE(what);
+            CHECK((what == "[WinError 10045] The attempted operation is not supported for the type of object referenced" ||
+                   (pysock_test::under_wine() && what == "[WinError 10022] An invalid argument was supplied")));
+        }
+#else
+        CHECK_THROWS_WITH_AS(s.listen(), "[Errno 95] Operation not supported", pysock::error);
+#endif
     }
     SUBCASE("bind twice") {
         pysock::socket s;
