@@ -159,6 +159,24 @@ inline skip_if skip_on_windows(const char* reason) { return {on_windows, reason}
 /// Decorator: this test checks Windows behaviour only.
 inline skip_if only_on_windows(const char* reason) { return {!on_windows, reason}; }
 
+/// Whether a sanitizer runtime (ASan, TSan, UBSan) is in the process. They need descriptors of
+/// their own (UBSan reads /proc/self/maps to check a virtual call): a test that uses up every
+/// descriptor makes them report false errors.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+inline constexpr bool sanitizer_runtime = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || \
+    __has_feature(undefined_behavior_sanitizer)
+inline constexpr bool sanitizer_runtime = true;
+#else
+inline constexpr bool sanitizer_runtime = false;
+#endif
+#else
+inline constexpr bool sanitizer_runtime = false;
+#endif
+/// Decorator: this test cannot run under a sanitizer (it exhausts descriptors).
+inline skip_if skip_under_sanitizers(const char* reason) { return {sanitizer_runtime, reason}; }
+
 /// Prints every test skipped by a decorator above, with its reason.
 struct skip_reporter : doctest::IReporter {
     const doctest::ContextOptions& opt;
