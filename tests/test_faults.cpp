@@ -262,7 +262,10 @@ TEST_CASE("connect completes despite signals while the connection is still pendi
 
 // --- peer faults -------------------------------------------------------------------------------
 
-TEST_CASE("a peer that resets in the middle of a 64 MiB sendall raises a connection error") {
+TEST_CASE("a peer that resets in the middle of a 64 MiB sendall raises a connection error" *
+          pysock_test::skip_under_wine("wine 8: the blocking 64 MiB send to a peer that resets sometimes never "
+                                       "returns (hung in 2 of ~15 runs; wine turns the abortive close into a "
+                                       "clean EOF)")) {
     pysock::socket listener;
     listener.bind({"127.0.0.1", 0});
     listener.listen();

@@ -5,6 +5,10 @@
 // load test of 1,000 concurrent clients.
 //
 // Every wait is bounded: a bug fails a check, it never hangs the run.
+//
+// Windows (mingw-w64 under wine): the /proc-based helpers (descriptors, threads, VmSize) and the
+// SIGALRM watchdog have Windows versions (handles, Toolhelp, VirtualQuery, a watchdog thread);
+// what has no Windows counterpart (SIGUSR1, RLIMIT_NOFILE, AF_UNIX) is reported skipped.
 
 #include <doctest/doctest.h>
 #include <pysock/socket.hpp>
@@ -33,6 +37,15 @@
 #include <utility>
 #include <vector>
 
+#include "platform.hpp"
+
+#if defined(_WIN32)
+#include <filesystem>
+#include <fcntl.h>
+#include <io.h>
+#include <sys/stat.h>
+#include <tlhelp32.h>
+#else
 #include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -40,6 +53,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#endif
 
 namespace {
 
@@ -57,6 +71,30 @@ double seconds_since(clock_type::time_point start) {
     return std::chrono::duration<double>(clock_type::now() - start).count();
 }
 
+#if defined(_WIN32)
+// Windows: the open handle values (probed: wine 8 has no handle enumeration; it hands out small values).
+std::vector<std::string> fd_listing() {
+    std::vector<std::string> names;
+    DWORD flags = 0;
+    for (std::uintptr_t h = 4; h < 0x10000; h += 4)
+        if (::GetHandleInformation(reinterpret_cast<HANDLE>(h), &flags)) names.push_back(std::to_string(h));
+    std::sort(names.begin(), names.end());
+    return names;
+}
+
+// Threads of this process (Toolhelp snapshot).
+std::size_t thread_count() {
+    HANDLE snap = ::CreateToolhelp32Snapshot(TH32CS_SNAPTHREAD, 0);
+    REQUIRE(snap != INVALID_HANDLE_VALUE);
+    std::size_t n = 0;
+    THREADENTRY32 te{};
+    te.dwSize = sizeof te;
+    for (BOOL ok = ::Thread32First(snap, &te); ok; ok = ::Thread32Next(snap, &te))
+        if (te.th32OwnerProcessID == ::GetCurrentProcessId()) ++n;
+    ::CloseHandle(snap);
+    return n;
+}
+#else
 // Names in /proc/self/fd (the directory's own descriptor shows up in both listings alike).
 std::vector<std::string> fd_listing() {
     std::vector<std::string> names;
@@ -81,6 +119,7 @@ std::size_t thread_count() {
     ::closedir(dir);
     return n;
 }
+#endif
 
 // The thread count to compare with afterwards. Starting one thread first lets runtimes that add
 // a helper thread of their own at the first std::thread (ThreadSanitizer does) do it now.
@@ -89,6 +128,18 @@ std::size_t baseline_thread_count() {
     return thread_count();
 }
 
+#if defined(_WIN32)
+// Windows: the reserved and committed address space (what VmSize counts), in KiB.
+long vm_size_kib() {
+    long long total = 0;
+    MEMORY_BASIC_INFORMATION info{};
+    for (const char* p = nullptr; ::VirtualQuery(p, &info, sizeof info) == sizeof info; p += info.RegionSize) {
+        if (info.State != MEM_FREE) total += static_cast<long long>(info.RegionSize);
+        if (info.RegionSize == 0) break;
+    }
+    return static_cast<long>(total / 1024);
+}
+#else
 // VmSize from /proc/self/status, in KiB.
 long vm_size_kib() {
     std::ifstream status("/proc/self/status");
@@ -99,6 +150,7 @@ long vm_size_kib() {
     FAIL("no VmSize in /proc/self/status");
     return 0;
 }
+#endif
 
 pysock::socket connect_to(const address& a) {
     pysock::socket s(a.family == AF_UNIX ? AF_UNIX : (a.family == AF_INET6 ? AF_INET6 : AF_INET), SOCK_STREAM);
@@ -132,6 +184,36 @@ void echo(pysock::socket& conn, const address&) {
     for (auto data = conn.recv(4096); !data.empty(); data = conn.recv(4096)) conn.sendall(data);
 }
 
+#if defined(_WIN32)
+// A hang must fail the run, not stall it: Windows has no SIGALRM, a thread ends the process.
+struct watchdog {
+    explicit watchdog(unsigned seconds)
+        : thread_([this, seconds] {
+              std::unique_lock<std::mutex> lock(m_);
+              if (!cv_.wait_for(lock, std::chrono::seconds(seconds), [this] { return done_; })) {
+                  std::fprintf(stderr, "watchdog: test hung for %u s\n", seconds);
+                  std::fflush(stderr);
+                  std::_Exit(14);
+              }
+          }) {}
+    ~watchdog() {
+        {
+            std::lock_guard<std::mutex> lock(m_);
+            done_ = true;
+        }
+        cv_.notify_all();
+        thread_.join();
+    }
+    watchdog(const watchdog&) = delete;
+    watchdog& operator=(const watchdog&) = delete;
+
+private:
+    std::mutex m_;
+    std::condition_variable cv_;
+    bool done_ = false;
+    std::thread thread_;
+};
+#else
 // A hang must fail the run, not stall it: SIGALRM's default action ends the process.
 struct watchdog {
     explicit watchdog(unsigned seconds) { ::alarm(seconds); }
@@ -139,6 +221,7 @@ struct watchdog {
     watchdog(const watchdog&) = delete;
     watchdog& operator=(const watchdog&) = delete;
 };
+#endif
 
 // serve_forever() in a thread of its own, under a watchdog. The destructor stops and joins it,
 // so a failed check cannot leave it running.
@@ -241,6 +324,10 @@ server_options quick_stop() {
     return o;
 }
 
+// The server cuts idle connections by shutting them down from its own thread.
+constexpr const char* wine_no_shutdown_wakeup =
+    "wine 8: shutdown() from another thread does not wake a handler blocked in recv()";
+
 } // namespace
 
 TEST_CASE("binding port 0 gives the real port in server_address()") {
@@ -334,6 +421,17 @@ TEST_CASE("a throwing handler does not stop the server") {
 TEST_CASE("the default error hook writes one line naming the client to stderr") {
     std::string path;
     {
+#if defined(_WIN32)
+        path = (std::filesystem::temp_directory_path() /
+                ("pysock-server-stderr-" + std::to_string(::GetCurrentProcessId()))).string();
+        int fd = ::_open(path.c_str(), _O_CREAT | _O_TRUNC | _O_WRONLY | _O_BINARY, _S_IREAD | _S_IWRITE);
+        REQUIRE(fd >= 0);
+        std::fflush(stderr);
+        int saved = ::_dup(2);
+        REQUIRE(saved >= 0);
+        REQUIRE(::_dup2(fd, 2) == 0);  // 0 on success on Windows
+        ::_close(fd);
+#else
         char name[] = "/tmp/pysock-server-stderr-XXXXXX";
         int fd = ::mkstemp(name);
         REQUIRE(fd >= 0);
@@ -343,6 +441,7 @@ TEST_CASE("the default error hook writes one line naming the client to stderr") 
         REQUIRE(saved >= 0);
         REQUIRE(::dup2(fd, 2) == 2);
         ::close(fd);
+#endif
         address client;
         {
             counter done;
@@ -363,15 +462,24 @@ TEST_CASE("the default error hook writes one line naming the client to stderr") 
             CHECK(done.wait_for_at_least(1));
         }  // the server is gone: its handler thread has been joined, the line written
         std::fflush(stderr);
+#if defined(_WIN32)
+        REQUIRE(::_dup2(saved, 2) == 0);
+        ::_close(saved);
+#else
         REQUIRE(::dup2(saved, 2) == 2);
         ::close(saved);
+#endif
         std::ifstream in(path);
         std::stringstream text;
         text << in.rdbuf();
         CHECK(text.str() == "Exception occurred during processing of request from " + pysock::to_string(client) +
                                 ": [Errno 104] Connection reset by peer\n");
     }
+#if defined(_WIN32)
+    std::filesystem::remove(path);
+#else
     ::unlink(path.c_str());
+#endif
 }
 
 TEST_CASE("shutdown() from another thread makes serve_forever() return promptly") {
@@ -409,7 +517,7 @@ TEST_CASE("a stop requested before serve_forever() makes it return at once") {
     CHECK(recv_exactly(c, 5) == "again");
 }
 
-TEST_CASE("shutdown() unblocks handlers stuck in recv() when there is no grace period") {
+TEST_CASE("shutdown() unblocks handlers stuck in recv() when there is no grace period" * pysock_test::skip_under_wine(wine_no_shutdown_wakeup)) {
     counter entered, saw_end;
     threading_tcp_server server({"127.0.0.1", 0}, [&](pysock::socket& conn, const address&) {
         entered.add();
@@ -454,7 +562,7 @@ TEST_CASE("handlers that finish within the grace period are not cut off") {
     CHECK(log.count.value() == 0);
 }
 
-TEST_CASE("the grace period is bounded: a silent client is cut off after it") {
+TEST_CASE("the grace period is bounded: a silent client is cut off after it" * pysock_test::skip_under_wine(wine_no_shutdown_wakeup)) {
     error_log log;
     counter entered;
     server_options o;
@@ -477,7 +585,7 @@ TEST_CASE("the grace period is bounded: a silent client is cut off after it") {
     CHECK(log.count.value() == 0);  // errors of connections the server cut are not reported
 }
 
-TEST_CASE("after shutdown and server_close no thread and no descriptor is left") {
+TEST_CASE("after shutdown and server_close no thread and no descriptor is left" * pysock_test::skip_under_wine(wine_no_shutdown_wakeup)) {
     const auto fds_before = fd_listing();
     const auto threads_before = baseline_thread_count();
     {
@@ -521,6 +629,46 @@ TEST_CASE("a handler may call shutdown() itself without deadlocking") {
     CHECK(run.wait_returned());
 }
 
+#if defined(_WIN32)
+// Windows has no sigaction(): signal() is the only way to read the handler (set it back at once).
+namespace {
+using handler_type = void (*)(int);
+handler_type current_handler(int sig) {
+    handler_type h = std::signal(sig, SIG_DFL);
+    std::signal(sig, h);
+    return h;
+}
+} // namespace
+
+TEST_CASE("SIGINT and SIGTERM stop serve_forever() through shutdown_on_signals()") {
+    for (int sig : {SIGINT, SIGTERM}) {
+        CAPTURE(sig);
+        const handler_type before = current_handler(sig);
+        REQUIRE(bool(before != SIG_ERR));
+        {
+            threading_tcp_server server({"127.0.0.1", 0}, echo);
+            server.shutdown_on_signals();
+            const handler_type installed = current_handler(sig);
+            // Without a handler raise() would kill the test run: check before raising.
+            REQUIRE(bool(installed != before));
+            REQUIRE(bool(installed != SIG_DFL));
+            serving run(server);
+            {
+                auto c = connect_to(loopback(server));
+                c.sendall("up");
+                REQUIRE(recv_exactly(c, 2) == "up");
+            }  // no client left: the stop has no handler to wait for
+            auto start = clock_type::now();
+            REQUIRE(std::raise(sig) == 0);  // the handler runs in this thread, as Ctrl-C would
+            CHECK(run.wait_returned());
+            CHECK(seconds_since(start) < 1.0);
+            CHECK(server.shutdown_signal() == sig);
+            server.server_close();
+            CHECK(bool(current_handler(sig) == before));  // given back at server_close()
+        }
+    }
+}
+#else
 TEST_CASE("SIGINT and SIGTERM stop serve_forever() through shutdown_on_signals()") {
     for (int sig : {SIGINT, SIGTERM}) {
         CAPTURE(sig);
@@ -552,15 +700,20 @@ TEST_CASE("SIGINT and SIGTERM stop serve_forever() through shutdown_on_signals()
         }
     }
 }
+#endif
 
+#if !defined(_WIN32)
 namespace {
 std::atomic<threading_tcp_server*> signalled_server{nullptr};
 extern "C" void stop_signalled_server(int) {
     if (auto* s = signalled_server.load()) s->request_shutdown();
 }
 } // namespace
+#endif
 
-TEST_CASE("request_shutdown() called from the program's own signal handler stops the server") {
+TEST_CASE("request_shutdown() called from the program's own signal handler stops the server" *
+          pysock_test::skip_on_windows("SIGUSR1 and sigaction() do not exist on Windows")) {
+#if !defined(_WIN32)
     threading_tcp_server server({"127.0.0.1", 0}, echo);
     signalled_server = &server;
     struct sigaction action {}, previous {};
@@ -578,6 +731,7 @@ TEST_CASE("request_shutdown() called from the program's own signal handler stops
     ::sigaction(SIGUSR1, &previous, nullptr);
     signalled_server = nullptr;
     CHECK(server.shutdown_signal() == 0);  // request_shutdown() does not name a signal
+#endif
 }
 
 TEST_CASE("finished handler threads are reaped while the server runs") {
@@ -733,7 +887,9 @@ constexpr bool sanitizer_runtime = false;
 constexpr bool sanitizer_runtime = false;
 #endif
 
-TEST_CASE("running out of descriptors in accept() is reported and retried, without spinning") {
+TEST_CASE("running out of descriptors in accept() is reported and retried, without spinning" *
+          pysock_test::skip_on_windows("RLIMIT_NOFILE/EMFILE: Windows has no per-process descriptor limit to lower")) {
+#if !defined(_WIN32)
     if (sanitizer_runtime) {
         MESSAGE("skipped: sanitizer runtimes misbehave when the process has no descriptor left");
         return;
@@ -786,6 +942,7 @@ TEST_CASE("running out of descriptors in accept() is reported and retried, witho
     } catch (...) {
     }
     CHECK(emfile);
+#endif
 }
 
 TEST_CASE("an AF_INET6 server with dualstack_ipv6 accepts IPv4 clients, and IPv6-only refuses them") {
@@ -836,7 +993,10 @@ TEST_CASE("an AF_INET6 server with dualstack_ipv6 accepts IPv4 clients, and IPv6
     CHECK_THROWS_AS(threading_tcp_server({"::ffff:127.0.0.1", 0, 0, 0}, record, v6only), pysock::error);
 }
 
-TEST_CASE("an AF_UNIX server works") {
+TEST_CASE("an AF_UNIX server works" *
+          pysock_test::skip_on_windows("AF_UNIX: CPython on Windows has no socket.AF_UNIX (and wine 8's "
+                                       "socket(AF_UNIX) fails with WSAEAFNOSUPPORT)")) {
+#if !defined(_WIN32)
     char dir[] = "/tmp/pysock-server-XXXXXX";
     REQUIRE(::mkdtemp(dir) != nullptr);
     const std::string path = std::string(dir) + "/sock";
@@ -851,6 +1011,7 @@ TEST_CASE("an AF_UNIX server works") {
     }
     ::unlink(path.c_str());
     ::rmdir(dir);
+#endif
 }
 
 TEST_CASE("handle_request() serves one client, or returns false after options.timeout") {
@@ -879,7 +1040,7 @@ TEST_CASE("server_close() is idempotent and serve_forever() afterwards throws EB
         server.serve_forever();
         FAIL_CHECK("serve_forever() on a closed server returned");
     } catch (const pysock::error& e) {
-        CHECK(e.code().value() == EBADF);
+        CHECK(e.code().value() == pysock_test::closed_socket_errno);
     }
 }
 
@@ -915,7 +1076,11 @@ TEST_CASE("invalid handlers and options are rejected") {
     CHECK_THROWS_AS(threading_tcp_server(pysock::socket(AF_INET, SOCK_DGRAM), echo), std::invalid_argument);
     threading_tcp_server server({"127.0.0.1", 0}, echo);
     CHECK_THROWS_AS(server.shutdown_on_signals({0}), std::invalid_argument);
+#if defined(SIGKILL)
     CHECK_THROWS_AS(server.shutdown_on_signals({SIGKILL}), pysock::error);
+#else
+    CHECK_THROWS_AS(server.shutdown_on_signals({9}), pysock::error);  // Windows: no signal 9 (SIGKILL)
+#endif
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1020,7 +1185,11 @@ std::string drive(std::vector<load_client>& clients, std::size_t first, std::siz
                   clock_type::time_point deadline) {
     std::vector<char> buf(64 * 1024);
     std::size_t done = 0;
+#if defined(_WIN32)
+    std::vector<WSAPOLLFD> fds;
+#else
     std::vector<pollfd> fds;
+#endif
     std::vector<std::size_t> who;
     for (std::size_t i = first; i < last; ++i) clients[i].next_message();
     while (done < last - first) {
@@ -1032,11 +1201,20 @@ std::string drive(std::vector<load_client>& clients, std::size_t first, std::siz
             if (c.message >= messages) continue;
             short ev = POLLIN;
             if (c.sent < c.out.size()) ev |= POLLOUT;
+#if defined(_WIN32)
+            fds.push_back(WSAPOLLFD{c.sock.fileno(), ev, 0});
+#else
             fds.push_back(pollfd{c.sock.fileno(), ev, 0});
+#endif
             who.push_back(i);
         }
+#if defined(_WIN32)
+        int n = ::WSAPoll(fds.data(), static_cast<ULONG>(fds.size()), 1000);
+        if (n < 0) return "WSAPoll: error " + std::to_string(::WSAGetLastError());
+#else
         int n = ::poll(fds.data(), fds.size(), 1000);
         if (n < 0 && errno != EINTR) return std::string("poll: ") + std::strerror(errno);
+#endif
         for (std::size_t k = 0; n > 0 && k < fds.size(); ++k) {
             if (!fds[k].revents) continue;
             auto& c = clients[who[k]];
@@ -1075,10 +1253,13 @@ std::string drive(std::vector<load_client>& clients, std::size_t first, std::siz
 
 } // namespace
 
-TEST_CASE("load: 1,000 concurrent clients echo 100 messages of 1 B to 64 KiB each, checksummed") {
+TEST_CASE("load: 1,000 concurrent clients echo 100 messages of 1 B to 64 KiB each, checksummed" *
+          pysock_test::skip_under_wine("wine 8 echoes ~45 MiB/s through wineserver: 2,248 of the ~3,200 MiB "
+                                       "in the 50 s deadline (measured); runs on Linux and real Windows")) {
     constexpr std::size_t clients = 1000;
     constexpr int messages = thread_sanitizer ? 25 : 100;
     if (thread_sanitizer) MESSAGE("ThreadSanitizer build: " << messages << " messages per client instead of 100");
+#if !defined(_WIN32)
     rlimit lim{};
     REQUIRE(::getrlimit(RLIMIT_NOFILE, &lim) == 0);
     const rlimit saved = lim;
@@ -1091,6 +1272,7 @@ TEST_CASE("load: 1,000 concurrent clients echo 100 messages of 1 B to 64 KiB eac
         ::setrlimit(RLIMIT_NOFILE, &saved);
         return;
     }
+#endif
     const auto fds_before = fd_listing();
     const auto threads_before = baseline_thread_count();
     auto start = clock_type::now();
@@ -1141,5 +1323,7 @@ TEST_CASE("load: 1,000 concurrent clients echo 100 messages of 1 B to 64 KiB eac
     CHECK(fd_listing() == fds_before);
     CHECK(thread_count() == threads_before);
     MESSAGE("load test took " << seconds_since(start) << " s");
+#if !defined(_WIN32)
     ::setrlimit(RLIMIT_NOFILE, &saved);
+#endif
 }

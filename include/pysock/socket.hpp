@@ -634,7 +634,8 @@ struct server_options {
     /// listen() backlog. Python's default, 5, drops bursts of clients; pysock uses listen()'s.
     int request_queue_size = PYSOCK_DEFAULT_BACKLOG;
     /// SO_REUSEADDR before bind(), so a restarted server can bind its port at once. Python's
-    /// TCPServer defaults to false; pysock, like create_server(), to true.
+    /// TCPServer defaults to false; pysock, like create_server(), to true (ignored on Windows,
+    /// where SO_REUSEADDR would let another socket take the port).
     bool allow_reuse_address = true;
     /// SO_REUSEPORT before bind() (Python 3.11's allow_reuse_port).
     bool allow_reuse_port = false;
@@ -1911,15 +1912,18 @@ PYSOCK_NOINLINE inline std::size_t socket::call_slow(short events, int flags, io
                                                      void* context, std::int64_t start) {
     const std::int64_t timeout_ns = timeout_ns_.load(std::memory_order_relaxed);
 #if PYSOCK_KERNEL_TIMEOUTS
-    // A kernel timer re-armed with the time left is put back to the full timeout on the way out.
+    // A kernel timer re-armed with the time left is put back on the way out, to the socket's
+    // timeout as it is then (another thread may have called settimeout() meanwhile).
     struct rearm_guard {
+        const std::atomic<std::int64_t>* timeout = nullptr;
         native_handle_type fd = detail::invalid_handle;
         short events = 0;
-        std::int64_t full_ns = 0;
         ~rearm_guard() {
-            if (fd != detail::invalid_handle) detail::set_kernel_timeout(fd, events, full_ns);
+            if (fd == detail::invalid_handle) return;
+            std::int64_t now_ns = timeout->load(std::memory_order_relaxed);
+            detail::set_kernel_timeout(fd, events, now_ns > 0 ? now_ns : 0);
         }
-    } rearmed;
+    } rearmed{&timeout_ns_};
 #endif
     for (;;) {
         int err = detail::last_error();
@@ -1932,7 +1936,6 @@ PYSOCK_NOINLINE inline std::size_t socket::call_slow(short events, int flags, io
                 if (detail::set_kernel_timeout(fd, events, left) < 0) detail::raise_last_error();
                 rearmed.fd = fd;
                 rearmed.events = events;
-                rearmed.full_ns = timeout_ns;
 #endif
             }
         } else if (detail::would_block(err)) {
@@ -2123,14 +2126,17 @@ PYSOCK_NOINLINE inline void socket::sendall_slow(std::string_view data, int flag
     };
 #if PYSOCK_KERNEL_TIMEOUTS
     // Between partial sends the kernel timer is set to what is left of the deadline; this puts
-    // the full timeout back whichever way sendall leaves.
+    // the socket's timeout back whichever way sendall leaves (as it is then: another thread may
+    // have called settimeout() meanwhile).
     struct rearm_guard {
+        const std::atomic<std::int64_t>* timeout = nullptr;
         native_handle_type fd = detail::invalid_handle;
-        std::int64_t full_ns = 0;
         ~rearm_guard() {
-            if (fd != detail::invalid_handle) detail::set_kernel_timeout(fd, detail::wait_write, full_ns);
+            if (fd == detail::invalid_handle) return;
+            std::int64_t now_ns = timeout->load(std::memory_order_relaxed);
+            detail::set_kernel_timeout(fd, detail::wait_write, now_ns > 0 ? now_ns : 0);
         }
-    } rearmed;
+    } rearmed{&timeout_ns_};
 #endif
     try {
         if (first >= 0) {
@@ -2149,7 +2155,6 @@ PYSOCK_NOINLINE inline void socket::sendall_slow(std::string_view data, int flag
                 native_handle_type fd = checked_fd();
                 if (detail::set_kernel_timeout(fd, detail::wait_write, left) < 0) detail::raise_last_error();
                 rearmed.fd = fd;
-                rearmed.full_ns = timeout_ns;
 #endif
             }
             sent += call(detail::wait_write, flags, send_rest, start);
@@ -2776,7 +2781,9 @@ inline threading_tcp_server::threading_tcp_server(const address& server_address,
       listener_(server_address.family == AF_UNSPEC ? AF_INET : server_address.family, SOCK_STREAM) {
     const int family = listener_.family();
     if (family == AF_INET || family == AF_INET6) {
-        if (options_.allow_reuse_address) listener_.setsockopt(SOL_SOCKET, SO_REUSEADDR, 1);
+        // Never on Windows, as create_server(): there SO_REUSEADDR lets another socket take the port.
+        if (options_.allow_reuse_address && detail::server_reuse_address)
+            listener_.setsockopt(SOL_SOCKET, SO_REUSEADDR, 1);
         if (options_.allow_reuse_port) {
 #if defined(SO_REUSEPORT)
             listener_.setsockopt(SOL_SOCKET, SO_REUSEPORT, 1);
