@@ -8,6 +8,8 @@
 #include <doctest/doctest.h>
 #include <pysock/socket.hpp>
 
+#include "support.hpp"
+
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -28,28 +30,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+using namespace pysock_test;
+
 namespace {
-
-// What an expected exception carried: its dynamic type, its error code and its message.
-struct raised {
-    std::type_index type;
-    std::error_code code;
-    std::string what;
-};
-
-// Runs f, which must throw an E (or something derived from E). Nothing thrown fails the check
-// (and the returned record then matches nothing); another exception type propagates and fails
-// the test case.
-template <class E, class F>
-raised expect_raises(F&& f) {
-    try {
-        std::forward<F>(f)();
-    } catch (const E& e) {
-        return raised{typeid(e), e.code(), e.what()};
-    }
-    FAIL_CHECK("the expected exception was not thrown");
-    return raised{typeid(void), std::error_code(), "(nothing thrown)"};
-}
 
 bool fd_is_open(int fd) { return ::fcntl(fd, F_GETFD) != -1 || errno != EBADF; }
 
@@ -65,13 +48,6 @@ bool fd_is_nonblocking(int fd) {
     return (flags & O_NONBLOCK) != 0;
 }
 
-pysock::socket make_listener() {
-    pysock::socket s(AF_INET, SOCK_STREAM);
-    s.bind({"127.0.0.1", 0});
-    s.listen();
-    return s;
-}
-
 // Opens an fd that is certainly not a socket: the read end of a pipe (the write end is closed).
 int make_pipe_fd() {
     int fds[2];
@@ -85,16 +61,6 @@ int make_bad_fd() {
     int fd = make_pipe_fd();
     ::close(fd);
     return fd;
-}
-
-bool ipv6_loopback_available() {
-    try {
-        pysock::socket s(AF_INET6, SOCK_STREAM);
-        s.bind({"::1", 0});
-        return true;
-    } catch (const pysock::error&) {
-        return false;
-    }
 }
 
 constexpr const char* EBADF_TEXT = "[Errno 9] Bad file descriptor";

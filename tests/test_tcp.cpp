@@ -8,6 +8,8 @@
 #include <doctest/doctest.h>
 #include <pysock/socket.hpp>
 
+#include "support.hpp"
+
 #include <algorithm>
 #include <array>
 #include <chrono>
@@ -35,94 +37,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+using namespace pysock_test;
+
 namespace {
 
 // CPython's MSG: 'Michael Gilfix was here\u1234\r\n'.encode('utf-8')
 const pysock::bytes MSG = "Michael Gilfix was here\xe1\x88\xb4\r\n";
 
-// A bound for every wait that should not happen at all in a passing test.
-constexpr double SAFETY_TIMEOUT = 10.0;
-
-struct raised {
-    std::type_index type;
-    std::error_code code;
-    std::string what;
-};
-
-// Runs f, which must throw an E (or something derived from E). Nothing thrown fails the check
-// (and the returned record then matches nothing); another exception type propagates and fails
-// the test case.
-template <class E, class F>
-raised expect_raises(F&& f) {
-    try {
-        std::forward<F>(f)();
-    } catch (const E& e) {
-        return raised{typeid(e), e.code(), e.what()};
-    }
-    FAIL_CHECK("the expected exception was not thrown");
-    return raised{typeid(void), std::error_code(), "(nothing thrown)"};
-}
-
-// A peer running in a thread. Exceptions thrown by the peer are rethrown by join(), so a failing
-// peer fails the test. Peers give their sockets timeouts, so join() is bounded.
-class peer_thread {
-public:
-    template <class F>
-    explicit peer_thread(F f)
-        : thread_([this, f = std::move(f)]() mutable {
-              try {
-                  f();
-              } catch (...) {
-                  error_ = std::current_exception();
-              }
-          }) {}
-    peer_thread(const peer_thread&) = delete;
-    peer_thread& operator=(const peer_thread&) = delete;
-    ~peer_thread() {
-        if (thread_.joinable()) thread_.join();
-    }
-    void join() {
-        thread_.join();
-        if (error_) std::rethrow_exception(error_);
-    }
-
-private:
-    std::exception_ptr error_;
-    std::thread thread_;
-};
-
-pysock::socket make_listener(int family = AF_INET) {
-    pysock::socket s(family, SOCK_STREAM);
-    s.bind({family == AF_INET6 ? "::1" : "127.0.0.1", 0});
-    s.listen();
-    return s;
-}
-
-struct tcp_connection {
-    pysock::socket listener;
-    pysock::socket client;  // the connecting side
-    pysock::socket server;  // the accepted side
-};
-
-// A connected pair without threads: a loopback connect completes as soon as the listener's
-// kernel queue takes it, and accept() then returns at once.
-tcp_connection connect_tcp(int family = AF_INET) {
-    pysock::socket listener = make_listener(family);
-    pysock::socket client(family, SOCK_STREAM);
-    client.connect(listener.getsockname());
-    auto [server, addr] = listener.accept();
-    return {std::move(listener), std::move(client), std::move(server)};
-}
-
-bool ipv6_loopback_available() {
-    try {
-        pysock::socket s(AF_INET6, SOCK_STREAM);
-        s.bind({"::1", 0});
-        return true;
-    } catch (const pysock::error&) {
-        return false;
-    }
-}
 
 // A port with nothing listening: held by a bound, non-listening socket, so no one else can
 // take it while the test runs and a connect to it is refused.

@@ -19,6 +19,8 @@
 #include <doctest/doctest.h>
 #include <pysock/socket.hpp>
 
+#include "support.hpp"
+
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -218,45 +220,14 @@ int select(int nfds, fd_set* r, fd_set* w, fd_set* e, timeval* timeout) {
 #endif
 #endif  // PYSOCK_TEST_COUNT_SYSCALLS
 
-namespace {
+using namespace pysock_test;
 
-using clock_type = std::chrono::steady_clock;
+namespace {
 
 // How much later than its timeout a call may return on a loaded 2-core CI machine, and how
 // much earlier (clock granularity) it may appear to return.
 constexpr double SLACK = 1.5;
 constexpr double EARLY = 0.02;
-// A bound for every wait that should not happen at all in a passing test.
-constexpr double SAFETY_TIMEOUT = 10.0;
-
-double seconds_since(clock_type::time_point start) {
-    return std::chrono::duration<double>(clock_type::now() - start).count();
-}
-
-struct raised {
-    std::type_index type;
-    std::error_code code;
-    std::string what;
-    std::size_t characters_written;
-    double elapsed;  // seconds from the call to the exception
-};
-
-// Runs f, which must throw an E (or something derived from E). Nothing thrown fails the check
-// (and the returned record then matches nothing); another exception type propagates and fails
-// the test case.
-template <class E, class F>
-raised expect_raises(F&& f) {
-    auto start = clock_type::now();
-    try {
-        std::forward<F>(f)();
-    } catch (const E& e) {
-        std::size_t written = 0;
-        if (auto* pe = dynamic_cast<const pysock::error*>(&e)) written = pe->characters_written();
-        return raised{typeid(e), e.code(), e.what(), written, seconds_since(start)};
-    }
-    FAIL_CHECK("the expected exception was not thrown");
-    return raised{typeid(void), std::error_code(), "(nothing thrown)", 0, seconds_since(start)};
-}
 
 // Checks the exception Python raises when a settimeout() deadline passes, and when it passed.
 void check_timed_out(const raised& r, double timeout) {
@@ -266,34 +237,6 @@ void check_timed_out(const raised& r, double timeout) {
     CHECK(r.elapsed >= timeout - EARLY);
     CHECK(r.elapsed <= timeout + SLACK);
 }
-
-// A peer running in a thread. Exceptions thrown by the peer are rethrown by join(), so a failing
-// peer fails the test. Every wait in a peer is bounded, so join() is bounded.
-class peer_thread {
-public:
-    template <class F>
-    explicit peer_thread(F f)
-        : thread_([this, f = std::move(f)]() mutable {
-              try {
-                  f();
-              } catch (...) {
-                  error_ = std::current_exception();
-              }
-          }) {}
-    peer_thread(const peer_thread&) = delete;
-    peer_thread& operator=(const peer_thread&) = delete;
-    ~peer_thread() {
-        if (thread_.joinable()) thread_.join();
-    }
-    void join() {
-        thread_.join();
-        if (error_) std::rethrow_exception(error_);
-    }
-
-private:
-    std::exception_ptr error_;
-    std::thread thread_;
-};
 
 // A stop flag a thread can wait on for a bounded time (the wait ends early when set).
 class stop_flag {
@@ -320,27 +263,6 @@ private:
     std::condition_variable cv_;
     bool set_ = false;
 };
-
-pysock::socket make_listener(int backlog = 5) {
-    pysock::socket s(AF_INET, SOCK_STREAM);
-    s.bind({"127.0.0.1", 0});
-    s.listen(backlog);
-    return s;
-}
-
-struct tcp_connection {
-    pysock::socket listener;
-    pysock::socket client;
-    pysock::socket server;
-};
-
-tcp_connection connect_tcp() {
-    pysock::socket listener = make_listener();
-    pysock::socket client(AF_INET, SOCK_STREAM);
-    client.connect(listener.getsockname());
-    auto [server, addr] = listener.accept();
-    return {std::move(listener), std::move(client), std::move(server)};
-}
 
 bool fd_is_nonblocking(int fd) {
     int flags = ::fcntl(fd, F_GETFL);
@@ -991,7 +913,7 @@ TEST_CASE("sendall's timeout bounds the whole call, not each partial send") {
 // A listener whose accept queue is full drops new SYNs (Linux): a connect to it never completes.
 // This stays on loopback and needs nothing from the network.
 TEST_CASE("connect with a timeout throws timeout when the peer never answers") {
-    pysock::socket l = make_listener(0);
+    pysock::socket l = make_listener(AF_INET, 0);
     std::vector<pysock::socket> fillers;
     std::optional<raised> r;
     for (int i = 0; i < 8 && !r; ++i) {
@@ -1011,7 +933,7 @@ TEST_CASE("connect with a timeout throws timeout when the peer never answers") {
 
 TEST_CASE("connect_ex with a timeout returns EWOULDBLOCK when the peer never answers") {
     // CPython's connect_ex returns EWOULDBLOCK (11 on Linux) when its timeout expires.
-    pysock::socket l = make_listener(0);
+    pysock::socket l = make_listener(AF_INET, 0);
     std::vector<pysock::socket> fillers;
     int result = 0;
     double elapsed = 0;
@@ -1325,7 +1247,7 @@ TEST_CASE("connect with a timeout under a stream of signals still times out afte
         return;
     }
     signal_handler_guard handler;
-    pysock::socket l = make_listener(0);
+    pysock::socket l = make_listener(AF_INET, 0);
     pysock::socket filler;
     filler.connect(l.getsockname());  // backlog 0: the queue now holds one connection and is full
     pysock::socket c;
