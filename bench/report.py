@@ -5,6 +5,7 @@
                  --benchmark_out=bench.json --benchmark_out_format=json
     bench/report.py bench.json                      # markdown table on stdout
     bench/report.py bench.json --png docs/performance.png   # and the chart (gnuplot, Debian's gnuplot-nox)
+    bench/report.py run1.json run2.json             # two runs: repetitions pooled, medians over all
 
 Every figure is the median over the repetitions; "spread" is (max - min) / median of the headline
 metric across repetitions, for the noisier of the two sides: how far apart the runs were.
@@ -47,12 +48,16 @@ def parse_name(run_name):
     return case, impl
 
 
-def load(path):
-    with open(path) as f:
-        data = json.load(f)
-    runs = {}   # (case, impl) -> list of benchmark dicts (one per repetition)
+def load(paths):
+    runs = {}   # (case, impl) -> list of benchmark dicts (one per repetition, all files pooled)
     aggregates = {}
-    for b in data["benchmarks"]:
+    benchmarks, context = [], {}
+    for path in paths:
+        with open(path) as f:
+            data = json.load(f)
+        benchmarks += data["benchmarks"]
+        context = data.get("context", context)
+    for b in benchmarks:
         if b.get("error_occurred"):
             continue
         key = parse_name(b.get("run_name", b["name"]))
@@ -63,7 +68,7 @@ def load(path):
             runs.setdefault(key, []).append(b)
     for key, b in aggregates.items():   # only aggregates were reported: use the medians
         runs.setdefault(key, [b])
-    return data.get("context", {}), runs
+    return context, runs
 
 
 def to_us(b):
@@ -208,7 +213,9 @@ def chart(rs, runs, png, title):
             f.write('"%s" %.4f\n' % (label.replace("_", " "), speed))
     script = os.path.join(tmp, "chart.gp")
     with open(script, "w") as f:
-        f.write("""set terminal pngcairo size 1400,620 font "DejaVu Sans,10"
+        f.write("""set terminal pngcairo size 1500,680 font "DejaVu Sans,10"
+set bmargin 10
+set rmargin 8
 set output '%(png)s'
 set multiplot layout 1,2 title "%(title)s"
 set style data histograms
@@ -236,7 +243,8 @@ unset multiplot
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("json", help="pysock_bench --benchmark_out=FILE --benchmark_out_format=json")
+    ap.add_argument("json", nargs="+", help="pysock_bench --benchmark_out=FILE --benchmark_out_format=json "
+                    "(several files: their repetitions are pooled)")
     ap.add_argument("--png", help="write the chart here (e.g. docs/performance.png)")
     ap.add_argument("--title", default="pysock vs raw POSIX, loopback, 2-core VM")
     a = ap.parse_args()
