@@ -1,9 +1,12 @@
 // The README's "Guarantees" that no other test file proves: what a child process gets across
 // fork and exec, and the thread-safety rules (module functions from many threads; changing a
 // socket's timeout while another thread is blocked on it is defined, not a data race: the
-// ThreadSanitizer stage runs this file too). POSIX only.
+// ThreadSanitizer stage runs this file too). The fork/exec tests are POSIX only (skipped on
+// Windows, with the reason); the thread-safety tests run on both.
 #include <doctest/doctest.h>
 #include <pysock/socket.hpp>
+
+#include "platform.hpp"
 
 #include <atomic>
 #include <chrono>
@@ -14,9 +17,11 @@
 #include <thread>
 #include <vector>
 
+#if !defined(_WIN32)
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#endif
 
 using namespace std::chrono_literals;
 
@@ -24,6 +29,7 @@ namespace {
 
 constexpr auto WAIT = 10s;  // bound on every wait below: a bug fails a test, never hangs it
 
+#if !defined(_WIN32)
 // Exit status of a child, waited for at most WAIT (then killed: -1).
 int wait_child(pid_t pid) {
     const auto deadline = std::chrono::steady_clock::now() + WAIT;
@@ -55,10 +61,13 @@ int socket_visible_after_exec(int fd) {
     }
     return wait_child(pid);
 }
+#endif
 
 } // namespace
 
-TEST_CASE("sockets are closed across exec unless set_inheritable(true)") {
+TEST_CASE("sockets are closed across exec unless set_inheritable(true)" *
+          pysock_test::skip_on_windows("POSIX fork/exec and /proc/self/fd: Windows has neither")) {
+#if !defined(_WIN32)
     pysock::socket listener = pysock::create_server({"127.0.0.1", 0});
     pysock::socket client = pysock::create_connection(listener.getsockname(), WAIT.count());
     auto accepted = listener.accept();
@@ -79,9 +88,12 @@ TEST_CASE("sockets are closed across exec unless set_inheritable(true)") {
         n.s->set_inheritable(false);
         CHECK(socket_visible_after_exec(n.s->fileno()) == 1);
     }
+#endif
 }
 
-TEST_CASE("a forked child closing its copy of a socket leaves the parent's connection working") {
+TEST_CASE("a forked child closing its copy of a socket leaves the parent's connection working" *
+          pysock_test::skip_on_windows("POSIX fork(): Windows has no fork")) {
+#if !defined(_WIN32)
     // As in Python: close() releases this process's descriptor only; it does not shut the
     // connection down (shutdown() would, for every process sharing it).
     auto pair = pysock::socketpair();
@@ -104,6 +116,7 @@ TEST_CASE("a forked child closing its copy of a socket leaves the parent's conne
     CHECK(pair.second.recv(64) == "still here");
     pair.second.sendall("and back");
     CHECK(pair.first.recv(64) == "and back");
+#endif
 }
 
 TEST_CASE("module functions may be called from many threads at once") {
