@@ -873,24 +873,10 @@ TEST_CASE("a client that resets mid-transfer is one handled error") {
     CHECK(connection_error);
 }
 
-// The sanitizers' runtimes need descriptors of their own (UBSan reads /proc/self/maps to check
-// a virtual call): with none left they report false errors, so their builds skip this test.
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr bool sanitizer_runtime = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || __has_feature(undefined_behavior_sanitizer)
-constexpr bool sanitizer_runtime = true;
-#else
-constexpr bool sanitizer_runtime = false;
-#endif
-#else
-constexpr bool sanitizer_runtime = false;
-#endif
-
 TEST_CASE("running out of descriptors in accept() is reported and retried, without spinning" *
           pysock_test::skip_on_windows("RLIMIT_NOFILE/EMFILE: Windows has no per-process descriptor limit to lower")) {
 #if !defined(_WIN32)
-    if (sanitizer_runtime) {
+    if (pysock_test::sanitizer_runtime) {  // their runtimes need descriptors (tests/platform.hpp)
         MESSAGE("skipped: sanitizer runtimes misbehave when the process has no descriptor left");
         return;
     }

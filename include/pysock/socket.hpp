@@ -1890,6 +1890,31 @@ inline void socket::apply_timeout(std::int64_t timeout_ns, std::int64_t previous
     timeout_ns_.store(timeout_ns, std::memory_order_relaxed);
 }
 
+namespace detail {
+#if PYSOCK_KERNEL_TIMEOUTS
+// After a kernel timer was re-armed with the time left of a deadline, puts it back on the way
+// out, to the socket's timeout as it is then (another thread may have called settimeout()).
+struct kernel_timer_restore {
+    const std::atomic<std::int64_t>* timeout;
+    native_handle_type fd = invalid_handle;  // set once the timer was re-armed
+    short events = 0;
+    kernel_timer_restore(const kernel_timer_restore&) = delete;
+    kernel_timer_restore& operator=(const kernel_timer_restore&) = delete;
+    explicit kernel_timer_restore(const std::atomic<std::int64_t>* t) noexcept : timeout(t) {}
+    ~kernel_timer_restore() {
+        if (fd == invalid_handle) return;
+        std::int64_t now_ns = timeout->load(std::memory_order_relaxed);
+        set_kernel_timeout(fd, events, now_ns > 0 ? now_ns : 0);
+    }
+};
+#endif
+// Calls the operation behind call_slow()'s type-erased pointer.
+template <class Op>
+ssize_type invoke_io(void* op, native_handle_type fd) {
+    return (*static_cast<Op*>(op))(fd);
+}
+} // namespace detail
+
 // Runs one system call under the timeout model. The fast path is the call itself: one system
 // call whatever the mode, no clock read unless a timeout is set.
 // `start` is when the caller's deadline began (sendall's whole call); -1 means now.
@@ -1899,11 +1924,7 @@ inline std::size_t socket::call(short events, int flags, Op&& op, std::int64_t s
     detail::ssize_type n = op(checked_fd());
     if (n >= 0) return static_cast<std::size_t>(n);
     // The slow path is one non-template function for every operation: it is compiled once.
-    using op_type = std::remove_reference_t<Op>;
-    io_call thunk = [](void* context, native_handle_type fd) -> detail::ssize_type {
-        return (*static_cast<op_type*>(context))(fd);
-    };
-    return call_slow(events, flags, thunk, &op, start);
+    return call_slow(events, flags, &detail::invoke_io<std::remove_reference_t<Op>>, &op, start);
 }
 
 // The slow path: EINTR (retried with the time left), would-block (timeout, non-blocking, or a
@@ -1912,18 +1933,7 @@ PYSOCK_NOINLINE inline std::size_t socket::call_slow(short events, int flags, io
                                                      void* context, std::int64_t start) {
     const std::int64_t timeout_ns = timeout_ns_.load(std::memory_order_relaxed);
 #if PYSOCK_KERNEL_TIMEOUTS
-    // A kernel timer re-armed with the time left is put back on the way out, to the socket's
-    // timeout as it is then (another thread may have called settimeout() meanwhile).
-    struct rearm_guard {
-        const std::atomic<std::int64_t>* timeout = nullptr;
-        native_handle_type fd = detail::invalid_handle;
-        short events = 0;
-        ~rearm_guard() {
-            if (fd == detail::invalid_handle) return;
-            std::int64_t now_ns = timeout->load(std::memory_order_relaxed);
-            detail::set_kernel_timeout(fd, events, now_ns > 0 ? now_ns : 0);
-        }
-    } rearmed{&timeout_ns_};
+    detail::kernel_timer_restore rearmed(&timeout_ns_);
 #endif
     for (;;) {
         int err = detail::last_error();
@@ -2125,27 +2135,15 @@ PYSOCK_NOINLINE inline void socket::sendall_slow(std::string_view data, int flag
         return detail::sys_send(fd, data.data() + sent, data.size() - sent, flags);
     };
 #if PYSOCK_KERNEL_TIMEOUTS
-    // Between partial sends the kernel timer is set to what is left of the deadline; this puts
-    // the socket's timeout back whichever way sendall leaves (as it is then: another thread may
-    // have called settimeout() meanwhile).
-    struct rearm_guard {
-        const std::atomic<std::int64_t>* timeout = nullptr;
-        native_handle_type fd = detail::invalid_handle;
-        ~rearm_guard() {
-            if (fd == detail::invalid_handle) return;
-            std::int64_t now_ns = timeout->load(std::memory_order_relaxed);
-            detail::set_kernel_timeout(fd, detail::wait_write, now_ns > 0 ? now_ns : 0);
-        }
-    } rearmed{&timeout_ns_};
+    // Between partial sends the kernel timer is set to what is left of the deadline.
+    detail::kernel_timer_restore rearmed(&timeout_ns_);
 #endif
     try {
         if (first >= 0) {
             sent = static_cast<std::size_t>(first);
         } else {
-            io_call thunk = [](void* context, native_handle_type fd) -> detail::ssize_type {
-                return (*static_cast<decltype(send_rest)*>(context))(fd);
-            };
-            sent = call_slow(detail::wait_write, flags, thunk, &send_rest, start);
+            sent = call_slow(detail::wait_write, flags, &detail::invoke_io<decltype(send_rest)>,
+                             &send_rest, start);
         }
         while (sent < data.size()) {
             if (timeout_ns > 0) {
@@ -2155,6 +2153,7 @@ PYSOCK_NOINLINE inline void socket::sendall_slow(std::string_view data, int flag
                 native_handle_type fd = checked_fd();
                 if (detail::set_kernel_timeout(fd, detail::wait_write, left) < 0) detail::raise_last_error();
                 rearmed.fd = fd;
+                rearmed.events = detail::wait_write;
 #endif
             }
             sent += call(detail::wait_write, flags, send_rest, start);
