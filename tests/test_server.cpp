@@ -840,7 +840,8 @@ TEST_CASE("the connection timeout drops a silent client") {
     CHECK(is_timeout);
 }
 
-TEST_CASE("a client that resets mid-transfer is one handled error") {
+TEST_CASE("a client that resets mid-transfer is one handled error" *
+          pysock_test::skip_under_wine("wine 8: an abortive close (SO_LINGER 0) may reach the peer as a clean EOF")) {
     error_log log;
     server_options o;
     o.handle_error = log.hook();
