@@ -4,6 +4,8 @@
     bench/compare.py                    build the peers (Release) and run every workload
     bench/compare.py --rounds 7 --seconds 3 --json out.json
     bench/compare.py --quick            a few seconds in all (smoke test; figures meaningless)
+    bench/compare.py --no-build --build B --runner wine --no-python --quick
+                                        the Windows (mingw-w64) peers of build B, run under wine
 
 Peers: pysock, raw POSIX, standalone Asio's synchronous API with a thread per client (skipped with a
 message when Debian's libasio-dev is absent), and the course's Python server with a Python client
@@ -53,18 +55,22 @@ def build(build_dir):
                     "--target", "pysock_peers"], check=True)
 
 
-def find_peers(build_dir):
+def find_peers(build_dir, runner, with_python):
     peers = []
     for name, exe in (("pysock", "pysock_peer_pysock"), ("raw POSIX", "pysock_peer_raw"), ("Asio sync", "pysock_peer_asio")):
         path = os.path.join(build_dir, "bench", exe)
-        if os.access(path, os.X_OK):
-            peers.append((name, [path]))
+        if runner and os.path.exists(path + ".exe"):
+            path += ".exe"   # a Windows build: the runner (wine) executes it
+        if os.path.isfile(path) and (runner or os.access(path, os.X_OK)):
+            peers.append((name, runner + [path]))
         elif name == "Asio sync":
             log("bench/compare.py: Asio peer skipped: %s was not built (Debian's libasio-dev, asio.hpp, not found)" % exe)
         else:
             sys.exit("bench/compare.py: %s not found; build it (cmake --build %s --target pysock_peers)" % (path, build_dir))
     python = shutil.which("python3")
-    if python:
+    if not with_python:
+        log("bench/compare.py: Python peer left out (--no-python)")
+    elif python:
         peers.append(("Python (course)", [python, os.path.join(HERE, "peers", "peer_python.py")]))
     else:
         log("bench/compare.py: Python peer skipped: no python3")
@@ -106,13 +112,15 @@ def main():
     ap.add_argument("--only", default="", help="comma-separated workload keys: " + ",".join(w[0] for w in WORKLOADS))
     ap.add_argument("--quick", action="store_true", help="1 round of 0.2 s: a smoke test, not a measurement")
     ap.add_argument("--json", help="also write every run and the medians to this file")
+    ap.add_argument("--runner", default="", help="command that runs the C++ peers, e.g. 'wine' for a mingw-w64 build")
+    ap.add_argument("--no-python", action="store_true", help="leave out the course's Python peer")
     a = ap.parse_args()
     if a.quick:
         a.rounds, a.seconds = 1, 0.2
 
     if not a.no_build:
         build(a.build)
-    peers = find_peers(a.build)
+    peers = find_peers(a.build, a.runner.split(), not a.no_python)
     cpus = sorted(os.sched_getaffinity(0))
     wanted = [w for w in WORKLOADS if not a.only or w[0] in a.only.split(",")]
 

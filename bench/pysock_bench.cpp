@@ -290,6 +290,7 @@ void connect_rate(benchmark::State& st, placement where) {
                 for (;;) {
                     try {
                         auto c = E::accept(ls);
+                        if (stopping.load()) return;   // woken by stop_listener
                         std::size_t got = 0;
                         while (got < sizeof buf) {
                             std::size_t r = E::recv_some(c, buf + got, sizeof buf - got);
@@ -392,10 +393,14 @@ public:
     raw_thread_per_client_server() : ls_(bench::raw_tcp<false>::listen()) {
         acceptor_ = std::thread([this] {
             for (;;) {
-                int fd = ::accept4(ls_.fd.get(), nullptr, nullptr, SOCK_CLOEXEC);
-                if (fd < 0) {
-                    if (errno == EINTR || errno == ECONNABORTED) continue;
-                    return;   // shutdown() below: EINVAL
+                bench::raw_handle fd = bench::raw_accept(ls_.fd.get(), nullptr, nullptr);
+                if (stopping_.load()) {
+                    if (fd != bench::raw_invalid) bench::raw_close(fd);
+                    return;
+                }
+                if (fd == bench::raw_invalid) {
+                    if (bench::raw_accept_retryable()) continue;
+                    return;
                 }
                 bench::raw_nodelay(fd);
                 workers_.emplace_back([fd] {
@@ -409,7 +414,8 @@ public:
         });
     }
     ~raw_thread_per_client_server() {
-        ::shutdown(ls_.fd.get(), SHUT_RDWR);
+        stopping_.store(true);
+        bench::raw_wake_accept(ls_.fd.get());
         acceptor_.join();
         for (auto& t : workers_) t.join();
     }
@@ -417,6 +423,7 @@ public:
 
 private:
     bench::raw_tcp<false>::listener ls_;
+    std::atomic<bool> stopping_{false};
     std::vector<std::thread> workers_;
     std::thread acceptor_;
 };
@@ -488,8 +495,10 @@ void register_all() {
             reg(base + "raw", [=](benchmark::State& st) { pingpong<raw_tcp>(st, size, where); })->UseManualTime();
         }
     }
+#if defined(PYSOCK_BENCH_HAVE_AF_UNIX)
     reg("latency/unix_same_cpu/64/pysock", [](benchmark::State& st) { pingpong<bench::pysock_unix>(st, 64, placement::same_cpu); })->UseManualTime();
     reg("latency/unix_same_cpu/64/raw", [](benchmark::State& st) { pingpong<bench::raw_unix>(st, 64, placement::same_cpu); })->UseManualTime();
+#endif
     reg("latency/udp_same_cpu/64/pysock", [](benchmark::State& st) { udp_pingpong<bench::pysock_udp>(st, 64, placement::same_cpu); })->UseManualTime();
     reg("latency/udp_same_cpu/64/raw", [](benchmark::State& st) { udp_pingpong<bench::raw_udp>(st, 64, placement::same_cpu); })->UseManualTime();
 
@@ -534,7 +543,9 @@ void register_all() {
 }  // namespace
 
 int main(int argc, char** argv) {
+#if defined(SIGPIPE)
     std::signal(SIGPIPE, SIG_IGN);   // the raw side uses MSG_NOSIGNAL too; this only guards the harness
+#endif
     const std::vector<int> cpus = bench::allowed_cpus();
     benchmark::AddCustomContext("allowed_cpus", std::to_string(cpus.size()));
     benchmark::AddCustomContext("PYSOCK_BENCH_SECONDS", std::to_string(run_seconds()));

@@ -3,7 +3,7 @@
 // divides the difference by the difference in N, so setup and teardown cancel out).
 //
 //   pysock_rtt_driver IMPL ROUND_TRIPS [SIZE]
-//   IMPL: pysock | raw | pysock_settimeout30 | raw_poll30 | pysock_unix | raw_unix | pysock_udp | raw_udp
+//   IMPL: pysock | raw | pysock_settimeout30 | raw_poll30 | pysock_udp | raw_udp, and on Linux pysock_unix | raw_unix
 #include "endpoints.hpp"
 
 #include <cstdio>
@@ -62,8 +62,10 @@ int main(int argc, char** argv) {
         else if (impl == "raw") stream_rtts<bench::raw_tcp<false>>(n, size);
         else if (impl == "pysock_settimeout30") stream_rtts<bench::pysock_tcp<true>>(n, size);
         else if (impl == "raw_poll30") stream_rtts<bench::raw_tcp<true>>(n, size);
+#if defined(PYSOCK_BENCH_HAVE_AF_UNIX)
         else if (impl == "pysock_unix") stream_rtts<bench::pysock_unix>(n, size);
         else if (impl == "raw_unix") stream_rtts<bench::raw_unix>(n, size);
+#endif
         else if (impl == "pysock_udp") dgram_rtts<bench::pysock_udp>(n, size);
         else if (impl == "raw_udp") dgram_rtts<bench::raw_udp>(n, size);
         else {

@@ -4,7 +4,8 @@
 //   getaddrinfo(host, port, family, type, proto, AI_NUMERICHOST | AI_NUMERICSERV [| AI_PASSIVE ...])
 //     (AI_NUMERICHOST always: a numeric address or EAI_NONAME, never a DNS query),
 //   getnameinfo(address, NI_NUMERICHOST | NI_NUMERICSERV [| NI_DGRAM]) (numeric: no reverse lookup),
-//   address(host, port[, flowinfo, scope_id]) with any int port.
+//   address(host, port[, flowinfo, scope_id]) with any int port,
+//   detail::parse_ipv4 (the dotted-quad fast path of bind/connect/sendto) against the C library's inet_pton.
 // Each call either succeeds with a result checked below, or throws one of the exceptions Python
 // would raise for it (pysock::error and its subclasses, std::invalid_argument for ValueError,
 // std::out_of_range for OverflowError). Any other exception escapes and libFuzzer reports it.
@@ -202,16 +203,26 @@ void op_address(FuzzedDataProvider& in) {
     FUZZ_CHECK(cpath.family == AF_UNIX && cpath.host == std::string(host.c_str()), "path " + fuzz::show(host));
 }
 
+// The fast path may decline anything, but what it accepts inet_pton must accept, with the same bytes.
+void op_parse_ipv4(FuzzedDataProvider& in) {
+    const std::string text = in.ConsumeRemainingBytesAsString();
+    unsigned char fast[4] = {}, libc[4] = {};
+    if (!pysock::detail::parse_ipv4(text, fast)) return;
+    FUZZ_CHECK(!has_nul(text) && ::inet_pton(AF_INET, text.c_str(), libc) == 1, "parse_ipv4 accepted " + fuzz::show(text));
+    FUZZ_CHECK(std::memcmp(fast, libc, 4) == 0, "parse_ipv4 misread " + fuzz::show(text));
+}
+
 } // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     FuzzedDataProvider in(data, size);
-    switch (in.ConsumeIntegralInRange<int>(0, 5)) {
+    switch (in.ConsumeIntegralInRange<int>(0, 6)) {
     case 0: op_inet_pton(in); break;
     case 1: op_inet_ntop(in); break;
     case 2: op_inet_aton(in); break;
     case 3: op_getaddrinfo(in); break;
     case 4: op_getnameinfo(in); break;
+    case 6: op_parse_ipv4(in); break;
     default: op_address(in); break;
     }
     return 0;

@@ -8,8 +8,11 @@
 #include <pysock/socket.hpp>
 
 #include "platform.hpp"
+#include "support.hpp"
 
 #include <climits>
+#include <cstdint>
+#include <cstring>
 #include <sstream>
 #include <string>
 
@@ -260,6 +263,79 @@ TEST_CASE("binding to a malformed IPv4 address raises gaierror") {
     // CPython: bind(('300.1.1.1', 0)) -> gaierror [Errno -2]
     pysock::socket s(AF_INET, SOCK_STREAM);
     CHECK_THROWS_AS(s.bind(pysock::address("300.1.1.1", 0)), pysock::gaierror);
+}
+
+// bind/connect/sendto parse dotted quads by hand (detail::parse_ipv4: inet_pton costs ~200
+// instructions per sendto). It must never accept what inet_pton refuses, nor read it differently;
+// what it declines goes the general way (inet_pton, then getaddrinfo).
+namespace {
+bool fast_parse(const std::string& text, unsigned char (&out)[4]) { return pysock::detail::parse_ipv4(text, out); }
+bool libc_parse(const std::string& text, unsigned char (&out)[4]) {
+    return text.find('\0') == std::string::npos && ::inet_pton(AF_INET, text.c_str(), out) == 1;
+}
+}  // namespace
+
+TEST_CASE("the dotted-quad fast path reads canonical IPv4 text as inet_pton does") {
+    for (const char* text : {"127.0.0.1", "0.0.0.0", "255.255.255.255", "10.0.0.10", "9.99.199.249", "1.2.3.0"}) {
+        CAPTURE(text);
+        unsigned char fast[4] = {}, libc[4] = {};
+        REQUIRE(fast_parse(text, fast));
+        REQUIRE(libc_parse(text, libc));
+        CHECK(std::memcmp(fast, libc, 4) == 0);
+    }
+    // Every canonical text of pseudo-random addresses (a fixed-seed LCG: the same run every time).
+    std::uint32_t x = 12345;
+    for (int i = 0; i < 20000; ++i) {
+        x = x * 1664525u + 1013904223u;
+        const std::string text = pysock::inet_ntoa(std::string(reinterpret_cast<const char*>(&x), 4));
+        unsigned char fast[4] = {};
+        REQUIRE_MESSAGE(fast_parse(text, fast), text);
+        CHECK(std::memcmp(fast, &x, 4) == 0);
+    }
+}
+
+TEST_CASE("the dotted-quad fast path leaves anything unusual to inet_pton and getaddrinfo") {
+    for (const char* text : {"", "1.2.3", "1.2.3.4.", "1.2.3.4.5", ".1.2.3", "1..2.3", "256.0.0.1", "1.2.3.1000",
+                             "01.2.3.4", "1.2.3.04", "00.0.0.0", "0x1.2.3.4", " 1.2.3.4", "1.2.3.4 ", "1.2.3.-4",
+                             "1.2.3.255a", "localhost", "::1"}) {
+        CAPTURE(text);
+        unsigned char fast[4] = {};
+        CHECK_FALSE(fast_parse(text, fast));
+    }
+    unsigned char fast[4] = {};
+    CHECK_FALSE(fast_parse(std::string("1.2.3.4\0", 8), fast));   // the embedded NUL is refused later, as before
+    // Random strings of digits, dots and a few strangers: accepted only when inet_pton agrees.
+    const char alphabet[] = "0123456789.0123456789..x 5";
+    std::uint32_t x = 777;
+    int accepted = 0;
+    for (int i = 0; i < 200000; ++i) {
+        std::string text;
+        x = x * 1664525u + 1013904223u;
+        for (std::uint32_t k = 0, n = (x >> 16) % 17; k < n; ++k) {
+            x = x * 1664525u + 1013904223u;
+            text += alphabet[(x >> 16) % (sizeof alphabet - 1)];
+        }
+        unsigned char f[4] = {}, l[4] = {};
+        if (!fast_parse(text, f)) continue;
+        ++accepted;
+        REQUIRE_MESSAGE(libc_parse(text, l), text);
+        REQUIRE_MESSAGE(std::memcmp(f, l, 4) == 0, text);
+    }
+    CHECK(accepted > 0);   // the campaign did reach the accepting path
+}
+
+TEST_CASE("sendto and connect reach the address the fast path parsed") {
+    pysock::socket receiver(AF_INET, SOCK_DGRAM);
+    receiver.bind(pysock::address("127.0.0.1", 0));
+    receiver.settimeout(pysock_test::SAFETY_TIMEOUT);
+    const auto port = receiver.getsockname().port;
+    pysock::socket sender(AF_INET, SOCK_DGRAM);
+    sender.sendto("via 127.0.0.1", pysock::address("127.0.0.1", port));
+    sender.sendto("via localhost", pysock::address("localhost", port));   // the general way
+    CHECK(receiver.recv(64) == "via 127.0.0.1");
+    CHECK(receiver.recv(64) == "via localhost");
+    sender.connect(pysock::address("127.0.0.1", port));
+    CHECK(sender.getpeername() == pysock::address("127.0.0.1", port));
 }
 
 TEST_CASE("an IPv6 literal on an AF_INET socket raises gaierror EAI_ADDRFAMILY") {

@@ -1512,9 +1512,13 @@ struct addrinfo_list {
 };
 
 /// A sockaddr big enough for any family, with its length.
+// Not zeroed as a whole (128 bytes, on every recvfrom and sendto): whoever fills it writes what it
+// uses (to_sockaddr clears its own part, the kernel writes `len` bytes). The family alone starts as
+// AF_UNSPEC, so a system call that reports no address at all reads as none.
 struct sockaddr_buffer {
-    ::sockaddr_storage storage{};
+    ::sockaddr_storage storage;
     ::socklen_t len = sizeof(::sockaddr_storage);
+    sockaddr_buffer() noexcept { storage.ss_family = AF_UNSPEC; }
     ::sockaddr* get() noexcept { return reinterpret_cast<::sockaddr*>(&storage); }
     const ::sockaddr* get() const noexcept { return reinterpret_cast<const ::sockaddr*>(&storage); }
 };
@@ -1629,7 +1633,38 @@ inline bool has_embedded_nul(std::string_view s) noexcept {
 /// Resolves `host` for `family` the way CPython's setipaddr does: "" is the wildcard,
 /// "<broadcast>" the broadcast address, numeric addresses skip the resolver, names go
 /// through getaddrinfo and take the first answer.
+/// Dotted-quad text ("127.0.0.1") to an IPv4 address, by hand: inet_pton costs ~200 instructions,
+/// paid on every sendto(). Accepts only the canonical form (four decimal parts of 0-255 without
+/// leading zeros), a subset of what inet_pton accepts; anything else returns false and goes the
+/// general way, so the result never differs from inet_pton's.
+inline bool parse_ipv4(const std::string& text, void* in_addr_bytes) noexcept {
+    unsigned char parts[4];
+    const char* p = text.data();
+    const char* const end = p + text.size();
+    for (int i = 0; i < 4; ++i) {
+        if (i > 0 && (p == end || *p++ != '.')) return false;
+        const char* digits = p;
+        unsigned v = 0;
+        while (p != end && *p >= '0' && *p <= '9' && p - digits < 3) v = v * 10 + static_cast<unsigned>(*p++ - '0');
+        const std::ptrdiff_t n = p - digits;
+        if (n == 0 || v > 255 || (n > 1 && *digits == '0')) return false;
+        parts[i] = static_cast<unsigned char>(v);
+    }
+    if (p != end) return false;
+    std::memcpy(in_addr_bytes, parts, sizeof parts);
+    return true;
+}
+
 inline void resolve_host(int family, const std::string& host, sockaddr_buffer& out) {
+    if (family == AF_INET) {
+        auto* sin = reinterpret_cast<::sockaddr_in*>(&out.storage);
+        std::memset(sin, 0, sizeof *sin);
+        if (parse_ipv4(host, &sin->sin_addr)) {
+            sin->sin_family = AF_INET;
+            out.len = sizeof(::sockaddr_in);
+            return;
+        }
+    }
     if (has_embedded_nul(host)) throw std::invalid_argument("host name must not contain null character");
     std::memset(&out.storage, 0, sizeof out.storage);
     if (family == AF_INET) {
@@ -1707,16 +1742,36 @@ inline void to_sockaddr(int family, const address& a, sockaddr_buffer& out) {
     }
 }
 
+/// The decimal text of every byte value, for format_ipv4: {length, up to three digits}.
+struct byte_text {
+    char len;
+    char digits[3];
+};
+struct byte_text_table {
+    byte_text of[256];
+};
+constexpr byte_text_table make_byte_texts() noexcept {
+    byte_text_table t{};
+    for (int v = 0; v < 256; ++v) {
+        byte_text& b = t.of[v];
+        if (v >= 100) b.digits[static_cast<std::size_t>(b.len++)] = static_cast<char>('0' + v / 100);
+        if (v >= 10) b.digits[static_cast<std::size_t>(b.len++)] = static_cast<char>('0' + v / 10 % 10);
+        b.digits[static_cast<std::size_t>(b.len++)] = static_cast<char>('0' + v % 10);
+    }
+    return t;
+}
+inline constexpr byte_text_table byte_texts = make_byte_texts();
+
 /// Dotted-quad text of an IPv4 address, as inet_ntop writes it (which formats with sprintf: ten
-/// times the cost, on every recvfrom). Returns the length written to `out` (at most 15).
+/// times the cost, on every recvfrom). `out` must hold 16 bytes; returns the length written (at
+/// most 15). Each part copies three bytes and advances by its length: no branch per digit.
 inline std::size_t format_ipv4(const void* in_addr_bytes, char* out) noexcept {
     const auto* b = static_cast<const unsigned char*>(in_addr_bytes);
     char* p = out;
     for (int i = 0; i < 4; ++i) {
-        unsigned v = b[i];
-        if (v >= 100) *p++ = static_cast<char>('0' + v / 100);
-        if (v >= 10) *p++ = static_cast<char>('0' + v / 10 % 10);
-        *p++ = static_cast<char>('0' + v % 10);
+        const byte_text& t = byte_texts.of[b[i]];
+        std::memcpy(p, t.digits, sizeof t.digits);
+        p += t.len;
         if (i < 3) *p++ = '.';
     }
     return static_cast<std::size_t>(p - out);
@@ -1918,10 +1973,12 @@ ssize_type invoke_io(void* op, native_handle_type fd) {
 // Runs one system call under the timeout model. The fast path is the call itself: one system
 // call whatever the mode, no clock read unless a timeout is set.
 // `start` is when the caller's deadline began (sendall's whole call); -1 means now.
+// The fast path does not test for a closed socket: its invalid handle makes the system call fail
+// (EBADF; WSAENOTSOCK on Windows), and call_slow() then raises what checked_fd() would have.
 template <class Op>
 inline std::size_t socket::call(short events, int flags, Op&& op, std::int64_t start) {
     if (start < 0 && timeout_ns_.load(std::memory_order_relaxed) > 0) start = detail::monotonic_ns();
-    detail::ssize_type n = op(checked_fd());
+    detail::ssize_type n = op(fd_.load(std::memory_order_relaxed));
     if (n >= 0) return static_cast<std::size_t>(n);
     // The slow path is one non-template function for every operation: it is compiled once.
     return call_slow(events, flags, &detail::invoke_io<std::remove_reference_t<Op>>, &op, start);
@@ -2118,11 +2175,13 @@ inline std::size_t socket::send(std::string_view data, int flags) {
 }
 
 // One send() usually takes everything (a blocking socket waits until the kernel has it all):
-// that is the inlined fast path. Partial sends, EINTR, timeouts and errors go out of line.
+// that is the inlined fast path. Partial sends, EINTR, timeouts and errors go out of line, and
+// so does a closed socket (as in call(): the kernel refuses its invalid handle).
 inline void socket::sendall(std::string_view data, int flags) {
     const std::int64_t start = timeout_ns_.load(std::memory_order_relaxed) > 0 ? detail::monotonic_ns() : -1;
-    detail::ssize_type n = detail::sys_send(checked_fd(), data.data(), data.size(), flags);
-    if (n >= 0 && static_cast<std::size_t>(n) == data.size()) return;
+    detail::ssize_type n = detail::sys_send(fd_.load(std::memory_order_relaxed), data.data(), data.size(), flags);
+    // A failed send's -1 converts to SIZE_MAX, which no string_view's size reaches.
+    if (static_cast<std::size_t>(n) == data.size()) return;
     sendall_slow(data, flags, static_cast<long long>(n), start);
 }
 

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Windows: the same sources cross-compiled with mingw-w64 (cmake/mingw-w64.cmake: the -posix
-# compilers, -static) and run under wine, -Wall -Wextra -Wpedantic -Werror. Builds the examples
-# and the portable test areas, then runs those tests through ctest (CMAKE_CROSSCOMPILING_EMULATOR
-# = wine). A test area is portable when its tests/test_<area>.cpp includes "platform.hpp" (the
+# compilers, -static) and run under wine, -Wall -Wextra -Wpedantic -Werror. Builds the examples,
+# the benchmarks and the portable test areas, then runs those tests through ctest
+# (CMAKE_CROSSCOMPILING_EMULATOR = wine), then runs every benchmark program once, briefly, under
+# wine (a smoke run: it proves they work on Winsock; figures under wine say nothing about Windows).
+# Google Benchmark for mingw-w64 is built from Debian's source package by scripts/mingw-benchmark.sh
+# (cached in the build root), or taken from PYSOCK_MINGW_BENCHMARK_DIR (its lib/cmake/benchmark). A test area is portable when its tests/test_<area>.cpp includes "platform.hpp" (the
 # test-side shim, see its comment): porting a file makes it join this stage. A test wine or
 # Windows cannot do reports itself skipped, with its reason; the skips are listed at the end.
 #
@@ -29,18 +32,35 @@ export WINEDEBUG=-all                                   # no "fixme:" noise
 export WINEPREFIX="${WINEPREFIX:-$PYSOCK_BUILD_ROOT/wineprefix}"
 mkdir -p "$WINEPREFIX"
 
+section "Google Benchmark for mingw-w64"
+benchmark_dir=${PYSOCK_MINGW_BENCHMARK_DIR:-$(step "$PYSOCK_ROOT/scripts/mingw-benchmark.sh" "$PYSOCK_BUILD_ROOT")}
+echo "benchmark_DIR=$benchmark_dir"
+
 section "build (mingw-w64, static)"
 step cmake -S "$PYSOCK_ROOT" -B "$B" -G Ninja \
     -DCMAKE_TOOLCHAIN_FILE="$PYSOCK_ROOT/cmake/mingw-w64.cmake" \
     -DCMAKE_CXX_STANDARD=17 -DCMAKE_CXX_STANDARD_REQUIRED=ON -DCMAKE_CXX_EXTENSIONS=OFF \
-    -DCMAKE_BUILD_TYPE= -DCMAKE_CXX_FLAGS=-O2 -DPYSOCK_WERROR=ON
-targets=(examples)
+    -DCMAKE_BUILD_TYPE= -DCMAKE_CXX_FLAGS=-O2 -DPYSOCK_WERROR=ON \
+    -DPYSOCK_BUILD_BENCHMARKS=ON -Dbenchmark_DIR="$benchmark_dir"
+targets=(examples pysock_bench pysock_rtt_driver pysock_peers)
 regex=""
 for area in "${WINDOWS_TEST_AREAS[@]}"; do
     targets+=("test_$area")
     regex+="${regex:+|}$area"
 done
 step cmake --build "$B" -j "$PYSOCK_JOBS" --target "${targets[@]}"
+
+section "Meson cross build: examples and benchmarks (meson/mingw-w64.ini; the suites are built by CMake above)"
+BM="$PYSOCK_BUILD_ROOT/mingw-w64-meson"
+rm -rf "$BM"
+step meson setup "$BM" "$PYSOCK_ROOT" --cross-file "$PYSOCK_ROOT/meson/mingw-w64.ini" -Dtests=disabled \
+    -Dpkg_config_path="$benchmark_dir/../../pkgconfig" >"$PYSOCK_BUILD_ROOT/mingw-w64-meson.log"
+grep -q 'Run-time dependency benchmark found: YES' "$PYSOCK_BUILD_ROOT/mingw-w64-meson.log" ||
+    fail "meson did not find the mingw-w64 Google Benchmark (see $PYSOCK_BUILD_ROOT/mingw-w64-meson.log)"
+step ninja -C "$BM" -j "$PYSOCK_JOBS"
+for exe in bench/pysock_bench bench/pysock_rtt_driver bench/pysock_peer_pysock bench/pysock_peer_raw examples/echo_server; do
+    [[ -f "$BM/$exe.exe" ]] || fail "meson built no $exe.exe"
+done
 
 section "tests under wine ($(wine --version))"
 cleanup() { wineserver -k 2>/dev/null || true; }
@@ -61,4 +81,19 @@ for f in "$PYSOCK_ROOT"/tests/test_*.cpp; do
     area=$(basename "$f" .cpp); area=${area#test_}
     [[ " ${WINDOWS_TEST_AREAS[*]} " == *" $area "* ]] || echo "  test_$area"
 done
+
+section "benchmarks under wine: each program once, briefly (a smoke run; the figures mean nothing)"
+bench_rc=0
+PYSOCK_BENCH_SECONDS=0.05 step wine "$B/bench/pysock_bench.exe" --benchmark_min_time=0.01 \
+    --benchmark_out="$B/bench-smoke.json" --benchmark_out_format=json </dev/null >"$B/bench-smoke.txt" 2>&1 || bench_rc=$?
+tail -n 12 "$B/bench-smoke.txt"
+if [[ $bench_rc -eq 0 ]]; then
+    step "$PYSOCK_ROOT/bench/check_smoke.py" "$B/bench-smoke.json" || bench_rc=$?
+fi
+# The AF_UNIX drivers are Linux-only (bench/endpoints.hpp).
+for impl in pysock raw pysock_settimeout30 raw_poll30 pysock_udp raw_udp; do
+    step wine "$B/bench/pysock_rtt_driver.exe" "$impl" 1000 </dev/null || bench_rc=$?
+done
+step "$PYSOCK_ROOT/bench/compare.py" --no-build --build "$B" --runner wine --no-python --quick || bench_rc=$?
+[[ $bench_rc -eq 0 ]] || { echo "FAIL: a benchmark program failed under wine (exit $bench_rc)" >&2; rc=1; }
 exit $rc
