@@ -5,9 +5,10 @@
 # (CMAKE_CROSSCOMPILING_EMULATOR = wine), then runs every benchmark program once, briefly, under
 # wine (a smoke run: it proves they work on Winsock; figures under wine say nothing about Windows).
 # Google Benchmark for mingw-w64 is built from Debian's source package by scripts/mingw-benchmark.sh
-# (cached in the build root), or taken from PYSOCK_MINGW_BENCHMARK_DIR (its lib/cmake/benchmark). A test area is portable when its tests/test_<area>.cpp includes "platform.hpp" (the
-# test-side shim, see its comment): porting a file makes it join this stage. A test wine or
-# Windows cannot do reports itself skipped, with its reason; the skips are listed at the end.
+# (cached in the build root), or taken from PYSOCK_MINGW_BENCHMARK_DIR (its lib/cmake/benchmark).
+# A test area is portable when its tests/test_<area>.cpp includes "platform.hpp" (the test-side
+# shim, see its comment): porting a file makes it join this stage. A test wine or Windows cannot do
+# reports itself skipped, with its reason; the skips are listed at the end.
 #
 # A persistent wineserver (wineserver -p) brings each wine start from ~0.6 s to ~0.03 s; it is
 # stopped when the stage ends, whatever happens. Wine keeps its own prefix under the build root.
@@ -84,7 +85,8 @@ done
 
 section "benchmarks under wine: each program once, briefly (a smoke run; the figures mean nothing)"
 bench_rc=0
-PYSOCK_BENCH_SECONDS=0.05 step wine "$B/bench/pysock_bench.exe" --benchmark_min_time=0.01 \
+# Each run is bounded (timeout) so that a hang under wine fails the stage with a name, not the CI.
+PYSOCK_BENCH_SECONDS=0.05 step timeout 300 wine "$B/bench/pysock_bench.exe" --benchmark_min_time=0.01 \
     --benchmark_out="$B/bench-smoke.json" --benchmark_out_format=json </dev/null >"$B/bench-smoke.txt" 2>&1 || bench_rc=$?
 tail -n 12 "$B/bench-smoke.txt"
 if [[ $bench_rc -eq 0 ]]; then
@@ -92,7 +94,7 @@ if [[ $bench_rc -eq 0 ]]; then
 fi
 # The AF_UNIX drivers are Linux-only (bench/endpoints.hpp).
 for impl in pysock raw pysock_settimeout30 raw_poll30 pysock_udp raw_udp; do
-    step wine "$B/bench/pysock_rtt_driver.exe" "$impl" 1000 </dev/null || bench_rc=$?
+    step timeout 60 wine "$B/bench/pysock_rtt_driver.exe" "$impl" 1000 </dev/null || bench_rc=$?
 done
 step "$PYSOCK_ROOT/bench/compare.py" --no-build --build "$B" --runner wine --no-python --quick || bench_rc=$?
 [[ $bench_rc -eq 0 ]] || { echo "FAIL: a benchmark program failed under wine (exit $bench_rc)" >&2; rc=1; }
