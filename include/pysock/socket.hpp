@@ -1630,9 +1630,6 @@ inline bool has_embedded_nul(std::string_view s) noexcept {
     return s.find('\0') != std::string_view::npos;
 }
 
-/// Resolves `host` for `family` the way CPython's setipaddr does: "" is the wildcard,
-/// "<broadcast>" the broadcast address, numeric addresses skip the resolver, names go
-/// through getaddrinfo and take the first answer.
 /// Dotted-quad text ("127.0.0.1") to an IPv4 address, by hand: inet_pton costs ~200 instructions,
 /// paid on every sendto(). Accepts only the canonical form (four decimal parts of 0-255 without
 /// leading zeros), a subset of what inet_pton accepts; anything else returns false and goes the
@@ -1655,6 +1652,9 @@ inline bool parse_ipv4(const std::string& text, void* in_addr_bytes) noexcept {
     return true;
 }
 
+/// Resolves `host` for `family` the way CPython's setipaddr does: "" is the wildcard,
+/// "<broadcast>" the broadcast address, numeric addresses skip the resolver, names go
+/// through getaddrinfo and take the first answer.
 inline void resolve_host(int family, const std::string& host, sockaddr_buffer& out) {
     if (family == AF_INET) {
         auto* sin = reinterpret_cast<::sockaddr_in*>(&out.storage);
