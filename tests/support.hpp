@@ -16,6 +16,16 @@
 #include <typeinfo>
 #include <utility>
 
+#if defined(__linux__)
+#include <atomic>
+#include <cstdlib>
+#include <fstream>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+
 namespace pysock_test {
 
 using clock_type = std::chrono::steady_clock;
@@ -37,7 +47,7 @@ struct raised {
     double elapsed;  // seconds from the call to the exception
 };
 
-/// Runs f, which must throw an E (or something derived from E). Nothing thrown fails the check
+/// Runs f, which must throw an E (or something derived from E; any exception type). Nothing thrown fails the check
 /// (and the returned record then matches nothing); another exception type propagates and fails
 /// the test case.
 template <class E, class F>
@@ -46,9 +56,11 @@ raised expect_raises(F&& f) {
     try {
         std::forward<F>(f)();
     } catch (const E& e) {
+        std::error_code code;  // none for the standard exceptions (ValueError, KeyError...)
+        if (auto* se = dynamic_cast<const std::system_error*>(&e)) code = se->code();
         std::size_t written = 0;
         if (auto* pe = dynamic_cast<const pysock::error*>(&e)) written = pe->characters_written();
-        return raised{typeid(e), e.code(), e.what(), written, seconds_since(start)};
+        return raised{typeid(e), code, e.what(), written, seconds_since(start)};
     }
     FAIL_CHECK("the expected exception was not thrown");
     return raised{typeid(void), std::error_code(), "(nothing thrown)", 0, seconds_since(start)};
@@ -116,6 +128,122 @@ inline bool ipv6_loopback_available() {
         return false;
     }
 }
+
+#if defined(__linux__)
+// ---------------------------------------------------------------------------------------------
+// Signals: a handler installed WITHOUT SA_RESTART, delivered to the test's thread while it is
+// blocked in a system call, found by reading /proc/self/task/<tid>/syscall (Linux).
+// ---------------------------------------------------------------------------------------------
+
+inline std::atomic<int> signals_caught{0};
+
+inline void count_signal(int) { signals_caught.fetch_add(1); }
+
+inline constexpr int TEST_SIGNAL = SIGUSR1;
+
+class signal_handler_guard {
+public:
+    signal_handler_guard() {
+        signals_caught = 0;
+        struct sigaction sa {};
+        sa.sa_handler = count_signal;
+        sigemptyset(&sa.sa_mask);
+        sa.sa_flags = 0;  // no SA_RESTART: interrupted calls fail with EINTR
+        REQUIRE(::sigaction(TEST_SIGNAL, &sa, &old_) == 0);
+    }
+    signal_handler_guard(const signal_handler_guard&) = delete;
+    signal_handler_guard& operator=(const signal_handler_guard&) = delete;
+    ~signal_handler_guard() {
+        // Swallow a signal still in flight before putting the old disposition back.
+        sigset_t set;
+        sigemptyset(&set);
+        sigaddset(&set, TEST_SIGNAL);
+        sigset_t old_mask;
+        ::pthread_sigmask(SIG_BLOCK, &set, &old_mask);
+        timespec zero{};
+        while (::sigtimedwait(&set, nullptr, &zero) == TEST_SIGNAL) {
+        }
+        ::sigaction(TEST_SIGNAL, &old_, nullptr);
+        ::pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
+    }
+
+private:
+    struct sigaction old_ {};
+};
+
+inline pid_t current_tid() { return static_cast<pid_t>(::syscall(SYS_gettid)); }
+
+inline std::string syscall_file(pid_t tid) { return "/proc/self/task/" + std::to_string(tid) + "/syscall"; }
+
+inline bool can_see_syscalls() {
+    std::ifstream f(syscall_file(current_tid()));
+    std::string first;
+    return static_cast<bool>(f >> first);
+}
+
+// True when thread `tid` is blocked inside one of the system calls a socket operation blocks in.
+inline bool blocked_in_socket_call(pid_t tid) {
+    std::ifstream f(syscall_file(tid));
+    std::string first;
+    if (!(f >> first) || first == "running") return false;
+    char* end = nullptr;
+    long nr = std::strtol(first.c_str(), &end, 10);
+    if (end == first.c_str()) return false;
+    static const long blocking[] = {
+        SYS_recvfrom, SYS_recvmsg, SYS_read, SYS_sendto, SYS_sendmsg, SYS_write, SYS_ppoll,
+        SYS_pselect6, SYS_accept4, SYS_connect,
+#ifdef SYS_poll
+        SYS_poll,
+#endif
+#ifdef SYS_select
+        SYS_select,
+#endif
+#ifdef SYS_accept
+        SYS_accept,
+#endif
+#ifdef SYS_recv
+        SYS_recv,
+#endif
+#ifdef SYS_send
+        SYS_send,
+#endif
+        SYS_epoll_pwait,
+#ifdef SYS_epoll_wait
+        SYS_epoll_wait,
+#endif
+    };
+    for (long b : blocking)
+        if (nr == b) return true;
+    return false;
+}
+
+// Waits (bounded) until thread `tid` is blocked in a socket system call.
+inline bool wait_until_blocked(pid_t tid, double limit = 5.0) {
+    auto start = clock_type::now();
+    while (seconds_since(start) < limit) {
+        if (blocked_in_socket_call(tid)) return true;
+        std::this_thread::yield();
+    }
+    return false;
+}
+
+// Waits (bounded) until the handler has run at least `n` times in total.
+inline bool wait_until_signals(int n, double limit = 5.0) {
+    auto start = clock_type::now();
+    while (seconds_since(start) < limit) {
+        if (signals_caught.load() >= n) return true;
+        std::this_thread::yield();
+    }
+    return false;
+}
+
+// The test thread, as the interrupting thread sees it.
+struct target_thread {
+    pthread_t handle = ::pthread_self();
+    pid_t tid = current_tid();
+    void interrupt() const { ::pthread_kill(handle, TEST_SIGNAL); }
+};
+#endif // __linux__
 
 } // namespace pysock_test
 

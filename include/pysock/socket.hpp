@@ -218,6 +218,7 @@
 #include <exception>
 #include <optional>
 #include <iosfwd>
+#include <new>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -486,6 +487,34 @@ public:
     bool get_inheritable() const;
     void set_inheritable(bool inheritable);
 
+    // Non-throwing twins, for event loops (the std::filesystem and Asio convention). Each does
+    // what the throwing call of the same name does, but reports a failure in `ec` instead of
+    // throwing, and then returns 0 or an empty value; `ec` is cleared on success. `ec` holds
+    // the code the exception would carry (e.code()): EAGAIN/EWOULDBLOCK for a would-block, so
+    // that in a non-blocking loop a would-block costs what the system call costs; ETIMEDOUT when
+    // the socket's timeout expires; EINPROGRESS from connect() on a non-blocking socket; a
+    // gai_category() code when a host name does not resolve; std::errc::invalid_argument (or
+    // result_out_of_range, not_enough_memory) where the throwing call raises a standard exception.
+    // Thread safety: as the throwing calls.
+    std::size_t recv_into(void* buf, std::size_t nbytes, std::error_code& ec) noexcept;
+    std::size_t recv_into(void* buf, std::size_t nbytes, int flags, std::error_code& ec) noexcept;
+    template <class Buffer, class = detail::writable_buffer_t<Buffer>>
+    std::size_t recv_into(Buffer& buffer, std::error_code& ec) noexcept {
+        return recv_into(std::data(buffer), std::size(buffer) * sizeof(*std::data(buffer)), 0, ec);
+    }
+    bytes recv(std::size_t bufsize, std::error_code& ec) noexcept;
+    bytes recv(std::size_t bufsize, int flags, std::error_code& ec) noexcept;
+    std::pair<std::size_t, address> recvfrom_into(void* buf, std::size_t nbytes, std::error_code& ec) noexcept;
+    std::pair<std::size_t, address> recvfrom_into(void* buf, std::size_t nbytes, int flags,
+                                                  std::error_code& ec) noexcept;
+    std::size_t send(std::string_view data, std::error_code& ec) noexcept;
+    std::size_t send(std::string_view data, int flags, std::error_code& ec) noexcept;
+    std::size_t sendto(std::string_view data, const address& addr, std::error_code& ec) noexcept;
+    std::size_t sendto(std::string_view data, int flags, const address& addr, std::error_code& ec) noexcept;
+    /// On failure the returned socket is closed (fileno() == -1).
+    std::pair<socket, address> accept(std::error_code& ec) noexcept;
+    void connect(const address& addr, std::error_code& ec) noexcept;
+
 private:
     friend std::pair<socket, socket> socketpair(int, int, int);
     socket(native_handle_type fd, int family, int type, int proto) noexcept;
@@ -493,10 +522,14 @@ private:
     void apply_timeout(std::int64_t timeout_ns, std::int64_t previous_ns);
     using io_call = detail::ssize_type (*)(void* op, native_handle_type fd);
     template <class Op> std::size_t call(short events, int flags, Op&& op, std::int64_t start = -1);
+    template <class Op> std::size_t call(short events, int flags, Op&& op, std::error_code& ec) noexcept;
     std::size_t call_slow(short events, int flags, io_call op, void* context, std::int64_t start);
+    std::size_t retry_slow(short events, int flags, io_call op, void* context, std::int64_t start,
+                           int& failure) noexcept;
     void sendall_slow(std::string_view data, int flags, long long first, std::int64_t start);
     void close_quietly() noexcept;
-    int connect_impl(const address& addr, bool raise);
+    int connect_impl(const address& addr);
+    template <class Call> std::pair<socket, address> accept_impl(Call&& accept_call);
 
     std::atomic<native_handle_type> fd_;
     int family_;
@@ -1570,6 +1603,33 @@ public:
 [[noreturn]] inline void raise_timeout(std::size_t written = 0) {
     throw timeout(std::error_code(err_timed_out, os_category()), "timed out", written);
 }
+/// What a non-throwing slow path reports when the socket's own timeout expired: Python's
+/// "timed out", which carries no OS error. OS error codes are never negative.
+inline constexpr int deadline_expired = -1;
+/// The exception for what a slow path reported.
+[[noreturn]] inline void raise_failure(int failure) {
+    if (failure == deadline_expired) raise_timeout();
+    raise_os_error(failure);
+}
+/// The error_code for what a slow path reported (ETIMEDOUT for an expired timeout).
+inline std::error_code failure_code(int failure) noexcept {
+    return std::error_code(failure == deadline_expired ? err_timed_out : failure, os_category());
+}
+/// Inside a catch block of a non-throwing call: the code of the exception being handled, as
+/// the error_code calls report it.
+inline std::error_code current_exception_code() noexcept {
+    try {
+        throw;
+    } catch (const std::system_error& e) {
+        return e.code();
+    } catch (const std::bad_alloc&) {
+        return std::make_error_code(std::errc::not_enough_memory);
+    } catch (const std::out_of_range&) {
+        return std::make_error_code(std::errc::result_out_of_range);
+    } catch (...) {
+        return std::make_error_code(std::errc::invalid_argument);
+    }
+}
 [[noreturn]] inline void raise_gai_error(int code) {
 #if defined(EAI_SYSTEM)
     if (code == EAI_SYSTEM) raise_last_error();
@@ -1984,23 +2044,65 @@ inline std::size_t socket::call(short events, int flags, Op&& op, std::int64_t s
     return call_slow(events, flags, &detail::invoke_io<std::remove_reference_t<Op>>, &op, start);
 }
 
-// The slow path: EINTR (retried with the time left), would-block (timeout, non-blocking, or a
-// wait in poll mode) and errors.
-PYSOCK_NOINLINE inline std::size_t socket::call_slow(short events, int flags, io_call op,
-                                                     void* context, std::int64_t start) {
+// The non-throwing twin of call(): the same fast path; a would-block in non-blocking mode is
+// answered inline, so an event loop's would-block costs the system call and nothing more.
+template <class Op>
+inline std::size_t socket::call(short events, int flags, Op&& op, std::error_code& ec) noexcept {
+    const std::int64_t timeout_ns = timeout_ns_.load(std::memory_order_relaxed);
+    const std::int64_t start = timeout_ns > 0 ? detail::monotonic_ns() : -1;
+    detail::ssize_type n = op(fd_.load(std::memory_order_relaxed));
+    if (n >= 0) {
+        ec.clear();
+        return static_cast<std::size_t>(n);
+    }
+    int failure = detail::last_error();
+    if (timeout_ns == 0 && detail::would_block(failure)) {
+        ec.assign(failure, detail::os_category());
+        return 0;
+    }
+    failure = 0;
+    std::size_t done = retry_slow(events, flags, &detail::invoke_io<std::remove_reference_t<Op>>, &op,
+                                  start, failure);
+    if (failure == 0) {
+        ec.clear();
+    } else {
+        ec = detail::failure_code(failure);
+    }
+    return done;
+}
+
+// The slow path, throwing: what retry_slow() reports becomes Python's exception.
+PYSOCK_NOINLINE inline std::size_t socket::call_slow(short events, int flags, io_call op, void* context,
+                                                     std::int64_t start) {
+    int failure = 0;
+    std::size_t done = retry_slow(events, flags, op, context, start, failure);
+    if (failure != 0) detail::raise_failure(failure);
+    return done;
+}
+
+// The slow path itself: EINTR (retried with the time left), would-block (timeout, non-blocking,
+// or a wait in poll mode) and errors. Never throws: a failure is left in `failure` (an OS error
+// code, or detail::deadline_expired), so the throwing and the error_code calls share it.
+PYSOCK_NOINLINE inline std::size_t socket::retry_slow(short events, int flags, io_call op, void* context,
+                                                      std::int64_t start, int& failure) noexcept {
     const std::int64_t timeout_ns = timeout_ns_.load(std::memory_order_relaxed);
 #if PYSOCK_KERNEL_TIMEOUTS
     detail::kernel_timer_restore rearmed(&timeout_ns_);
 #endif
+    auto fail = [&failure](int code) -> std::size_t {
+        failure = code;
+        return 0;
+    };
     for (;;) {
         int err = detail::last_error();
-        native_handle_type fd = checked_fd();
+        native_handle_type fd = fd_.load(std::memory_order_relaxed);
+        if (fd == detail::invalid_handle) return fail(detail::err_bad_handle);
         std::int64_t left = timeout_ns > 0 ? timeout_ns - (detail::monotonic_ns() - start) : -1;
         if (detail::interrupted(err)) {
             if (timeout_ns > 0) {
-                if (left <= 0) detail::raise_timeout();
+                if (left <= 0) return fail(detail::deadline_expired);
 #if PYSOCK_KERNEL_TIMEOUTS
-                if (detail::set_kernel_timeout(fd, events, left) < 0) detail::raise_last_error();
+                if (detail::set_kernel_timeout(fd, events, left) < 0) return fail(detail::last_error());
                 rearmed.fd = fd;
                 rearmed.events = events;
 #endif
@@ -2014,21 +2116,21 @@ PYSOCK_NOINLINE inline std::size_t socket::call_slow(short events, int flags, io
             (void)flags;
             bool dontwait = false;
 #endif
-            if (timeout_ns <= 0 || dontwait) detail::raise_os_error(err);
+            if (timeout_ns <= 0 || dontwait) return fail(err);
 #if PYSOCK_KERNEL_TIMEOUTS
-            detail::raise_timeout();
+            return fail(detail::deadline_expired);
 #else
             for (;;) {
-                if (left <= 0) detail::raise_timeout();
+                if (left <= 0) return fail(detail::deadline_expired);
                 int ready = detail::wait_ready(fd, events, left);
                 if (ready > 0) break;
-                if (ready == 0) detail::raise_timeout();
-                if (!detail::interrupted(detail::last_error())) detail::raise_last_error();
+                if (ready == 0) return fail(detail::deadline_expired);
+                if (!detail::interrupted(detail::last_error())) return fail(detail::last_error());
                 left = timeout_ns - (detail::monotonic_ns() - start);
             }
 #endif
         } else {
-            detail::raise_os_error(err);
+            return fail(err);
         }
         detail::ssize_type n = op(context, fd);
         if (n >= 0) return static_cast<std::size_t>(n);
@@ -2046,44 +2148,62 @@ inline void socket::listen(int backlog) {
     if (detail::sys_listen(checked_fd(), backlog < 0 ? 0 : backlog) < 0) detail::raise_last_error();
 }
 
-inline std::pair<socket, address> socket::accept() {
-    std::int64_t child_timeout = detail::default_timeout_ns.load(std::memory_order_relaxed);
-    bool child_nonblocking = PYSOCK_KERNEL_TIMEOUTS ? child_timeout == 0 : child_timeout >= 0;
+// accept() and its non-throwing twin: one accept4() (close-on-exec and the new socket's
+// blocking state in the same call), then the kernel timers when a timeout is involved.
+template <class Call>
+inline std::pair<socket, address> socket::accept_impl(Call&& accept_call) {
+    const std::int64_t child_timeout = detail::default_timeout_ns.load(std::memory_order_relaxed);
+    const bool child_nonblocking = PYSOCK_KERNEL_TIMEOUTS ? child_timeout == 0 : child_timeout >= 0;
     detail::sockaddr_buffer peer;
-    std::size_t fd = call(detail::wait_read, 0, [&](native_handle_type listener) {
+    auto op = [&](native_handle_type listener) {
         peer.len = sizeof peer.storage;
         return static_cast<detail::ssize_type>(
             detail::accept_handle(listener, peer.get(), &peer.len, child_nonblocking));
-    });
-    socket conn(static_cast<native_handle_type>(fd), family_, type_, proto_);
+    };
+    native_handle_type fd = detail::invalid_handle;
+    if (!accept_call(op, fd)) return {socket(detail::invalid_handle, family_, type_, proto_), address()};
+    socket conn(fd, family_, type_, proto_);
     conn.timeout_ns_.store(child_timeout, std::memory_order_relaxed);
 #if PYSOCK_KERNEL_TIMEOUTS
     // Linux copies the listener's SO_RCVTIMEO/SO_SNDTIMEO into accepted sockets; Python's
     // accepted socket starts with the default timeout instead.
     std::int64_t listener_timeout = timeout_ns_.load(std::memory_order_relaxed);
     if ((child_timeout > 0 || listener_timeout > 0) &&
-        detail::set_kernel_timeout(conn.checked_fd(), detail::wait_read | detail::wait_write,
+        detail::set_kernel_timeout(fd, detail::wait_read | detail::wait_write,
                                    child_timeout > 0 ? child_timeout : 0) < 0)
         detail::raise_last_error();  // conn closes the descriptor
 #endif
     return {std::move(conn), detail::from_sockaddr(peer.get(), peer.len)};
 }
 
+inline std::pair<socket, address> socket::accept() {
+    return accept_impl([this](auto& op, native_handle_type& fd) {
+        fd = static_cast<native_handle_type>(call(detail::wait_read, 0, op));
+        return true;
+    });
+}
+
+inline std::pair<socket, address> socket::accept(std::error_code& ec) noexcept {
+    try {
+        return accept_impl([this, &ec](auto& op, native_handle_type& fd) {
+            fd = static_cast<native_handle_type>(call(detail::wait_read, 0, op, ec));
+            return !ec;
+        });
+    } catch (...) {
+        ec = detail::current_exception_code();
+        return {socket(detail::invalid_handle, family_, type_, proto_), address()};
+    }
+}
+
 // CPython's internal_connect: one connect(); when it is interrupted, or in progress under a
-// timeout, wait for the outcome instead of calling connect() again.
-inline int socket::connect_impl(const address& addr, bool raise) {
+// timeout, wait for the outcome instead of calling connect() again. Returns 0, an OS error code
+// or detail::deadline_expired; only name resolution and bad addresses throw.
+inline int socket::connect_impl(const address& addr) {
     detail::sockaddr_buffer sa;
     detail::to_sockaddr(family_, addr, sa);  // name resolution errors always throw
     native_handle_type fd = fd_.load(std::memory_order_relaxed);
-    if (fd == detail::invalid_handle) {  // connect_ex reports EBADF like any other connect error
-        if (raise) detail::raise_os_error(detail::err_bad_handle);
-        return detail::err_bad_handle;
-    }
+    if (fd == detail::invalid_handle) return detail::err_bad_handle;
     const std::int64_t timeout_ns = timeout_ns_.load(std::memory_order_relaxed);
-    auto fail = [&](int err) {
-        if (raise) detail::raise_os_error(err);
-        return err;
-    };
 #if PYSOCK_KERNEL_TIMEOUTS
     // The descriptor is blocking in timeout mode; make this one call non-blocking so the wait
     // below is bounded by poll(), and put it back whatever happens.
@@ -2093,37 +2213,57 @@ inline int socket::connect_impl(const address& addr, bool raise) {
         ~restore_blocking() {
             if (active) detail::set_nonblocking(fd, false);
         }
-    } restore{fd, timeout_ns > 0};
-    if (restore.active && detail::set_nonblocking(fd, true) < 0) detail::raise_last_error();
+    } restore{fd, false};
+    if (timeout_ns > 0) {
+        if (detail::set_nonblocking(fd, true) < 0) return detail::last_error();
+        restore.active = true;
+    }
 #endif
     std::int64_t start = detail::monotonic_ns();
     if (detail::sys_connect(fd, sa.get(), sa.len) == 0) return 0;
     int err = detail::last_error();
     bool wait = detail::interrupted(err) ? timeout_ns != 0
                                          : (timeout_ns > 0 && detail::in_progress(err));
-    if (!wait) return fail(err);
+    if (!wait) return err;
     for (;;) {
         std::int64_t left = timeout_ns > 0 ? timeout_ns - (detail::monotonic_ns() - start) : -1;
-        if (timeout_ns > 0 && left <= 0) {
-            if (raise) detail::raise_timeout();
-            return detail::err_would_block;
-        }
+        if (timeout_ns > 0 && left <= 0) return detail::deadline_expired;
         int ready = detail::wait_ready(fd, detail::wait_write, left);
-        if (ready == 0) {
-            if (raise) detail::raise_timeout();
-            return detail::err_would_block;
-        }
+        if (ready == 0) return detail::deadline_expired;
         if (ready < 0) {
             if (detail::interrupted(detail::last_error())) continue;
-            return fail(detail::last_error());
+            return detail::last_error();
         }
-        int so_error = getsockopt(SOL_SOCKET, SO_ERROR);
-        return so_error == 0 ? 0 : fail(so_error);
+        int so_error = 0;
+        ::socklen_t len = sizeof so_error;
+        if (detail::sys_getsockopt(fd, SOL_SOCKET, SO_ERROR, &so_error, &len) < 0) return detail::last_error();
+        return so_error;
     }
 }
 
-inline void socket::connect(const address& addr) { connect_impl(addr, true); }
-inline int socket::connect_ex(const address& addr) { return connect_impl(addr, false); }
+inline void socket::connect(const address& addr) {
+    int failure = connect_impl(addr);
+    if (failure != 0) detail::raise_failure(failure);
+}
+
+// CPython's connect_ex reports an expired timeout as EWOULDBLOCK.
+inline int socket::connect_ex(const address& addr) {
+    int failure = connect_impl(addr);
+    return failure == detail::deadline_expired ? detail::err_would_block : failure;
+}
+
+inline void socket::connect(const address& addr, std::error_code& ec) noexcept {
+    try {
+        int failure = connect_impl(addr);
+        if (failure == 0) {
+            ec.clear();
+        } else {
+            ec = detail::failure_code(failure);
+        }
+    } catch (...) {
+        ec = detail::current_exception_code();
+    }
+}
 
 namespace detail {
 inline void check_bufsize(std::size_t n, const char* what) {
@@ -2234,6 +2374,85 @@ inline std::size_t socket::sendto(std::string_view data, int flags, const addres
     return call(detail::wait_write, flags, [&](native_handle_type fd) {
         return detail::sys_sendto(fd, data.data(), data.size(), flags, sa.get(), sa.len);
     });
+}
+
+inline std::size_t socket::recv_into(void* buf, std::size_t nbytes, std::error_code& ec) noexcept {
+    return recv_into(buf, nbytes, 0, ec);
+}
+
+inline std::size_t socket::recv_into(void* buf, std::size_t nbytes, int flags, std::error_code& ec) noexcept {
+    if (nbytes == 0) {
+        ec.clear();
+        return 0;
+    }
+    return call(detail::wait_read, flags, [&](native_handle_type fd) {
+        return detail::sys_recv(fd, buf, nbytes, flags);
+    }, ec);
+}
+
+inline bytes socket::recv(std::size_t bufsize, std::error_code& ec) noexcept { return recv(bufsize, 0, ec); }
+
+inline bytes socket::recv(std::size_t bufsize, int flags, std::error_code& ec) noexcept {
+    try {
+        detail::check_bufsize(bufsize, "negative buffersize in recv");
+        bytes buf(bufsize, '\0');
+        detail::shrink_unused(buf, recv_into(buf.data(), bufsize, flags, ec));
+        return buf;
+    } catch (...) {
+        ec = detail::current_exception_code();
+        return bytes();
+    }
+}
+
+inline std::pair<std::size_t, address> socket::recvfrom_into(void* buf, std::size_t nbytes,
+                                                             std::error_code& ec) noexcept {
+    return recvfrom_into(buf, nbytes, 0, ec);
+}
+
+inline std::pair<std::size_t, address> socket::recvfrom_into(void* buf, std::size_t nbytes, int flags,
+                                                             std::error_code& ec) noexcept {
+    detail::sockaddr_buffer from;
+    std::size_t n = call(detail::wait_read, flags, [&](native_handle_type fd) {
+        from.len = sizeof from.storage;
+        return detail::sys_recvfrom(fd, buf, nbytes, flags, from.get(), &from.len);
+    }, ec);
+    if (ec) return {0, address()};
+    try {
+        return {n, detail::from_sockaddr(from.get(), from.len)};
+    } catch (...) {
+        ec = detail::current_exception_code();
+        return {0, address()};
+    }
+}
+
+inline std::size_t socket::send(std::string_view data, std::error_code& ec) noexcept { return send(data, 0, ec); }
+
+inline std::size_t socket::send(std::string_view data, int flags, std::error_code& ec) noexcept {
+    return call(detail::wait_write, flags, [&](native_handle_type fd) {
+        return detail::sys_send(fd, data.data(), data.size(), flags);
+    }, ec);
+}
+
+inline std::size_t socket::sendto(std::string_view data, const address& addr, std::error_code& ec) noexcept {
+    return sendto(data, 0, addr, ec);
+}
+
+inline std::size_t socket::sendto(std::string_view data, int flags, const address& addr,
+                                  std::error_code& ec) noexcept {
+    if (fd_.load(std::memory_order_relaxed) == detail::invalid_handle) {
+        ec.assign(detail::err_bad_handle, detail::os_category());
+        return 0;
+    }
+    detail::sockaddr_buffer sa;
+    try {
+        detail::to_sockaddr(family_, addr, sa);
+    } catch (...) {
+        ec = detail::current_exception_code();
+        return 0;
+    }
+    return call(detail::wait_write, flags, [&](native_handle_type fd) {
+        return detail::sys_sendto(fd, data.data(), data.size(), flags, sa.get(), sa.len);
+    }, ec);
 }
 
 inline void socket::shutdown(int how) {

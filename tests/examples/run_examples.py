@@ -21,12 +21,14 @@ Standard library only.
 """
 
 import argparse
+import ast
 import os
 import queue
 import re
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -491,6 +493,88 @@ def test_multi_server_helper():
     multi_server_test("multi_server_helper")
 
 
+MESSAGES = b"Message 1 from client." + b"Message 2 from client."
+
+
+def multiconn_client(port, n):
+    """Runs multiconn_client with n connections; returns what each connection received."""
+    cli = Proc([exe("multiconn_client"), "127.0.0.1", str(port), str(n)])
+    received = {i: b"" for i in range(1, n + 1)}
+    started, closed = set(), set()
+    pattern = re.compile(r"Received (b'.*') from connection (\d+)")
+    while (line := cli.line()) is not None:
+        if m := re.fullmatch(r"Starting connection (\d+) to \('127\.0\.0\.1', (\d+)\)", line):
+            check(int(m.group(2)) == port, f"multiconn_client: {line!r}")
+            started.add(int(m.group(1)))
+        elif m := pattern.fullmatch(line):
+            received[int(m.group(2))] += ast.literal_eval(m.group(1))
+        elif m := re.fullmatch(r"Closing connection (\d+)", line):
+            closed.add(int(m.group(1)))
+        else:
+            check(re.fullmatch(r"Sending b'Message [12] from client\.' to connection \d+", line),
+                  f"multiconn_client: unexpected line {line!r}\n{cli.report()}")
+    cli.expect_exit(0)
+    wanted = set(range(1, n + 1))
+    check(started == wanted and closed == wanted, f"multiconn_client: started {started}, closed {closed}")
+    return received
+
+
+def test_multiconn():
+    """Real Python's multiconn-server and multiconn-client, ported to pysock::selectors."""
+    srv, port = start_server("multiconn_server", "127.0.0.1", "0")
+    srv.expect("Listening on ('127.0.0.1', 0)")
+    # Two connections, as in the tutorial: every byte sent comes back, on its own connection.
+    received = multiconn_client(port, 2)
+    check(all(r == MESSAGES for r in received.values()), f"echoes: {received!r}")
+    addr = r"\('127\.0\.0\.1', \d+\)"
+    lines = [srv.line() for _ in range(4)]  # 2 accepted + 2 closed, the echoes in between
+    while sum(line.startswith("Closing connection to ") for line in lines) < 2:
+        lines.append(srv.line())
+    check(sum(bool(re.fullmatch("Accepted connection from " + addr, x)) for x in lines) == 2, f"{lines}")
+    check(all(re.fullmatch("(Accepted connection from |Closing connection to |Echoing b'Message .*' to )"
+                           + addr, x) for x in lines), f"server lines: {lines}")
+    # Many clients at once, from one thread, served by one thread.
+    received = multiconn_client(port, 300)
+    check(all(r == MESSAGES for r in received.values()), "300 connections: an echo is wrong or missing")
+    # A client that connects and leaves at once, and one that sends half a message and vanishes.
+    c = connect(port)
+    c.close()
+    c = connect(port)
+    c.sendall(b"half")
+    check(recv_exactly(c, 4) == b"half", "the echo of an unterminated message")
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    c.close()  # a reset
+    # Still serving.
+    received = multiconn_client(port, 1)
+    check(received[1] == MESSAGES, f"after the reset: {received!r}")
+    srv.p.send_signal(signal.SIGINT)
+    srv.expect_exit(130)
+    rest = list(iter(srv.line, None))
+    check(rest and rest[-1] == "Caught keyboard interrupt, exiting", f"multiconn_server's last lines: {rest[-3:]}")
+
+
+def test_multiconn_errors():
+    """multiconn_client and multiconn_server: bad arguments, a refused connection."""
+    for name, args in (("multiconn_server", [["127.0.0.1"], ["127.0.0.1", "http"], ["127.0.0.1", "70000"]]),
+                       ("multiconn_client", [["127.0.0.1", "1"], ["127.0.0.1", "1", "0"], ["h", "x", "2"]])):
+        for a in args:
+            r = run([exe(name), *a])
+            check(r.returncode == 2 and r.stderr.decode().startswith(f"usage: {name} <host> <port>"),
+                  f"{name} {a}: status {r.returncode}, stderr {r.stderr!r}")
+        r = run([exe(name), "--help"])
+        check(r.returncode == 0 and r.stdout.decode().startswith(f"usage: {name}"), f"{name} --help")
+    s, port = closed_port()
+    r = run([exe("multiconn_client"), "127.0.0.1", str(port), "1"])
+    s.close()
+    check(r.returncode == 1 and b"Connection refused" in r.stderr,
+          f"refused: status {r.returncode}, stderr {r.stderr!r}")
+    # A port that is taken: the server reports the bind error.
+    ls, port = free_listener()
+    r = run([exe("multiconn_server"), "127.0.0.1", str(port)])
+    ls.close()
+    check(r.returncode == 1 and b"Address already in use" in r.stderr, f"bind: {r.returncode} {r.stderr!r}")
+
+
 def chat_connect(port, host="127.0.0.1", prefix=(), label="chat_client"):
     cli = Proc([*prefix, exe("chat_client"), host, str(port)], label=label)
     cli.expect(f"Connecté au serveur ('{host}', {port}). Tapez « fini » pour terminer.")
@@ -837,6 +921,8 @@ TESTS = {
     "multi_server": test_multi_server,
     "multi_server_helper": test_multi_server_helper,
     "chat": test_chat,
+    "multiconn": test_multiconn,
+    "multiconn_errors": test_multiconn_errors,
     "sigint": test_sigint,
     "two_machines": test_two_machines,
 }

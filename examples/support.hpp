@@ -1,0 +1,64 @@
+// support.hpp - what the newer examples share and is not their lesson: reading the command line
+// and leaving on Ctrl-C. Each example then shows only its Python counterpart's code.
+#ifndef PYSOCK_EXAMPLES_SUPPORT_HPP
+#define PYSOCK_EXAMPLES_SUPPORT_HPP
+
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
+#include <string>
+#if defined(_WIN32)
+#include <io.h>
+#else
+#include <unistd.h>
+#endif
+
+namespace example {
+
+inline const char* ctrl_c_message = "";
+
+// Ctrl-C: Python raises KeyboardInterrupt and prints its message on the way out. A C++ signal
+// handler must not throw, so it prints the message and leaves at once (the OS closes every
+// socket). Only async-signal-safe calls here; 130 = 128 + SIGINT, what shells expect.
+extern "C" inline void leave_on_ctrl_c(int) {
+#if defined(_WIN32)
+    int n = ::_write(1, ctrl_c_message, static_cast<unsigned>(std::strlen(ctrl_c_message)));
+#else
+    ssize_t n = ::write(1, ctrl_c_message, std::strlen(ctrl_c_message));
+#endif
+    (void)n;
+    std::_Exit(130);
+}
+
+/// Ctrl-C prints `message` (a string literal: it must outlive the program) and exits with 130.
+inline void exit_on_ctrl_c(const char* message) {
+    ctrl_c_message = message;
+    std::signal(SIGINT, leave_on_ctrl_c);
+}
+
+/// A port argument: digits only, 0..65535; -1 when it is anything else.
+inline int parse_port(const std::string& text) {
+    if (text.empty() || text.size() > 5 || text.find_first_not_of("0123456789") != std::string::npos)
+        return -1;
+    int port = std::stoi(text);
+    return port <= 65535 ? port : -1;
+}
+
+/// A positive count argument (at most `most`); -1 when it is anything else.
+inline int parse_count(const std::string& text, int most) {
+    if (text.empty() || text.size() > 9 || text.find_first_not_of("0123456789") != std::string::npos)
+        return -1;
+    int n = std::stoi(text);
+    return n >= 1 && n <= most ? n : -1;
+}
+
+/// Prints `usage` on stderr and returns 2, the exit status for bad arguments.
+inline int bad_arguments(const char* usage) {
+    std::cerr << usage;
+    return 2;
+}
+
+}  // namespace example
+
+#endif  // PYSOCK_EXAMPLES_SUPPORT_HPP
