@@ -588,4 +588,74 @@ inline void round_trip(typename E::conn& c, const char* msg, char* buf, std::siz
     }
 }
 
+// ---------------------------------------------------------------- thread-per-client servers
+// Raw thread-per-client echo server: accept loop, one std::thread per connection, joined at the end.
+class raw_thread_per_client_server {
+public:
+    raw_thread_per_client_server() : ls_(raw_tcp<false>::listen()) {
+        acceptor_ = std::thread([this] {
+            for (;;) {
+                raw_handle fd = raw_accept(ls_.fd.get(), nullptr, nullptr);
+                if (stopping_.load()) {
+                    if (fd != raw_invalid) raw_close(fd);
+                    return;
+                }
+                if (fd == raw_invalid) {
+                    if (raw_accept_retryable()) continue;
+                    return;
+                }
+                raw_nodelay(fd);
+                workers_.emplace_back([fd] {
+                    fd_t c(fd);
+                    try {
+                        echo_loop<raw_tcp<false>>(c);
+                    } catch (const std::exception&) {
+                    }
+                });
+            }
+        });
+    }
+    ~raw_thread_per_client_server() {
+        stopping_.store(true);
+        raw_wake_accept(ls_.fd.get());
+        acceptor_.join();
+        for (auto& t : workers_) t.join();
+    }
+    std::uint16_t port() const { return ls_.port; }
+
+private:
+    raw_tcp<false>::listener ls_;
+    std::atomic<bool> stopping_{false};
+    std::vector<std::thread> workers_;
+    std::thread acceptor_;
+};
+
+#ifdef PYSOCK_BENCH_HAVE_THREADING_SERVER
+class pysock_threading_server {
+public:
+    pysock_threading_server()
+        : server_(pysock::address("127.0.0.1", 0), [](pysock::socket& conn, const pysock::address&) {
+              conn.setsockopt(IPPROTO_TCP, TCP_NODELAY, 1);
+              char buf[kBufSize];
+              try {
+                  while (std::size_t n = conn.recv_into(buf, sizeof buf)) conn.sendall(std::string_view(buf, n));
+              } catch (const pysock::connection_error&) {
+                  // a load generator that resets its connections at the end (as the raw server)
+              }
+          }) {
+        thread_ = std::thread([this] { server_.serve_forever(); });
+    }
+    ~pysock_threading_server() {
+        server_.shutdown();
+        thread_.join();
+        server_.server_close();
+    }
+    std::uint16_t port() const { return server_.server_address().port; }
+
+private:
+    pysock::threading_tcp_server server_;
+    std::thread thread_;
+};
+#endif
+
 }  // namespace bench

@@ -9,11 +9,17 @@
 //   stream/*       one connection for PYSOCK_BENCH_SECONDS: echo (sendall chunks, echoed back, read
 //                  concurrently) with 64 KiB and 1 KiB chunks, and a one-way sink; counter MiB_per_s
 //   connect/*      connect + one 64 B round trip + close, per second
+//   eventloop/*    what an event loop pays per call: a would-block recv_into (raw, pysock's error_code
+//                  twin, pysock's exception), and select() over 64 registered sockets with one ready
+//                  (pysock's default_selector and select_selector; raw epoll_wait on Linux); counter
+//                  allocs_per_op
 //   concurrency/*  N clients doing 64 B ping-pong for PYSOCK_BENCH_SECONDS against pysock::threading_tcp_server
 //                  and against a raw thread-per-client server (the clients are raw POSIX in both cases)
 //
 // Environment: PYSOCK_BENCH_SECONDS (default 2) - length of each stream/concurrency repetition.
 #include "endpoints.hpp"
+
+#include <pysock/selectors.hpp>
 
 #include <benchmark/benchmark.h>
 
@@ -30,6 +36,10 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#if defined(__linux__)
+#include <sys/epoll.h>
+#endif
 
 // Counting global operator new: alloc_counter.cpp (its own translation unit).
 namespace bench {
@@ -387,69 +397,11 @@ load_result run_clients(std::uint16_t port, int nclients, double duration) {
     return r;   // conns close here: every server thread sees end of stream
 }
 
-// Raw thread-per-client echo server: accept loop, one std::thread per connection, joined at the end.
-class raw_thread_per_client_server {
-public:
-    raw_thread_per_client_server() : ls_(bench::raw_tcp<false>::listen()) {
-        acceptor_ = std::thread([this] {
-            for (;;) {
-                bench::raw_handle fd = bench::raw_accept(ls_.fd.get(), nullptr, nullptr);
-                if (stopping_.load()) {
-                    if (fd != bench::raw_invalid) bench::raw_close(fd);
-                    return;
-                }
-                if (fd == bench::raw_invalid) {
-                    if (bench::raw_accept_retryable()) continue;
-                    return;
-                }
-                bench::raw_nodelay(fd);
-                workers_.emplace_back([fd] {
-                    bench::fd_t c(fd);
-                    try {
-                        bench::echo_loop<bench::raw_tcp<false>>(c);
-                    } catch (const std::exception&) {
-                    }
-                });
-            }
-        });
-    }
-    ~raw_thread_per_client_server() {
-        stopping_.store(true);
-        bench::raw_wake_accept(ls_.fd.get());
-        acceptor_.join();
-        for (auto& t : workers_) t.join();
-    }
-    std::uint16_t port() const { return ls_.port; }
-
-private:
-    bench::raw_tcp<false>::listener ls_;
-    std::atomic<bool> stopping_{false};
-    std::vector<std::thread> workers_;
-    std::thread acceptor_;
-};
-
+// raw_thread_per_client_server and pysock_threading_server: bench/endpoints.hpp (pysock_many_clients
+// serves them too).
+using bench::raw_thread_per_client_server;
 #ifdef PYSOCK_BENCH_HAVE_THREADING_SERVER
-class pysock_threading_server {
-public:
-    pysock_threading_server()
-        : server_(pysock::address("127.0.0.1", 0), [](pysock::socket& conn, const pysock::address&) {
-              conn.setsockopt(IPPROTO_TCP, TCP_NODELAY, 1);
-              char buf[bench::kBufSize];
-              while (std::size_t n = conn.recv_into(buf, sizeof buf)) conn.sendall(std::string_view(buf, n));
-          }) {
-        thread_ = std::thread([this] { server_.serve_forever(); });
-    }
-    ~pysock_threading_server() {
-        server_.shutdown();
-        thread_.join();
-        server_.server_close();
-    }
-    std::uint16_t port() const { return server_.server_address().port; }
-
-private:
-    pysock::threading_tcp_server server_;
-    std::thread thread_;
-};
+using bench::pysock_threading_server;
 #endif
 
 template <class Server>
@@ -474,6 +426,74 @@ void concurrency(benchmark::State& st, int nclients) {
     }
     if (seconds > 0) st.counters["rt_per_s"] = static_cast<double>(rts) / seconds;
 }
+
+// ---------------------------------------------------------------- event-loop costs
+void report_allocations(benchmark::State& st, unsigned long long before) {
+    st.counters["allocs_per_op"] = static_cast<double>(bench::allocations() - before) /
+                                   static_cast<double>(st.iterations() ? st.iterations() : 1);
+}
+
+// recv_into on an empty non-blocking socket: the call an event loop makes when a peer is slow.
+template <int Kind>  // 0 raw recv(), 1 pysock with std::error_code, 2 pysock catching blocking_io_error
+void wouldblock(benchmark::State& st) {
+    auto [a, b] = pysock::socketpair();
+    a.setblocking(false);
+    char buf[64];
+    std::error_code ec;
+    unsigned long long before = bench::allocations();
+    for (auto _ : st) {
+        if constexpr (Kind == 0) {
+            benchmark::DoNotOptimize(::recv(a.fileno(), buf, static_cast<int>(sizeof buf), 0));
+        } else if constexpr (Kind == 1) {
+            benchmark::DoNotOptimize(a.recv_into(buf, sizeof buf, ec));
+        } else {
+            try {
+                a.recv_into(buf, sizeof buf);
+            } catch (const pysock::blocking_io_error&) {
+            }
+        }
+    }
+    report_allocations(st, before);
+}
+
+// select() with 64 registered sockets, one of them readable: one system call, no allocation.
+template <class Selector>
+void select_one_ready(benchmark::State& st) {
+    std::vector<std::pair<pysock::socket, pysock::socket>> pairs;
+    Selector selector;
+    for (int i = 0; i < 64; ++i) {
+        pairs.push_back(pysock::socketpair());
+        selector.register_(pairs.back().first, pysock::selectors::EVENT_READ);
+    }
+    pairs[7].second.sendall("x");
+    while (selector.select(1.0).empty()) {
+    }
+    unsigned long long before = bench::allocations();
+    for (auto _ : st) benchmark::DoNotOptimize(selector.select(0).size());
+    report_allocations(st, before);
+}
+
+#if defined(__linux__)
+void select_one_ready_raw_epoll(benchmark::State& st) {
+    std::vector<std::pair<pysock::socket, pysock::socket>> pairs;
+    int ep = ::epoll_create1(EPOLL_CLOEXEC);
+    for (int i = 0; i < 64; ++i) {
+        pairs.push_back(pysock::socketpair());
+        epoll_event ev{};
+        ev.events = EPOLLIN;
+        ev.data.fd = pairs.back().first.fileno();
+        ::epoll_ctl(ep, EPOLL_CTL_ADD, ev.data.fd, &ev);
+    }
+    pairs[7].second.sendall("x");
+    epoll_event events[64];
+    while (::epoll_wait(ep, events, 64, 1000) == 0) {
+    }
+    unsigned long long before = bench::allocations();
+    for (auto _ : st) benchmark::DoNotOptimize(::epoll_wait(ep, events, 64, 0));
+    report_allocations(st, before);
+    ::close(ep);
+}
+#endif
 
 // ---------------------------------------------------------------- registration
 using raw_tcp = bench::raw_tcp<false>;
@@ -526,6 +546,16 @@ void register_all() {
         }
     }
 
+    reg("eventloop/wouldblock_recv_into/raw", wouldblock<0>)->Unit(benchmark::kNanosecond);
+    reg("eventloop/wouldblock_recv_into/pysock_error_code", wouldblock<1>)->Unit(benchmark::kNanosecond);
+    reg("eventloop/wouldblock_recv_into/pysock_exception", wouldblock<2>)->Unit(benchmark::kNanosecond);
+    reg("eventloop/select_64_one_ready/pysock_default_selector", select_one_ready<pysock::selectors::default_selector>)
+        ->Unit(benchmark::kNanosecond);
+    reg("eventloop/select_64_one_ready/pysock_select_selector", select_one_ready<pysock::selectors::select_selector>)
+        ->Unit(benchmark::kNanosecond);
+#if defined(__linux__)
+    reg("eventloop/select_64_one_ready/raw_epoll", select_one_ready_raw_epoll)->Unit(benchmark::kNanosecond);
+#endif
     reg("connect/rate_same_cpu/pysock", [](benchmark::State& st) { connect_rate<py_tcp>(st, placement::same_cpu); })->UseRealTime();
     reg("connect/rate_same_cpu/raw", [](benchmark::State& st) { connect_rate<raw_tcp>(st, placement::same_cpu); })->UseRealTime();
 
