@@ -103,14 +103,14 @@ private:
     void echo(connection& c) {
         std::error_code ec;
         std::size_t n = c.sock.recv_into(buf_, sizeof buf_, ec);
-        if (ec && (ec.value() == EAGAIN || ec.value() == EWOULDBLOCK)) return;
+        if (pysock::is_blocking_io(ec)) return;
         if (ec || n == 0) return drop(c);
         if (!c.pending.empty()) {
             c.pending.append(buf_, n);
             return;
         }
         std::size_t sent = c.sock.send(std::string_view(buf_, n), ec);
-        if (ec && ec.value() != EAGAIN && ec.value() != EWOULDBLOCK) return drop(c);
+        if (ec && !pysock::is_blocking_io(ec)) return drop(c);
         if (sent < n) {
             c.pending.assign(buf_ + sent, n - sent);
             selector_.modify(c.sock, pysock::selectors::EVENT_READ | pysock::selectors::EVENT_WRITE, &c);
@@ -119,7 +119,7 @@ private:
     void flush(connection& c) {
         std::error_code ec;
         std::size_t sent = c.sock.send(c.pending, ec);
-        if (ec && ec.value() != EAGAIN && ec.value() != EWOULDBLOCK) return drop(c);
+        if (ec && !pysock::is_blocking_io(ec)) return drop(c);
         c.pending.erase(0, sent);
         if (c.pending.empty()) selector_.modify(c.sock, pysock::selectors::EVENT_READ, &c);
     }

@@ -355,6 +355,12 @@ PYSOCK_DECLARE_ERROR(connection_reset_error, connection_error);
 /// The error category of gaierror codes (EAI_*); message() is gai_strerror().
 const std::error_category& gai_category() noexcept;
 
+/// Whether `ec` (from a non-throwing call) is a failure Python raises BlockingIOError for:
+/// EAGAIN/EWOULDBLOCK (nothing to read, no room to write), EINPROGRESS or EALREADY (a
+/// non-blocking connect under way). Portable where `ec == std::errc::operation_would_block` is
+/// not: on Windows the code is WSAEWOULDBLOCK in std::system_category(). Thread-safe.
+bool is_blocking_io(const std::error_code& ec) noexcept;
+
 // ---------------------------------------------------------------------------------------------
 // 3.3 The socket class
 // ---------------------------------------------------------------------------------------------
@@ -1639,6 +1645,10 @@ inline std::error_code current_exception_code() noexcept {
 }
 
 } // namespace detail
+
+inline bool is_blocking_io(const std::error_code& ec) noexcept {
+    return ec.category() == detail::os_category() && detail::classify(ec.value()) == detail::error_kind::blocking;
+}
 
 inline const std::error_category& gai_category() noexcept {
     static const detail::gai_error_category category;
