@@ -45,7 +45,7 @@ class PysockConan(ConanFile):
 
     def package(self):
         copy(self, "LICENSE", self.source_folder, os.path.join(self.package_folder, "licenses"))
-        copy(self, "socket.hpp", os.path.join(self.source_folder, "include", "pysock"),
+        copy(self, "*.hpp", os.path.join(self.source_folder, "include", "pysock"),
              os.path.join(self.package_folder, "include", "pysock"))
 
     def package_info(self):

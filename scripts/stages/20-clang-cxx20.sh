@@ -4,6 +4,7 @@
 # timeout machinery to CPython's (PYSOCK_KERNEL_TIMEOUTS=0: O_NONBLOCK + poll when a call would
 # block), the path macOS and the BSDs take, so both machineries pass the whole suite; the other
 # stages test Linux's default, the kernel timers.
+# It also type-checks kqueue_selector against the kqueue API as documented (no BSD here).
 set -euo pipefail
 # shellcheck source=scripts/stages/common.sh
 . "$(dirname "$0")/common.sh"
@@ -14,3 +15,7 @@ step cmake -S "$PYSOCK_ROOT" -B "$B" -G Ninja \
     "-DCMAKE_CXX_FLAGS=-DPYSOCK_KERNEL_TIMEOUTS=0"
 step cmake --build "$B" -j "$PYSOCK_JOBS"
 step ctest --test-dir "$B" --output-on-failure --no-tests=error -j "$PYSOCK_JOBS"
+
+section "kqueue_selector type-check (no kqueue on Linux: declarations from kqueue(2), see tests/compile_only/sys/event.h)"
+step clang++ -std=c++20 -Wall -Wextra -Wpedantic -Werror -I"$PYSOCK_ROOT/include" \
+    -I"$PYSOCK_ROOT/tests/compile_only" -fsyntax-only "$PYSOCK_ROOT/tests/compile_only/kqueue_selector.cpp"

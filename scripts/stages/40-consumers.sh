@@ -51,6 +51,14 @@ cp "$SRC/include/pysock/socket.hpp" "$PKG/copy-header/main.cpp" "$W/copy-header/
     step c++ -std=c++17 -Wall -Wextra -Wpedantic -Werror -DPYSOCK_WITH_SERVER=0 main.cpp -pthread -o app-no-server
     run_app ./app-no-server
 )
+section "1b. copy the two headers, socket.hpp and selectors.hpp: c++ -std=c++17 event_loop.cpp -pthread"
+mkdir "$W/copy-headers"
+cp "$SRC/include/pysock/socket.hpp" "$SRC/include/pysock/selectors.hpp" "$PKG/copy-header/event_loop.cpp" "$W/copy-headers/"
+(
+    cd "$W/copy-headers"
+    step c++ -std=c++17 -Wall -Wextra -Wpedantic -Werror event_loop.cpp -pthread
+    run_app ./a.out
+)
 
 section "2a. CMake add_subdirectory"
 step cmake -S "$PKG/add-subdirectory" -B "$W/add-subdirectory" -G Ninja -DPYSOCK_SOURCE_DIR="$SRC"
@@ -69,7 +77,8 @@ section "3. cmake --install, move the prefix, find_package(pysock 1.0 CONFIG REQ
 step cmake -S "$SRC" -B "$W/install-build" -G Ninja -DCMAKE_INSTALL_LIBDIR=lib \
     -DPYSOCK_BUILD_TESTS=OFF -DPYSOCK_BUILD_EXAMPLES=OFF -DPYSOCK_BUILD_BENCHMARKS=OFF
 step cmake --install "$W/install-build" --prefix "$W/prefix-installed"
-expected="include/pysock/socket.hpp
+expected="include/pysock/selectors.hpp
+include/pysock/socket.hpp
 share/cmake/pysock/pysockConfig.cmake
 share/cmake/pysock/pysockConfigVersion.cmake
 share/cmake/pysock/pysockTargets.cmake
@@ -82,6 +91,7 @@ $expected"
 echo "ok: cmake --install installed exactly:"
 while IFS= read -r f; do echo "  $f"; done <<<"$installed"
 cmp "$SRC/include/pysock/socket.hpp" "$W/prefix-installed/include/pysock/socket.hpp"
+cmp "$SRC/include/pysock/selectors.hpp" "$W/prefix-installed/include/pysock/selectors.hpp"
 step cmake -DFILE="$W/prefix-installed/share/cmake/pysock/pysockConfigVersion.cmake" -DVERSION="$VERSION" \
     -P "$PKG/check-config-version.cmake"
 step mv "$W/prefix-installed" "$W/prefix"
@@ -107,6 +117,7 @@ step meson setup "$W/meson-install-build" "$SRC" --prefix "$W/meson-prefix-insta
 step meson install -C "$W/meson-install-build"
 step mv "$W/meson-prefix-installed" "$W/meson-prefix"
 cmp "$SRC/include/pysock/socket.hpp" "$W/meson-prefix/include/pysock/socket.hpp"
+cmp "$SRC/include/pysock/selectors.hpp" "$W/meson-prefix/include/pysock/selectors.hpp"
 step diff -u "$W/prefix/share/pkgconfig/pysock.pc" "$W/meson-prefix/share/pkgconfig/pysock.pc"
 echo "ok: CMake and Meson install the same pysock.pc:"
 sed 's/^/  /' "$W/prefix/share/pkgconfig/pysock.pc"

@@ -2,7 +2,7 @@
 // Built by scripts/stages/40-consumers.sh each way a user can get pysock (add_subdirectory,
 // FetchContent, find_package, pkg-config, Meson); copy-header/main.cpp is the same program for
 // the copied header.
-#include <pysock/socket.hpp>
+#include <pysock/selectors.hpp>  // and through it <pysock/socket.hpp>: both headers are installed
 
 #include <iostream>
 
@@ -12,6 +12,12 @@ int main() {
     const pysock::bytes sent = "hello from pysock";
     a.sendall(sent);
     a.shutdown(SHUT_WR);
+    pysock::selectors::default_selector selector;
+    selector.register_(b, pysock::selectors::EVENT_READ);
+    if (selector.select(10.0).empty()) {
+        std::cerr << "the socket never became readable\n";
+        return 1;
+    }
     pysock::bytes received;
     for (auto chunk = b.recv(4096); !chunk.empty(); chunk = b.recv(4096)) received += chunk;
     if (received != sent) {
