@@ -342,6 +342,30 @@ TEST_CASE_TEMPLATE("keys unregistered while the results are walked stay valid un
     CHECK(selector.select(0).empty());
 }
 
+TEST_CASE_TEMPLATE("registering while the results are walked leaves them valid", S, PYSOCK_TEST_SELECTORS) {
+    // An accept handler registers new connections in the middle of the walk: the results must
+    // not move (this crashed a server before select() reserved its room up front).
+    S selector;
+    std::vector<std::pair<pysock::socket, pysock::socket>> first(4), added(200);
+    for (auto& p : first) {
+        p = pysock::socketpair();
+        selector.register_(p.first, sel::EVENT_WRITE);
+    }
+    std::size_t walked = 0;
+    for (const auto& [key, events] : selector.select(READY_WAIT)) {
+        CHECK(events == sel::EVENT_WRITE);
+        CHECK(selector.get_map().count(key.fd) == 1);
+        if (walked++ == 0) {
+            for (auto& p : added) {
+                p = pysock::socketpair();
+                selector.register_(p.first, sel::EVENT_WRITE);
+            }
+        }
+    }
+    CHECK(walked == first.size());
+    CHECK(selector.select(READY_WAIT).size() == first.size() + added.size());
+}
+
 TEST_CASE_TEMPLATE("many sockets are reported, each once", S, PYSOCK_TEST_SELECTORS) {
     S selector;
     std::vector<std::pair<pysock::socket, pysock::socket>> pairs;

@@ -230,8 +230,11 @@ public:
 
     /// The key of `fd`, or null: what a backend calls for each ready descriptor.
     selector_key* find(native_handle_type fd) const noexcept { return index_.get(fd); }
-    /// Appends a ready key to the current result list (capacity was reserved at registration).
-    void ready(selector_key& key, int events) { ready_.emplace_back(key, events); }
+    /// Appends a ready key to the current result list (select() reserved room for every key).
+    void ready(selector_key& key, int events) {
+        ready_.emplace_back(key, events);
+        reported_round_.overwrite(key.fd, round_);
+    }
     /// For mechanisms that report a descriptor once per direction (kqueue, Windows select):
     /// adds `events` to the key's result of this round, or appends one. end_merge() after the
     /// round forgets the positions. No allocation: every registered descriptor has its slot.
@@ -241,7 +244,7 @@ public:
             ready_[pos - 1].second |= events;
             return;
         }
-        ready_.emplace_back(key, events);
+        ready(key, events);
         merge_pos_.overwrite(key.fd, ready_.size());
     }
     void end_merge() noexcept {
@@ -270,7 +273,9 @@ protected:
     selector_map map_;
     fd_table<selector_key*> index_;
     fd_table<std::size_t> merge_pos_;  // ready_merged(): a key's position in ready_, plus 1
-    std::vector<selector_map::node_type> retired_;  // unregistered since the last select()
+    fd_table<std::uint64_t> reported_round_;  // the last select() round that returned the key
+    std::uint64_t round_ = 1;                 // select() calls so far, plus 1 (0: never reported)
+    std::vector<selector_map::node_type> retired_;  // unregistered keys the last select() returned
     std::vector<ready_event> ready_;
     bool closed_ = false;
 };
@@ -374,7 +379,6 @@ private:
         Backend::check_capacity(fd);
         selector_key& key = add_key(fileobj, fd, events, std::move(data));
         try {
-            ready_.reserve(map_.size());  // select() then never allocates
             backend_.add(fd, events, map_.size());
         } catch (...) {
             retire_key(fd);
@@ -894,6 +898,7 @@ inline selector_key& selector_core::add_key(const socket* fileobj, native_handle
     try {
         index_.set(fd, &stored);
         merge_pos_.set(fd, 0);
+        reported_round_.set(fd, 0);
     } catch (...) {
         index_.erase(fd);
         map_.erase(inserted.first);
@@ -909,19 +914,26 @@ inline selector_key& selector_core::key_of(native_handle_type fd, const std::str
 }
 
 inline selector_key selector_core::retire_key(native_handle_type fd) noexcept {
+    const bool in_results = reported_round_.get(fd) == round_;
     index_.erase(fd);
     merge_pos_.erase(fd);
+    reported_round_.erase(fd);
     auto node = map_.extract(fd);
     selector_key copy;
     copy.fileobj = node.mapped().fileobj;
     copy.fd = node.mapped().fd;
     copy.events = node.mapped().events;
+    if (!in_results) {
+        copy.data = std::move(node.mapped().data);
+        return copy;  // the node is freed here
+    }
+    // The results of the last select() refer to the key: it lives, data included, until the next
+    // select(). retired_ never allocates here (select() reserved a place for each result).
     try {
         copy.data = node.mapped().data;
-        retired_.push_back(std::move(node));  // a ready list of this round may still refer to it
-    } catch (...) {
-        // Out of memory: the node is freed now, which is safe unless this round's list holds it.
+    } catch (...) {  // data that cannot be copied (out of memory) is not returned
     }
+    retired_.push_back(std::move(node));
     return copy;
 }
 
@@ -929,6 +941,12 @@ template <class Wait>
 const std::vector<ready_event>& selector_core::run_select(std::optional<double> timeout, Wait&& wait) {
     retired_.clear();
     ready_.clear();
+    ++round_;
+    // Room for every key, made here and never while the results are walked (a handler may
+    // register while it iterates): select() allocates only when the map has grown, and an
+    // unregister() during the walk never does.
+    if (ready_.capacity() < map_.size()) ready_.reserve(map_.size());
+    if (retired_.capacity() < map_.size()) retired_.reserve(map_.size());
     std::int64_t timeout_ns = -1;
     if (timeout) {
         double seconds = *timeout;
@@ -969,6 +987,7 @@ inline void selector_core::close_core() noexcept {
     ready_.clear();
     index_.clear();
     merge_pos_.clear();
+    reported_round_.clear();
     map_.clear();
     retired_.clear();
 }
