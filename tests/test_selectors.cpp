@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <limits>
 #include <optional>
+#include <ostream>  // doctest prints a failed CHECK(ec) through operator<< (MinGW: not otherwise included)
 #include <stdexcept>
 #include <string>
 #include <system_error>
