@@ -7,7 +7,7 @@ set -euo pipefail
 B="$PYSOCK_BUILD_ROOT/bench-smoke"
 step cmake -S "$PYSOCK_ROOT" -B "$B" -G Ninja -DCMAKE_BUILD_TYPE=Release -DPYSOCK_WERROR=ON \
     -DPYSOCK_BUILD_TESTS=OFF -DPYSOCK_BUILD_EXAMPLES=OFF -DPYSOCK_BUILD_BENCHMARKS=ON
-step cmake --build "$B" -j "$PYSOCK_JOBS" --target pysock_bench pysock_rtt_driver pysock_peers
+step cmake --build "$B" -j "$PYSOCK_JOBS" --target pysock_bench pysock_rtt_driver pysock_peers pysock_many_clients
 
 section "pysock_bench: every benchmark, a few iterations"
 # Each stream/concurrency repetition lasts PYSOCK_BENCH_SECONDS; latency ones run min_time seconds.
@@ -30,6 +30,12 @@ fi
 
 section "compare: every peer, every workload, one short round"
 step "$PYSOCK_ROOT/bench/compare.py" --no-build --build "$B" --quick
+
+section "pysock_many_clients: every server, 16 and 300 clients, one short round (every reply checked)"
+step "$B/bench/pysock_many_clients" --clients 16,300 --seconds 0.2 --rounds 1 \
+    --python "$PYSOCK_ROOT/bench/peers/selectors_server.py" --csv "$B/many_clients.csv"
+step "$PYSOCK_ROOT/bench/many_clients_chart.py" "$B/many_clients.csv" "$B/many_clients.png"
+test -s "$B/many_clients.png" || fail "no many-clients chart written"
 
 section "compile_cost.sh: one run each"
 step "$PYSOCK_ROOT/bench/compile_cost.sh" "${CXX:-g++}" 1
