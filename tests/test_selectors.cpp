@@ -623,9 +623,7 @@ TEST_CASE_TEMPLATE("a non-blocking connect completes when the socket becomes wri
     CHECK(addr == client.getsockname());
 }
 
-TEST_CASE_TEMPLATE("a refused non-blocking connect is reported by SO_ERROR" *
-                       skip_under_wine("wine reports a refused loopback connect late or not at all"),
-                   S, PYSOCK_TEST_SELECTORS) {
+TEST_CASE_TEMPLATE("a refused non-blocking connect is reported by SO_ERROR", S, PYSOCK_TEST_SELECTORS) {
     pysock::address closed_port;
     {
         pysock::socket probe = make_listener();
