@@ -320,13 +320,13 @@ struct raw_tcp {
         fd_t fd;
         std::uint16_t port = 0;
     };
-    static listener listen() {
+    static listener listen(int backlog = 128) {
         listener l;
         l.fd = fd_t(raw_socket(AF_INET, SOCK_STREAM));
         if (!l.fd.valid()) raw_fail("socket");
         sockaddr_in a = loopback4(0);
         if (::bind(l.fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) raw_fail("bind");
-        if (::listen(l.fd.get(), 128) != 0) raw_fail("listen");
+        if (::listen(l.fd.get(), backlog) != 0) raw_fail("listen");
         socklen_t len = sizeof a;
         if (::getsockname(l.fd.get(), reinterpret_cast<sockaddr*>(&a), &len) != 0) raw_fail("getsockname");
         l.port = ntohs(a.sin_port);
@@ -592,7 +592,7 @@ inline void round_trip(typename E::conn& c, const char* msg, char* buf, std::siz
 // Raw thread-per-client echo server: accept loop, one std::thread per connection, joined at the end.
 class raw_thread_per_client_server {
 public:
-    raw_thread_per_client_server() : ls_(raw_tcp<false>::listen()) {
+    explicit raw_thread_per_client_server(int backlog = 128) : ls_(raw_tcp<false>::listen(backlog)) {
         acceptor_ = std::thread([this] {
             for (;;) {
                 raw_handle fd = raw_accept(ls_.fd.get(), nullptr, nullptr);
@@ -633,7 +633,7 @@ private:
 #ifdef PYSOCK_BENCH_HAVE_THREADING_SERVER
 class pysock_threading_server {
 public:
-    pysock_threading_server()
+    explicit pysock_threading_server(int backlog = PYSOCK_DEFAULT_BACKLOG)
         : server_(pysock::address("127.0.0.1", 0), [](pysock::socket& conn, const pysock::address&) {
               conn.setsockopt(IPPROTO_TCP, TCP_NODELAY, 1);
               char buf[kBufSize];
@@ -642,7 +642,7 @@ public:
               } catch (const pysock::connection_error&) {
                   // a load generator that resets its connections at the end (as the raw server)
               }
-          }) {
+          }, options(backlog)) {
         thread_ = std::thread([this] { server_.serve_forever(); });
     }
     ~pysock_threading_server() {
@@ -653,6 +653,11 @@ public:
     std::uint16_t port() const { return server_.server_address().port; }
 
 private:
+    static pysock::server_options options(int backlog) {
+        pysock::server_options o;
+        o.request_queue_size = backlog;
+        return o;
+    }
     pysock::threading_tcp_server server_;
     std::thread thread_;
 };

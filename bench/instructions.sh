@@ -65,4 +65,5 @@ row "AF_UNIX stream"               pysock_unix         raw_unix
 row "UDP recvfrom_into/sendto"     pysock_udp          raw_udp
 row "TCP, settimeout(30) both"    pysock_settimeout30 pysock
 row "TCP, CPython's poll() model"  raw_poll30          raw
+row "TCP, server: an event loop"   pysock_selectors    raw_epoll
 echo "# profiles: $out/callgrind.<impl>.$n2 (callgrind_annotate --auto=yes FILE include/pysock/socket.hpp)"

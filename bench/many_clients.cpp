@@ -17,10 +17,14 @@
 //   threading        pysock::threading_tcp_server, a thread per client
 //   raw_threads      a thread-per-client server written by hand: its baseline
 // Each (K, server) is measured --rounds times, the servers interleaved in a rotating order, and
-// the median is reported; the table gives round trips per second and the ratios of the goals.
+// the median is reported; the tables give round trips per second with the ratios of the goals,
+// and the server's CPU time per round trip (from /proc/PID/stat): on a 2-core machine the one
+// load generator thread bounds the rate of the fastest servers, and CPU per round trip is what
+// still tells them apart.
 #include <pysock/selectors.hpp>
 
 #include "endpoints.hpp"
+#include "event_loops.hpp"
 
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -62,76 +66,6 @@ using clock_type = std::chrono::steady_clock;
 // The servers (run in a child process: `serve KIND`)
 // ---------------------------------------------------------------------------------------------
 
-// The event-driven echo server every user of pysock::selectors writes: a non-blocking listener
-// and connections, EVENT_READ on each; a reply that does not fit waits for EVENT_WRITE.
-class selectors_echo_loop {
-public:
-    explicit selectors_echo_loop(pysock::socket& listener) : listener_(listener) {
-        selector_.register_(listener_, pysock::selectors::EVENT_READ);
-    }
-    [[noreturn]] void run() {
-        namespace sel = pysock::selectors;
-        for (;;) {
-            for (auto& [key, events] : selector_.select()) {
-                if (!key.data.has_value()) {
-                    accept_all();
-                    continue;
-                }
-                auto* c = std::any_cast<connection*>(key.data);
-                if (events & sel::EVENT_WRITE) flush(*c);
-                if (events & sel::EVENT_READ) echo(*c);
-            }
-        }
-    }
-
-private:
-    struct connection {
-        pysock::socket sock;
-        pysock::bytes pending;  // what the kernel would not take yet
-    };
-    void accept_all() {
-        for (;;) {
-            std::error_code ec;
-            auto [sock, addr] = listener_.accept(ec);
-            if (ec) return;  // would-block (or another thread of the same listener got it)
-            sock.setblocking(false);
-            sock.setsockopt(IPPROTO_TCP, TCP_NODELAY, 1);
-            auto* c = new connection{std::move(sock), {}};
-            selector_.register_(c->sock, pysock::selectors::EVENT_READ, c);
-        }
-    }
-    void echo(connection& c) {
-        std::error_code ec;
-        std::size_t n = c.sock.recv_into(buf_, sizeof buf_, ec);
-        if (pysock::is_blocking_io(ec)) return;
-        if (ec || n == 0) return drop(c);
-        if (!c.pending.empty()) {
-            c.pending.append(buf_, n);
-            return;
-        }
-        std::size_t sent = c.sock.send(std::string_view(buf_, n), ec);
-        if (ec && !pysock::is_blocking_io(ec)) return drop(c);
-        if (sent < n) {
-            c.pending.assign(buf_ + sent, n - sent);
-            selector_.modify(c.sock, pysock::selectors::EVENT_READ | pysock::selectors::EVENT_WRITE, &c);
-        }
-    }
-    void flush(connection& c) {
-        std::error_code ec;
-        std::size_t sent = c.sock.send(c.pending, ec);
-        if (ec && !pysock::is_blocking_io(ec)) return drop(c);
-        c.pending.erase(0, sent);
-        if (c.pending.empty()) selector_.modify(c.sock, pysock::selectors::EVENT_READ, &c);
-    }
-    void drop(connection& c) {
-        selector_.unregister(c.sock);
-        delete &c;  // the key stays readable until the next select(); the connection is gone
-    }
-    pysock::socket& listener_;
-    pysock::selectors::default_selector selector_;
-    char buf_[bench::kBufSize];
-};
-
 pysock::socket make_listener() {
     pysock::socket ls(AF_INET, SOCK_STREAM);
     ls.setsockopt(SOL_SOCKET, SO_REUSEADDR, 1);
@@ -151,101 +85,24 @@ void announce(int port) {
     announce(listener.getsockname().port);
     std::vector<std::thread> others;
     for (int i = 1; i < threads; ++i)
-        others.emplace_back([&listener] { selectors_echo_loop(listener).run(); });
-    selectors_echo_loop(listener).run();
+        others.emplace_back([&listener] { bench::selectors_echo_loop(listener).run(false); });
+    bench::selectors_echo_loop(listener).run(false);
+    die("the selectors loop ended");
 }
 
-// The same loop on epoll by hand: what the selectors loop must stay within 5% of.
 [[noreturn]] void serve_raw_epoll() {
-    int ls = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    int one = 1;
-    ::setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    sockaddr_in sa = bench::loopback4(0);
-    if (::bind(ls, reinterpret_cast<sockaddr*>(&sa), sizeof sa) < 0 || ::listen(ls, kBacklog) < 0) die_errno("bind");
+    int ls = bench::raw_epoll_echo_loop::listen_nonblocking(kBacklog);
+    sockaddr_in sa{};
     socklen_t len = sizeof sa;
     ::getsockname(ls, reinterpret_cast<sockaddr*>(&sa), &len);
     announce(ntohs(sa.sin_port));
-    int ep = ::epoll_create1(EPOLL_CLOEXEC);
-    epoll_event ev{};
-    ev.events = EPOLLIN;
-    ev.data.fd = ls;
-    ::epoll_ctl(ep, EPOLL_CTL_ADD, ls, &ev);
-    std::vector<std::string> pending;
-    std::vector<epoll_event> events(1);
-    std::size_t registered = 1;
-    char buf[bench::kBufSize];
-    auto drop = [&](int fd) {
-        ::epoll_ctl(ep, EPOLL_CTL_DEL, fd, &ev);
-        ::close(fd);
-        --registered;
-    };
-    for (;;) {
-        int n = ::epoll_wait(ep, events.data(), static_cast<int>(events.size()), -1);
-        if (n < 0 && errno == EINTR) continue;
-        for (int i = 0; i < n; ++i) {
-            int fd = events[static_cast<std::size_t>(i)].data.fd;
-            std::uint32_t what = events[static_cast<std::size_t>(i)].events;
-            if (fd == ls) {
-                for (;;) {
-                    int c = ::accept4(ls, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
-                    if (c < 0) break;
-                    ::setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-                    epoll_event cev{};
-                    cev.events = EPOLLIN;
-                    cev.data.fd = c;
-                    ::epoll_ctl(ep, EPOLL_CTL_ADD, c, &cev);
-                    if (++registered > events.size()) events.resize(registered);
-                    if (static_cast<std::size_t>(c) >= pending.size()) pending.resize(static_cast<std::size_t>(c) + 1);
-                }
-                continue;
-            }
-            std::string& rest = pending[static_cast<std::size_t>(fd)];
-            if (what & EPOLLOUT) {
-                ssize_t s = ::send(fd, rest.data(), rest.size(), MSG_NOSIGNAL);
-                if (s < 0 && errno != EAGAIN) {
-                    drop(fd);
-                    continue;
-                }
-                rest.erase(0, s < 0 ? 0 : static_cast<std::size_t>(s));
-                if (rest.empty()) {
-                    epoll_event cev{};
-                    cev.events = EPOLLIN;
-                    cev.data.fd = fd;
-                    ::epoll_ctl(ep, EPOLL_CTL_MOD, fd, &cev);
-                }
-            }
-            if (what & ~static_cast<std::uint32_t>(EPOLLOUT)) {
-                ssize_t r = ::recv(fd, buf, sizeof buf, 0);
-                if (r < 0 && errno == EAGAIN) continue;
-                if (r <= 0) {
-                    drop(fd);
-                    continue;
-                }
-                if (!rest.empty()) {
-                    rest.append(buf, static_cast<std::size_t>(r));
-                    continue;
-                }
-                ssize_t s = ::send(fd, buf, static_cast<std::size_t>(r), MSG_NOSIGNAL);
-                if (s < 0 && errno != EAGAIN) {
-                    drop(fd);
-                    continue;
-                }
-                std::size_t sent = s < 0 ? 0 : static_cast<std::size_t>(s);
-                if (sent < static_cast<std::size_t>(r)) {
-                    rest.assign(buf + sent, static_cast<std::size_t>(r) - sent);
-                    epoll_event cev{};
-                    cev.events = EPOLLIN | EPOLLOUT;
-                    cev.data.fd = fd;
-                    ::epoll_ctl(ep, EPOLL_CTL_MOD, fd, &cev);
-                }
-            }
-        }
-    }
+    bench::raw_epoll_echo_loop(ls).run(false);
+    die("the raw epoll loop ended");
 }
 
 template <class Server>
 [[noreturn]] void serve_threads() {
-    Server server;
+    Server server(kBacklog);
     announce(server.port());
     for (;;) ::pause();  // the parent ends this process with SIGKILL
 }
@@ -315,8 +172,29 @@ void send_message(client& c, std::uint32_t id) {
         die_errno("client send");
 }
 
-// Runs the load for `seconds` (after one checked round trip per connection); round trips/s.
-double drive(int port, int nclients, double seconds) {
+// CPU time (user + system, every thread) the process `pid` has used so far, in seconds.
+double cpu_seconds(pid_t pid) {
+    FILE* f = std::fopen(("/proc/" + std::to_string(pid) + "/stat").c_str(), "r");
+    if (!f) die_errno("/proc/PID/stat");
+    char buf[1024];
+    std::size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+    std::fclose(f);
+    buf[n] = '\0';
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    const char* p = std::strrchr(buf, ')');
+    unsigned long utime = 0, stime = 0;
+    if (!p || std::sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) != 2)
+        die("cannot parse /proc/PID/stat");
+    return static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+struct load_result {
+    double rate = 0;                 // round trips per second
+    double server_cpu_us_per_rt = 0;  // the server's CPU time per round trip, microseconds
+};
+
+// Runs the load for `seconds` (after one checked round trip per connection).
+load_result drive(pid_t server, int port, int nclients, double seconds) {
     std::vector<client> clients(static_cast<std::size_t>(nclients));
     int ep = ::epoll_create1(EPOLL_CLOEXEC);
     sockaddr_in sa = bench::loopback4(static_cast<std::uint16_t>(port));
@@ -337,8 +215,9 @@ double drive(int port, int nclients, double seconds) {
     }
     std::vector<epoll_event> events(1024);
     // phase 0: one checked round trip each (every connection accepted and served); phase 1: timed.
-    double rate = 0;
+    load_result result;
     for (int phase = 0; phase < 2; ++phase) {
+        const double cpu_before = cpu_seconds(server);
         for (std::size_t i = 0; i < clients.size(); ++i) send_message(clients[i], static_cast<std::uint32_t>(i));
         std::size_t outstanding = clients.size();
         unsigned long long round_trips = 0;
@@ -368,7 +247,8 @@ double drive(int port, int nclients, double seconds) {
                 }
             }
         }
-        rate = static_cast<double>(round_trips) / std::chrono::duration<double>(clock_type::now() - start).count();
+        result.rate = static_cast<double>(round_trips) / std::chrono::duration<double>(clock_type::now() - start).count();
+        result.server_cpu_us_per_rt = (cpu_seconds(server) - cpu_before) * 1e6 / static_cast<double>(round_trips);
     }
     // An abortive close: no TIME_WAIT left behind, so 10,000-client runs do not exhaust the ports.
     linger lg{1, 0};
@@ -377,7 +257,7 @@ double drive(int port, int nclients, double seconds) {
         ::close(c.fd);
     }
     ::close(ep);
-    return rate;
+    return result;
 }
 
 std::vector<std::string> split(const std::string& s) {
@@ -443,9 +323,9 @@ int main(int argc, char** argv) {
             return 2;
         }
     }
-    std::map<std::pair<int, std::string>, double> median;
+    std::map<std::pair<int, std::string>, double> median, median_cpu;
     for (int k : ks) {
-        std::map<std::string, std::vector<double>> runs;
+        std::map<std::string, std::vector<double>> runs, cpu;
         for (int round = 0; round < rounds; ++round) {
             for (std::size_t j = 0; j < servers.size(); ++j) {
                 const std::string& name = servers[(j + static_cast<std::size_t>(round)) % servers.size()];
@@ -455,14 +335,20 @@ int main(int argc, char** argv) {
                 } else {
                     start_server({"/proc/self/exe", "serve", name}, srv);
                 }
-                double rate = drive(srv.port, k, seconds);
-                runs[name].push_back(rate);
-                std::fprintf(stderr, "  K=%-5d %-13s round %d: %10.0f round trips/s\n", k, name.c_str(), round + 1, rate);
+                load_result r = drive(srv.pid, srv.port, k, seconds);
+                runs[name].push_back(r.rate);
+                cpu[name].push_back(r.server_cpu_us_per_rt);
+                std::fprintf(stderr, "  K=%-5d %-13s round %d: %10.0f round trips/s, server CPU %6.2f us per round trip\n",
+                             k, name.c_str(), round + 1, r.rate, r.server_cpu_us_per_rt);
             }
         }
         for (auto& [name, v] : runs) {
             std::sort(v.begin(), v.end());
             median[{k, name}] = v[v.size() / 2];
+        }
+        for (auto& [name, v] : cpu) {
+            std::sort(v.begin(), v.end());
+            median_cpu[{k, name}] = v[v.size() / 2];
         }
     }
     auto get = [&](int k, const char* name) {
@@ -486,6 +372,27 @@ int main(int argc, char** argv) {
         for (const auto& s : servers) std::printf(" %.0f |", get(k, s.c_str()));
         std::printf(" %s | %s | %s | %s |\n", ratio(k, "selectors", "raw_epoll").c_str(), ratio(k, "selectors", "python").c_str(),
                     ratio(k, "selectors_2t", "raw_epoll").c_str(), ratio(k, "threading", "raw_threads").c_str());
+    }
+    std::printf("\nserver CPU time per round trip, microseconds (median of %d; user + system, every thread)\n\n| K |", rounds);
+    for (const auto& s : servers) std::printf(" %s |", s.c_str());
+    std::printf(" python / selectors | raw_threads / threading |\n|---:|");
+    for (std::size_t i = 0; i < servers.size() + 2; ++i) std::printf("---:|");
+    std::printf("\n");
+    auto cpu_of = [&](int k, const char* name) {
+        auto it = median_cpu.find({k, name});
+        return it == median_cpu.end() ? 0.0 : it->second;
+    };
+    for (int k : ks) {
+        std::printf("| %d |", k);
+        for (const auto& s : servers) std::printf(" %.2f |", cpu_of(k, s.c_str()));
+        auto cpu_ratio = [&](const char* a, const char* b) {
+            double x = cpu_of(k, a), y = cpu_of(k, b);
+            char text[32];
+            if (x <= 0 || y <= 0) return std::string("-");
+            std::snprintf(text, sizeof text, "%.2f", x / y);
+            return std::string(text);
+        };
+        std::printf(" %s | %s |\n", cpu_ratio("python", "selectors").c_str(), cpu_ratio("raw_threads", "threading").c_str());
     }
     if (!csv.empty()) {
         FILE* f = std::fopen(csv.c_str(), "w");

@@ -34,7 +34,7 @@ def main(argv):
     plots = []
     for i, name in enumerate(header[1:], start=2):
         plots.append(f"'{d.name}' using 1:(${i}/1000) with linespoints lw 2 pt 7 title '{LABELS.get(name, name)}'")
-    script = f"""set terminal pngcairo size 1000,560 font "DejaVu Sans,10"
+    script = f"""set terminal pngcairo noenhanced size 1000,560 font "DejaVu Sans,10"
 set output '{argv[2]}'
 set title "64 B ping-pong, K clients from one epoll load generator (2-core VM, loopback)"
 set logscale x

@@ -1647,7 +1647,9 @@ inline std::error_code current_exception_code() noexcept {
 } // namespace detail
 
 inline bool is_blocking_io(const std::error_code& ec) noexcept {
-    return ec.category() == detail::os_category() && detail::classify(ec.value()) == detail::error_kind::blocking;
+    // The value first: a cleared code (the common case in a loop) is answered without a call.
+    return ec.value() != 0 && detail::classify(ec.value()) == detail::error_kind::blocking &&
+           ec.category() == detail::os_category();
 }
 
 inline const std::error_category& gai_category() noexcept {
