@@ -118,6 +118,15 @@ inline tcp_connection connect_tcp(int family = AF_INET) {
     return {std::move(listener), std::move(client), std::move(server)};
 }
 
+/// Closes `s` with a reset (RST) instead of an orderly FIN: SO_LINGER with a zero timeout.
+inline void close_with_reset(pysock::socket& s) {
+    ::linger l{};
+    l.l_onoff = 1;
+    l.l_linger = 0;
+    s.setsockopt(SOL_SOCKET, SO_LINGER, std::string_view(reinterpret_cast<const char*>(&l), sizeof l));
+    s.close();
+}
+
 /// Whether ::1 can be bound here (IPv6 tests skip, with the reason, where it cannot).
 inline bool ipv6_loopback_available() {
     try {

@@ -9,6 +9,7 @@
 #include <pysock/socket.hpp>
 
 #include "platform.hpp"
+#include "support.hpp"
 
 #include <atomic>
 #include <chrono>
@@ -277,9 +278,7 @@ TEST_CASE("a peer that resets in the middle of a 64 MiB sendall raises a connect
         char buf[1 << 16];
         std::size_t total = 0;
         while (total < (1u << 20)) total += p.recv_into(buf, sizeof buf);  // read 1 MiB, then
-        ::linger lg{1, 0};                                                  // abort: RST
-        p.setsockopt(SOL_SOCKET, SO_LINGER, std::string_view(reinterpret_cast<char*>(&lg), sizeof lg));
-        p.close();
+        pysock_test::close_with_reset(p);  // abort: RST
         return total;
     });
     try {

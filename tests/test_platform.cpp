@@ -7,6 +7,7 @@
 #include <pysock/socket.hpp>
 
 #include "platform.hpp"
+#include "support.hpp"
 
 #include <atomic>
 #include <chrono>
@@ -408,11 +409,6 @@ TEST_CASE("shutdown(SHUT_RDWR) from another thread wakes a thread blocked in rec
 TEST_CASE("an abortive close (SO_LINGER 0) reaches the peer as connection_reset_error" *
           pysock_test::skip_under_wine("wine 8: an abortive close reaches the peer as a clean EOF")) {
     tcp_pair p;
-    ::linger lg{};
-    lg.l_onoff = 1;
-    lg.l_linger = 0;
-    p.client.setsockopt(SOL_SOCKET, SO_LINGER,
-                        std::string_view(reinterpret_cast<const char*>(&lg), sizeof lg));
-    p.client.close();
+    pysock_test::close_with_reset(p.client);
     CHECK_THROWS_AS(p.conn.recv(10), pysock::connection_reset_error);
 }

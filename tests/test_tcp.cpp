@@ -103,15 +103,6 @@ bool readable_within(const pysock::socket& s, int ms) {
 #endif
 }
 
-// Sends RST instead of FIN on close (SO_LINGER with a zero timeout).
-void close_with_reset(pysock::socket& s) {
-    linger l{};
-    l.l_onoff = 1;
-    l.l_linger = 0;
-    REQUIRE(::setsockopt(s.fileno(), SOL_SOCKET, SO_LINGER, reinterpret_cast<const char*>(&l),
-                         static_cast<int>(sizeof l)) == 0);
-    s.close();
-}
 
 #if !defined(_WIN32)
 // Runs body in a forked child whose SIGPIPE disposition is the default (terminate). Returns

@@ -218,6 +218,7 @@
 #include <exception>
 #include <optional>
 #include <iosfwd>
+#include <iterator>
 #include <new>
 #include <stdexcept>
 #include <string>
@@ -383,6 +384,8 @@ std::size_t checked_nbytes(Buffer& buffer, std::size_t nbytes) {
 }
 } // namespace detail
 
+class socket_file;
+
 /// Python's socket.socket. Move-only; the destructor closes the socket.
 ///
 /// Thread safety: see the narrative at the top of this file. Every operation on a closed,
@@ -489,6 +492,17 @@ public:
 
     /// sock.dup(): a new close-on-exec descriptor for the same socket, with the same timeout.
     socket dup() const;
+    /// sock.makefile(mode="r", buffering=None): a file object for line-oriented protocols
+    /// (readline, iteration, buffered writes). Mode is made of 'r', 'w' and 'b' ("r", "rb", "w",
+    /// "wb", "rwb"...); 'b' changes nothing: data is bytes either way, with no newline
+    /// translation. buffering: nullopt = 8,192 bytes (io.DEFAULT_BUFFER_SIZE), 0 = unbuffered.
+    /// The file works on a duplicate of the descriptor (one dup()), so, as in Python, closing,
+    /// moving or destroying this socket while the file is open leaves the connection open until
+    /// the file is closed too; fileno() of the file is the duplicate's. The file keeps the timeout
+    /// this socket has when makefile() is called.
+    /// @throws std::invalid_argument "invalid mode 'x' (only r, w, b allowed)", error (EBADF
+    /// on a closed socket, EMFILE). Thread safety: as dup().
+    socket_file makefile(std::string_view mode = "r", std::optional<std::size_t> buffering = std::nullopt) const;
     /// sock.get_inheritable() / sock.set_inheritable(flag): whether children inherit it.
     bool get_inheritable() const;
     void set_inheritable(bool inheritable);
@@ -523,6 +537,7 @@ public:
 
 private:
     friend std::pair<socket, socket> socketpair(int, int, int);
+    friend class socket_file;
     socket(native_handle_type fd, int family, int type, int proto) noexcept;
     native_handle_type checked_fd() const;
     void apply_timeout(std::int64_t timeout_ns, std::int64_t previous_ns);
@@ -542,6 +557,117 @@ private:
     int type_;
     int proto_;
     std::atomic<std::int64_t> timeout_ns_;  // -1 blocking, 0 non-blocking, > 0 timeout
+};
+
+// ---------------------------------------------------------------------------------------------
+// 3.3b socket_file: what sock.makefile() returns (Python's BufferedRWPair over SocketIO)
+// ---------------------------------------------------------------------------------------------
+
+/// io.UnsupportedOperation (an OSError and a ValueError in Python): reading a file opened for
+/// writing only, or writing one opened for reading only. pysock makes it an `error` (code
+/// EBADF, what the system answers for the same mistake on a descriptor), so that
+/// `catch (const pysock::error&)` sees it.
+PYSOCK_DECLARE_ERROR(unsupported_operation, error);
+
+/// A file object over a socket, as sock.makefile() returns it. Move-only; the destructor
+/// flushes (ignoring errors) and closes. Reads are buffered: readline() over a stream of short
+/// lines costs one recv() per buffer, not per line, and returns lines that arrived together
+/// without a system call. After a recv() timed out, the file refuses reads that need the socket
+/// ("cannot read from timed out object", as Python's SocketIO), but every byte already received
+/// stays readable: a line already complete in the buffer is still returned. No byte received is
+/// ever dropped by an exception: a read that throws leaves what it had in the buffer.
+///
+/// Errors: reading or writing a closed file -> std::invalid_argument ("I/O operation on closed
+/// file."); the wrong direction -> unsupported_operation; the socket's own errors as the socket
+/// raises them (timeout, connection_reset_error, ...). Thread safety: one thread at a time.
+class socket_file {
+public:
+    /// A moved-from file is closed.
+    socket_file(socket_file&& other) noexcept;
+    socket_file& operator=(socket_file&& other) noexcept;
+    socket_file(const socket_file&) = delete;
+    socket_file& operator=(const socket_file&) = delete;
+    ~socket_file();
+
+    /// f.read(n): up to n bytes, fewer only at end of stream (unbuffered: one recv()); read()
+    /// reads to end of stream.
+    bytes read(std::optional<std::size_t> n = std::nullopt);
+    /// f.readline(limit): one line with its '\n'; at most `limit` bytes; empty at end of stream;
+    /// the last line may lack its '\n'.
+    bytes readline(std::optional<std::size_t> limit = std::nullopt);
+    /// f.readlines(): every line to end of stream.
+    std::vector<bytes> readlines();
+    /// f.readinto(buffer): fills the buffer (fewer bytes only at end of stream; unbuffered: one
+    /// recv()); returns the count.
+    std::size_t readinto(void* buf, std::size_t nbytes);
+    template <class Buffer, class = detail::writable_buffer_t<Buffer>>
+    std::size_t readinto(Buffer& buffer) {
+        return readinto(std::data(buffer), std::size(buffer) * sizeof(*std::data(buffer)));
+    }
+    /// f.write(data): buffers (or, unbuffered, sends) all of `data`; returns data.size(). A
+    /// full buffer is sent first. On failure, what was not sent stays buffered.
+    std::size_t write(std::string_view data);
+    /// f.flush(): sends what is buffered (sendall).
+    void flush();
+    /// f.close(): flushes, then releases the descriptor, even when the flush throws (the error
+    /// is then rethrown). Idempotent.
+    void close();
+    bool closed() const noexcept { return closed_; }
+    bool readable() const;
+    bool writable() const;
+    /// f.fileno(): the file's descriptor (the duplicate makefile() made). @throws
+    /// std::invalid_argument when closed.
+    native_handle_type fileno() const;
+
+    /// `for (const auto& line : f)`: readline() until it returns an empty line.
+    class iterator {
+    public:
+        using iterator_category = std::input_iterator_tag;
+        using value_type = bytes;
+        using difference_type = std::ptrdiff_t;
+        using pointer = const bytes*;
+        using reference = const bytes&;
+        iterator() = default;
+        explicit iterator(socket_file* f) : file_(f) { ++*this; }
+        reference operator*() const { return line_; }
+        pointer operator->() const { return &line_; }
+        iterator& operator++() {
+            line_ = file_->readline();
+            if (line_.empty()) file_ = nullptr;
+            return *this;
+        }
+        void operator++(int) { ++*this; }
+        bool operator==(const iterator& o) const { return file_ == o.file_; }
+        bool operator!=(const iterator& o) const { return file_ != o.file_; }
+
+    private:
+        socket_file* file_ = nullptr;
+        bytes line_;
+    };
+    iterator begin() { return iterator(this); }
+    iterator end() { return iterator(); }
+
+private:
+    friend class socket;
+    socket_file(socket sock, bool reading, bool writing, std::size_t buffer_size);
+    void check_readable() const;
+    void check_writable() const;
+    std::size_t fill(std::size_t most);
+    void make_room(std::size_t wanted);
+    bytes take(std::size_t n);
+    std::size_t raw_read(char* into, std::size_t n);
+    void send_buffered();
+
+    socket sock_;
+    std::size_t buffer_size_;  // 0: unbuffered
+    bool reading_;
+    bool writing_;
+    bool closed_ = false;
+    bool timed_out_ = false;
+    std::string rbuf_;          // received, not yet read: rbuf_[rbeg_, rend_)
+    std::size_t rbeg_ = 0;
+    std::size_t rend_ = 0;
+    std::string wbuf_;          // written, not yet sent
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -2563,6 +2689,226 @@ inline bool socket::get_inheritable() const {
 
 inline void socket::set_inheritable(bool inheritable) {
     if (detail::set_cloexec(checked_fd(), !inheritable) < 0) detail::raise_last_error();
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5.3b socket_file
+// ---------------------------------------------------------------------------------------------
+
+inline socket_file socket::makefile(std::string_view mode, std::optional<std::size_t> buffering) const {
+    if (mode.empty() || mode.find_first_not_of("rwb") != std::string_view::npos)
+        throw std::invalid_argument("invalid mode " + repr(mode).substr(1) + " (only r, w, b allowed)");
+    const bool writing = mode.find('w') != std::string_view::npos;
+    const bool reading = mode.find('r') != std::string_view::npos || !writing;
+    return socket_file(dup(), reading, writing, buffering ? *buffering : 8192);
+}
+
+inline socket_file::socket_file(socket sock, bool reading, bool writing, std::size_t buffer_size)
+    : sock_(std::move(sock)), buffer_size_(buffer_size), reading_(reading), writing_(writing) {}
+
+inline socket_file::socket_file(socket_file&& other) noexcept
+    : sock_(std::move(other.sock_)), buffer_size_(other.buffer_size_), reading_(other.reading_),
+      writing_(other.writing_), closed_(std::exchange(other.closed_, true)), timed_out_(other.timed_out_),
+      rbuf_(std::move(other.rbuf_)), rbeg_(std::exchange(other.rbeg_, 0)), rend_(std::exchange(other.rend_, 0)),
+      wbuf_(std::move(other.wbuf_)) {}
+
+inline socket_file& socket_file::operator=(socket_file&& other) noexcept {
+    if (this != &other) {
+        try {
+            close();
+        } catch (...) {  // as the destructor: a failed flush of the replaced file is dropped
+        }
+        sock_ = std::move(other.sock_);
+        buffer_size_ = other.buffer_size_;
+        reading_ = other.reading_;
+        writing_ = other.writing_;
+        closed_ = std::exchange(other.closed_, true);
+        timed_out_ = other.timed_out_;
+        rbuf_ = std::move(other.rbuf_);
+        rbeg_ = std::exchange(other.rbeg_, 0);
+        rend_ = std::exchange(other.rend_, 0);
+        wbuf_ = std::move(other.wbuf_);
+    }
+    return *this;
+}
+
+inline socket_file::~socket_file() {
+    try {
+        close();
+    } catch (...) {  // a destructor never throws: unsent bytes are dropped with the connection
+    }
+}
+
+inline void socket_file::check_readable() const {
+    if (closed_) throw std::invalid_argument("I/O operation on closed file.");
+    if (!reading_)
+        throw unsupported_operation(std::error_code(detail::err_bad_handle, detail::os_category()),
+                                    "File or stream is not readable.");
+}
+
+inline void socket_file::check_writable() const {
+    if (closed_) throw std::invalid_argument("I/O operation on closed file.");
+    if (!writing_)
+        throw unsupported_operation(std::error_code(detail::err_bad_handle, detail::os_category()),
+                                    "File or stream is not writable.");
+}
+
+// One recv() into `into`: Python's SocketIO.readinto, which refuses once a timeout occurred.
+inline std::size_t socket_file::raw_read(char* into, std::size_t n) {
+    if (timed_out_)
+        throw error(std::error_code(detail::err_timed_out, detail::os_category()), "cannot read from timed out object");
+    try {
+        return sock_.recv_into(into, n);
+    } catch (const timeout&) {
+        timed_out_ = true;
+        throw;
+    }
+}
+
+// Room for `wanted` more bytes after rend_: the unread bytes move to the front, and the buffer
+// grows when a line or a read needs more than it holds.
+inline void socket_file::make_room(std::size_t wanted) {
+    if (rbeg_ == rend_) rbeg_ = rend_ = 0;
+    if (rbuf_.size() - rend_ >= wanted) return;
+    if (rbeg_ > 0) {
+        std::memmove(&rbuf_[0], rbuf_.data() + rbeg_, rend_ - rbeg_);
+        rend_ -= rbeg_;
+        rbeg_ = 0;
+    }
+    if (rbuf_.size() - rend_ < wanted) rbuf_.resize(rend_ + wanted);
+}
+
+// Receives at most `most` more bytes into the buffer (one recv()); 0 at end of stream.
+inline std::size_t socket_file::fill(std::size_t most) {
+    make_room(most);
+    std::size_t n = raw_read(&rbuf_[rend_], most);
+    rend_ += n;
+    return n;
+}
+
+inline bytes socket_file::take(std::size_t n) {
+    bytes out(rbuf_.data() + rbeg_, n);
+    rbeg_ += n;
+    return out;
+}
+
+inline bytes socket_file::readline(std::optional<std::size_t> limit) {
+    check_readable();
+    const std::size_t most = limit ? *limit : SIZE_MAX;
+    const std::size_t chunk = buffer_size_ ? buffer_size_ : 1;  // unbuffered: never past the '\n'
+    std::size_t scanned = 0;
+    for (;;) {
+        std::size_t avail = rend_ - rbeg_;
+        std::size_t end = avail < most ? avail : most;
+        if (end > scanned) {
+            const void* nl = std::memchr(rbuf_.data() + rbeg_ + scanned, '\n', end - scanned);
+            if (nl) return take(static_cast<std::size_t>(static_cast<const char*>(nl) - (rbuf_.data() + rbeg_)) + 1);
+            scanned = end;
+        }
+        if (scanned >= most) return take(most);
+        if (fill(chunk) == 0) return take(rend_ - rbeg_);  // end of stream: the rest, maybe ""
+    }
+}
+
+inline bytes socket_file::read(std::optional<std::size_t> n) {
+    check_readable();
+    if (n && buffer_size_ == 0 && rbeg_ == rend_) {  // raw read: one recv(), as SocketIO.read
+        bytes out(*n, '\0');
+        out.resize(raw_read(&out[0], *n));
+        return out;
+    }
+    const std::size_t want = n ? *n : SIZE_MAX;
+    const std::size_t chunk = buffer_size_ ? buffer_size_ : 8192;
+    while (rend_ - rbeg_ < want) {
+        std::size_t missing = want - (rend_ - rbeg_);
+        if (fill(missing < chunk ? missing : chunk) == 0) break;
+    }
+    std::size_t avail = rend_ - rbeg_;
+    return take(avail < want ? avail : want);
+}
+
+inline std::vector<bytes> socket_file::readlines() {
+    std::vector<bytes> lines;
+    for (bytes line = readline(); !line.empty(); line = readline()) lines.push_back(std::move(line));
+    return lines;
+}
+
+inline std::size_t socket_file::readinto(void* buf, std::size_t nbytes) {
+    check_readable();
+    char* out = static_cast<char*>(buf);
+    std::size_t done = 0;
+    // What is buffered first; then straight into the caller's memory (no copy through the buffer).
+    std::size_t avail = rend_ - rbeg_;
+    if (avail > 0) {
+        done = avail < nbytes ? avail : nbytes;
+        std::memcpy(out, rbuf_.data() + rbeg_, done);
+        rbeg_ += done;
+    }
+    while (done < nbytes) {
+        std::size_t n = raw_read(out + done, nbytes - done);  // a timeout keeps `done` bytes in buf
+        if (n == 0) break;
+        done += n;
+        if (buffer_size_ == 0) break;  // raw: one recv()
+    }
+    return done;
+}
+
+inline void socket_file::send_buffered() {
+    if (wbuf_.empty()) return;
+    try {
+        sock_.sendall(wbuf_);
+    } catch (const error& e) {
+        wbuf_.erase(0, e.characters_written());  // what was not sent stays buffered
+        throw;
+    }
+    wbuf_.clear();
+}
+
+inline std::size_t socket_file::write(std::string_view data) {
+    check_writable();
+    if (buffer_size_ == 0) {
+        sock_.sendall(data);
+        return data.size();
+    }
+    if (wbuf_.size() + data.size() > buffer_size_) {
+        send_buffered();
+        if (data.size() >= buffer_size_) {  // too big to buffer: straight out
+            sock_.sendall(data);
+            return data.size();
+        }
+    }
+    wbuf_.append(data.data(), data.size());
+    return data.size();
+}
+
+inline void socket_file::flush() {
+    if (closed_) throw std::invalid_argument("I/O operation on closed file.");
+    if (writing_) send_buffered();
+}
+
+inline void socket_file::close() {
+    if (closed_) return;
+    closed_ = true;
+    struct release {
+        socket& sock;
+        ~release() { sock.close_quietly(); }
+    } at_exit{sock_};
+    if (writing_) send_buffered();
+}
+
+inline bool socket_file::readable() const {
+    if (closed_) throw std::invalid_argument("I/O operation on closed file.");
+    return reading_;
+}
+
+inline bool socket_file::writable() const {
+    if (closed_) throw std::invalid_argument("I/O operation on closed file.");
+    return writing_;
+}
+
+inline native_handle_type socket_file::fileno() const {
+    if (closed_) throw std::invalid_argument("I/O operation on closed file.");
+    return sock_.fileno();
 }
 
 // ---------------------------------------------------------------------------------------------

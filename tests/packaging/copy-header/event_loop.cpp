@@ -8,12 +8,13 @@ int main() {
     auto [a, b] = pysock::socketpair();
     pysock::selectors::default_selector selector;
     selector.register_(b, pysock::selectors::EVENT_READ);
-    a.sendall("hello from pysock::selectors");
+    a.sendall("hello from pysock");
     if (selector.select(10.0).size() != 1) {  // bounded: a broken build fails, never hangs CI
         std::cerr << "the socket never became readable\n";
         return 1;
     }
     pysock::bytes received = b.recv(4096);
-    std::cout << "received " << pysock::repr(received) << '\n';
-    return received == "hello from pysock::selectors" ? 0 : 1;
+    std::cout << "pysock " << PYSOCK_VERSION_MAJOR << '.' << PYSOCK_VERSION_MINOR << '.'
+              << PYSOCK_VERSION_PATCH << ": received " << pysock::repr(received) << " (through a selector)\n";
+    return received == "hello from pysock" ? 0 : 1;
 }
