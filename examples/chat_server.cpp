@@ -6,14 +6,16 @@
 //   - until either side sends "fini": then the client closes the connection and the server goes
 //     back to waiting for the next client.
 // TCP carries a stream of bytes, not messages: one recv() may return half a message, or two.
-// So every message is one line of UTF-8 text ending in '\n', and LineReader below cuts the stream
-// back into lines (Python: `connexion.makefile("rb").readline()`).
+// So every message is one line of UTF-8 text ending in '\n', and makefile().readline() cuts the
+// stream back into lines (Python: `connexion.makefile("rb").readline()`).
 //
 // Build: c++ -std=c++17 -Iinclude examples/chat_server.cpp -pthread -o chat_server
 // Run:   ./chat_server [HOST [PORT]]          (defaults: 0.0.0.0 63000)
 //        then, on the other machine: ./chat_client 192.168.1.44   (this machine's address)
 // At the end of its standard input (Ctrl-D), the server answers "fini" and stops.
 #include <pysock/socket.hpp>
+
+#include "support.hpp"
 
 #include <csignal>
 #include <cstdlib>
@@ -48,38 +50,6 @@ bool parse_args(int argc, char** argv, std::string& host, int& port) {
     return port <= 65535;
 }
 
-// Cuts the byte stream of a socket into lines (the framing of our protocol).
-class LineReader {
-public:
-    explicit LineReader(pysock::socket& sock) : sock_(sock) {}
-
-    // The next line, without its "\n" (nor a "\r" before it); std::nullopt once the peer has
-    // closed the connection (a last line without "\n" was cut short: it is dropped).
-    std::optional<std::string> readline() {
-        while (true) {
-            const std::size_t end = buffer_.find('\n', scanned_);
-            if (end != std::string::npos) {
-                std::string line = buffer_.substr(0, end);
-                buffer_.erase(0, end + 1);  // what follows is the start of the next message
-                scanned_ = 0;
-                if (!line.empty() && line.back() == '\r') line.pop_back();
-                return line;
-            }
-            scanned_ = buffer_.size();  // no '\n' in there: don't search it again
-            if (buffer_.size() > max_line)  // a peer that never ends its line must not eat all memory
-                throw std::length_error("message trop long");
-            pysock::bytes chunk = sock_.recv(1024);  // may end in the middle of an 'é': no matter,
-            if (chunk.empty()) return std::nullopt;  // we only cut at '\n'. b'': the peer has left
-            buffer_ += chunk;
-        }
-    }
-
-private:
-    static constexpr std::size_t max_line = 1 << 20;  // 1 MiB
-    pysock::socket& sock_;
-    std::string buffer_;        // bytes received but not yet returned
-    std::size_t scanned_ = 0;   // buffer_[0, scanned_) holds no '\n'
-};
 
 // One message = one line.
 void send_line(pysock::socket& sock, const std::string& message) { sock.sendall(message + "\n"); }
@@ -102,11 +72,12 @@ bool ask(const char* prompt, std::string& line) {
 
 // One conversation with a connected client. Returns false when our own user is gone (end of input).
 bool converse(pysock::socket& connexion) {
-    LineReader lignes(connexion);
+    //  > lignes = connexion.makefile("rb")
+    pysock::socket_file lignes = connexion.makefile("rb");
     try {
         while (true) {
             //  > message = lignes.readline()
-            std::optional<std::string> message = lignes.readline();
+            std::optional<std::string> message = example::read_message(lignes);
             if (!message) {  // the client left without "fini"
                 std::cout << "Client déconnecté." << std::endl;
                 return true;

@@ -1,12 +1,16 @@
-// support.hpp - what the newer examples share and is not their lesson: reading the command line
-// and leaving on Ctrl-C. Each example then shows only its Python counterpart's code.
+// support.hpp - what the newer examples share: reading the command line and leaving on Ctrl-C
+// (not their lesson), and the chat's line framing (exercise 3's, written once for both sides).
 #ifndef PYSOCK_EXAMPLES_SUPPORT_HPP
 #define PYSOCK_EXAMPLES_SUPPORT_HPP
+
+#include <pysock/socket.hpp>
 
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
+#include <optional>
+#include <stdexcept>
 #include <string>
 #if defined(_WIN32)
 #include <io.h>
@@ -51,6 +55,23 @@ inline int parse_count(const std::string& text, int most) {
         return -1;
     int n = std::stoi(text);
     return n >= 1 && n <= most ? n : -1;
+}
+
+/// The chat's framing (exercise 3): one message is one line of UTF-8 text ending in '\n'. Returns
+/// the next message without its "\n" (nor a "\r" before it), or std::nullopt once the peer has
+/// closed the connection (a last line without "\n" was cut short: it is dropped). A peer that
+/// never ends its line cannot make us hold more than 1 MiB: std::length_error.
+inline std::optional<std::string> read_message(pysock::socket_file& lines) {
+    constexpr std::size_t max_line = 1 << 20;
+    //  > line = lines.readline(MAX_LINE + 1)
+    pysock::bytes line = lines.readline(max_line + 1);
+    if (line.empty() || line.back() != '\n') {
+        if (line.size() > max_line) throw std::length_error("message trop long");
+        return std::nullopt;  // b'' (or a cut line): the peer has left
+    }
+    line.pop_back();
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    return line;
 }
 
 /// Prints `usage` on stderr and returns 2, the exit status for bad arguments.
