@@ -48,7 +48,7 @@ TEST_CASE("makefile accepts Python's modes and says what each can do") {
     };
     for (auto e : {expected{"r", true, false}, expected{"rb", true, false}, expected{"b", true, false},
                    expected{"w", false, true}, expected{"wb", false, true}, expected{"rw", true, true},
-                   expected{"rwb", true, true}, expected{"wr", true, true}}) {
+                   expected{"rwb", true, true}, expected{"wr", true, true}, expected{"", true, false}}) {
         CAPTURE(e.mode);
         pysock::socket_file f = p.a.makefile(e.mode);
         CHECK(f.readable() == e.readable);
@@ -58,7 +58,7 @@ TEST_CASE("makefile accepts Python's modes and says what each can do") {
 
 TEST_CASE("an invalid mode is a ValueError with Python's message") {
     pair_of_sockets p;
-    for (const char* mode : {"x", "rt", "a", "r+", ""}) {
+    for (const char* mode : {"x", "rt", "a", "r+", "R"}) {
         CAPTURE(mode);
         auto r = expect_raises<std::invalid_argument>([&] { p.a.makefile(mode); });
         CHECK(r.what == std::string("invalid mode '") + mode + "' (only r, w, b allowed)");

@@ -2696,7 +2696,7 @@ inline void socket::set_inheritable(bool inheritable) {
 // ---------------------------------------------------------------------------------------------
 
 inline socket_file socket::makefile(std::string_view mode, std::optional<std::size_t> buffering) const {
-    if (mode.empty() || mode.find_first_not_of("rwb") != std::string_view::npos)
+    if (mode.find_first_not_of("rwb") != std::string_view::npos)  // "" is "r", as in Python
         throw std::invalid_argument("invalid mode " + repr(mode).substr(1) + " (only r, w, b allowed)");
     const bool writing = mode.find('w') != std::string_view::npos;
     const bool reading = mode.find('r') != std::string_view::npos || !writing;
