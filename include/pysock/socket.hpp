@@ -2787,7 +2787,7 @@ inline std::size_t socket_file::fill(std::size_t most) {
 }
 
 inline bytes socket_file::take(std::size_t n) {
-    bytes out(rbuf_.data() + rbeg_, n);
+    bytes out(rbuf_, rbeg_, n);  // (string, pos, count): bounded by the buffer, as g++ -O3 can see
     rbeg_ += n;
     return out;
 }
@@ -2805,7 +2805,7 @@ inline bytes socket_file::readline(std::optional<std::size_t> limit) {
             if (nl) return take(static_cast<std::size_t>(static_cast<const char*>(nl) - (rbuf_.data() + rbeg_)) + 1);
             scanned = end;
         }
-        if (scanned >= most) return take(most);
+        if (scanned >= most) return take(scanned);  // scanned == most: the limit, no newline
         if (fill(chunk) == 0) return take(rend_ - rbeg_);  // end of stream: the rest, maybe ""
     }
 }
