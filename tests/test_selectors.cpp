@@ -177,8 +177,12 @@ TEST_CASE_TEMPLATE("get_key and modify of something never registered are KeyErro
     auto pair = pysock::socketpair();  // named: clang 14 lambdas cannot capture bindings
     pysock::socket& a = pair.first;
     pysock::socket& b = pair.second;
-    expect_raises<sel::key_error>([&] { selector.get_key(a); });
-    expect_raises<sel::key_error>([&] { selector.get_key(b.fileno()); });
+    auto by_socket = expect_raises<sel::key_error>([&] { selector.get_key(a); });
+    CHECK(by_socket.what == "<pysock.socket fd=" + std::to_string(a.fileno()) + ", family=" +
+                                std::to_string(a.family()) + ", type=" + std::to_string(a.type()) +
+                                ", proto=" + std::to_string(a.proto()) + "> is not registered");
+    auto by_fd = expect_raises<sel::key_error>([&] { selector.get_key(b.fileno()); });
+    CHECK(by_fd.what == std::to_string(b.fileno()) + " is not registered");
     expect_raises<sel::key_error>([&] { selector.modify(a, sel::EVENT_READ); });
     expect_raises<sel::key_error>([&] { selector.unregister(b.fileno()); });
 }

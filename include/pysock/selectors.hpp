@@ -260,9 +260,10 @@ protected:
     native_handle_type fd_of(const socket& sock) const;
     /// Adds a key. @throws key_error when fd is registered already.
     selector_key& add_key(const socket* fileobj, native_handle_type fd, int events, std::any data);
-    /// The registered key of fd. @throws key_error naming `what`.
-    selector_key& key_of(native_handle_type fd, const std::string& what) const;
-    /// Removes fd's key from the map; the key itself lives on until the next select().
+    /// The registered key of fd. @throws key_error naming the socket (or the descriptor).
+    selector_key& key_of(native_handle_type fd, const socket* sock) const;
+    /// Removes fd's key from the map and returns a copy; a key the last select() returned lives
+    /// on until the next select().
     selector_key retire_key(native_handle_type fd) noexcept;
     /// Runs `wait(timeout_ns)` (a backend's one system call) until something is ready, the
     /// deadline passes, or an error other than EINTR: PEP 475 with a total timeout.
@@ -313,12 +314,12 @@ public:
     /// @throws key_error (not registered), std::invalid_argument (closed and never registered).
     selector_key unregister(const socket& sock) {
         check_open();
-        return unregister_key(fd_of(sock), describe(&sock, sock.fileno()));
+        return unregister_key(fd_of(sock), &sock);
     }
     selector_key unregister(native_handle_type fd) {
         check_open();
         check_fd(fd);
-        return unregister_key(fd, describe(nullptr, fd));
+        return unregister_key(fd, nullptr);
     }
 
     /// selector.modify(fileobj, events, data): new events and data (data is replaced, by an
@@ -327,13 +328,13 @@ public:
     selector_key& modify(const socket& sock, int events, std::any data = {}) {
         check_open();
         check_events(events);
-        return modify_key(fd_of(sock), describe(&sock, sock.fileno()), events, std::move(data));
+        return modify_key(fd_of(sock), &sock, events, std::move(data));
     }
     selector_key& modify(native_handle_type fd, int events, std::any data = {}) {
         check_open();
         check_events(events);
         check_fd(fd);
-        return modify_key(fd, describe(nullptr, fd), events, std::move(data));
+        return modify_key(fd, nullptr, events, std::move(data));
     }
 
     /// selector.select(timeout): waits until a registered descriptor is ready and returns every
@@ -349,12 +350,12 @@ public:
     /// selector.get_key(fileobj). @throws key_error, std::invalid_argument.
     selector_key& get_key(const socket& sock) {
         check_open();
-        return key_of(fd_of(sock), describe(&sock, sock.fileno()));
+        return key_of(fd_of(sock), &sock);
     }
     selector_key& get_key(native_handle_type fd) {
         check_open();
         check_fd(fd);
-        return key_of(fd, describe(nullptr, fd));
+        return key_of(fd, nullptr);
     }
     /// selector.get_map(): every key by descriptor.
     const selector_map& get_map() const {
@@ -386,13 +387,13 @@ private:
         }
         return key;
     }
-    selector_key unregister_key(native_handle_type fd, const std::string& what) {
-        selector_key& key = key_of(fd, what);
+    selector_key unregister_key(native_handle_type fd, const socket* sock) {
+        selector_key& key = key_of(fd, sock);
         backend_.remove(fd, key.events);
         return retire_key(fd);
     }
-    selector_key& modify_key(native_handle_type fd, const std::string& what, int events, std::any data) {
-        selector_key& key = key_of(fd, what);
+    selector_key& modify_key(native_handle_type fd, const socket* sock, int events, std::any data) {
+        selector_key& key = key_of(fd, sock);
         if (events != key.events) {
             try {
                 backend_.modify(fd, key.events, events);
@@ -907,9 +908,9 @@ inline selector_key& selector_core::add_key(const socket* fileobj, native_handle
     return stored;
 }
 
-inline selector_key& selector_core::key_of(native_handle_type fd, const std::string& what) const {
+inline selector_key& selector_core::key_of(native_handle_type fd, const socket* sock) const {
     selector_key* key = index_.get(fd);
-    if (!key) throw key_error(what + " is not registered");
+    if (!key) throw key_error(describe(sock, sock ? sock->fileno() : fd) + " is not registered");
     return *key;
 }
 
