@@ -152,6 +152,9 @@ struct skip_if {
         }
     }
 };
+/// Decorator: skip this test when `condition` (evaluated when the test is registered) holds.
+/// A function, not `skip_if{...}`: braces do not protect a comma inside TEST_CASE(...).
+inline skip_if skip_when(bool condition, const char* reason) { return {condition, reason}; }
 /// Decorator: this test needs something wine does not do (it runs on real Windows and Linux).
 inline skip_if skip_under_wine(const char* reason) { return {under_wine(), reason}; }
 /// Decorator: this test checks POSIX behaviour that Windows (and Python on Windows) lacks.

@@ -254,6 +254,16 @@ struct target_thread {
 };
 #endif // __linux__
 
+/// Whether this process can see what system call each of its threads is blocked in (Linux's
+/// /proc/self/task/<tid>/syscall): what the tests that interrupt a blocked call wait on.
+inline bool syscalls_visible() {
+#if defined(__linux__)
+    return can_see_syscalls();
+#else
+    return false;
+#endif
+}
+
 } // namespace pysock_test
 
 #endif // PYSOCK_TESTS_SUPPORT_HPP

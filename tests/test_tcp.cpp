@@ -726,11 +726,7 @@ TEST_CASE("send after the peer closed throws broken_pipe_error and SIGPIPE does 
 // ---------------------------------------------------------------------------------------------
 // IPv6
 
-TEST_CASE("TCP over IPv6 on ::1") {
-    if (!ipv6_loopback_available()) {
-        MESSAGE("skipped: ::1 is not available on this machine (no IPv6 loopback)");
-        return;
-    }
+TEST_CASE("TCP over IPv6 on ::1" * skip_when(!ipv6_loopback_available(), "::1 is not available on this machine (no IPv6 loopback)")) {
     auto c = connect_tcp(AF_INET6);
     CHECK(c.client.family() == AF_INET6);
     pysock::address name = c.listener.getsockname();
@@ -748,11 +744,7 @@ TEST_CASE("TCP over IPv6 on ::1") {
     CHECK(recv_all(c.server) == TEST_MSG);
 }
 
-TEST_CASE("an IPv6 address given with flowinfo and scope_id connects") {
-    if (!ipv6_loopback_available()) {
-        MESSAGE("skipped: ::1 is not available on this machine (no IPv6 loopback)");
-        return;
-    }
+TEST_CASE("an IPv6 address given with flowinfo and scope_id connects" * skip_when(!ipv6_loopback_available(), "::1 is not available on this machine (no IPv6 loopback)")) {
     pysock::socket l = make_listener(AF_INET6);
     pysock::socket c(AF_INET6);
     c.connect({"::1", l.getsockname().port, 0, 0});
@@ -980,21 +972,13 @@ TEST_CASE("create_server listens with Python's default backlog unless given one"
 }
 
 // CPython: CreateServerTest.test_ipv6_only_default
-TEST_CASE("an AF_INET6 create_server is IPv6-only by default") {
-    if (!ipv6_loopback_available()) {
-        MESSAGE("skipped: ::1 is not available on this machine");
-        return;
-    }
+TEST_CASE("an AF_INET6 create_server is IPv6-only by default" * skip_when(!ipv6_loopback_available(), "::1 is not available on this machine")) {
     pysock::socket s = pysock::create_server({"::1", 0}, AF_INET6);
     CHECK(s.getsockopt(IPPROTO_IPV6, IPV6_V6ONLY) != 0);
 }
 
 // CPython: CreateServerTest.test_dualstack_ipv6_family
-TEST_CASE("a dualstack create_server is AF_INET6 and not IPv6-only") {
-    if (!ipv6_loopback_available() || !pysock::has_dualstack_ipv6()) {
-        MESSAGE("skipped: no ::1 or no dual-stack support");
-        return;
-    }
+TEST_CASE("a dualstack create_server is AF_INET6 and not IPv6-only" * skip_when(!ipv6_loopback_available() || !pysock::has_dualstack_ipv6(), "no ::1 or no dual-stack support")) {
     pysock::socket s = pysock::create_server({"::1", 0}, AF_INET6, std::nullopt, false, true);
     CHECK(s.family() == AF_INET6);
     // On the wildcard address the listener is not IPv6-only. (Linux makes a socket bound to a
@@ -1038,22 +1022,14 @@ TEST_CASE("create_server on the empty host accepts an IPv4 client") {
 }
 
 // CPython: CreateServerFunctionalTest.test_tcp6
-TEST_CASE("an AF_INET6 create_server on the empty host accepts an IPv6 client") {
-    if (!ipv6_loopback_available()) {
-        MESSAGE("skipped: ::1 is not available on this machine");
-        return;
-    }
+TEST_CASE("an AF_INET6 create_server on the empty host accepts an IPv6 client" * skip_when(!ipv6_loopback_available(), "::1 is not available on this machine")) {
     pysock::socket s = pysock::create_server({"", 0}, AF_INET6);
     CHECK(s.getsockname().host == "::");
     check_echo(s, {"::1", s.getsockname().port}, AF_INET6);
 }
 
 // CPython: CreateServerFunctionalTest.test_dual_stack_client_v4, test_dual_stack_client_v6
-TEST_CASE("a dualstack create_server accepts IPv4 and IPv6 clients") {
-    if (!ipv6_loopback_available() || !pysock::has_dualstack_ipv6()) {
-        MESSAGE("skipped: no ::1 or no dual-stack support");
-        return;
-    }
+TEST_CASE("a dualstack create_server accepts IPv4 and IPv6 clients" * skip_when(!ipv6_loopback_available() || !pysock::has_dualstack_ipv6(), "no ::1 or no dual-stack support")) {
     pysock::socket s = pysock::create_server({"", 0}, AF_INET6, std::nullopt, false, true);
     std::uint16_t port = s.getsockname().port;
     SUBCASE("IPv4 client") {
@@ -1064,11 +1040,7 @@ TEST_CASE("a dualstack create_server accepts IPv4 and IPv6 clients") {
     }
 }
 
-TEST_CASE("a dualstack server reports an IPv4 client as an IPv4-mapped IPv6 address") {
-    if (!ipv6_loopback_available() || !pysock::has_dualstack_ipv6()) {
-        MESSAGE("skipped: no ::1 or no dual-stack support");
-        return;
-    }
+TEST_CASE("a dualstack server reports an IPv4 client as an IPv4-mapped IPv6 address" * skip_when(!ipv6_loopback_available() || !pysock::has_dualstack_ipv6(), "no ::1 or no dual-stack support")) {
     pysock::socket s = pysock::create_server({"", 0}, AF_INET6, std::nullopt, false, true);
     pysock::socket c = pysock::create_connection({"127.0.0.1", s.getsockname().port}, SAFETY_TIMEOUT);
     auto [conn, addr] = s.accept();

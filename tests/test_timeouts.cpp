@@ -1095,12 +1095,10 @@ TEST_CASE("a dup copies the timeout and shares the OS-level mode with the origin
 // EINTR (PEP 475): retried, with the time left
 // =============================================================================================
 
-TEST_CASE("a blocking recv interrupted by a signal completes when the data arrives" * skip_on_windows(no_posix_signals)) {
+TEST_CASE("a blocking recv interrupted by a signal completes when the data arrives" *
+          skip_when(!syscalls_visible(), "/proc/self/task/<tid>/syscall is not readable here") *
+          skip_on_windows(no_posix_signals)) {
 #if !defined(_WIN32)
-    if (!can_see_syscalls()) {
-        MESSAGE("skipped: /proc/self/task/<tid>/syscall is not readable here");
-        return;
-    }
     signal_handler_guard handler;
     auto c = connect_tcp();
     target_thread me;
@@ -1125,14 +1123,12 @@ TEST_CASE("a blocking recv interrupted by a signal completes when the data arriv
 #endif
 }
 
-TEST_CASE("recv with a timeout under a stream of signals still times out after the timeout" * skip_on_windows(no_posix_signals)) {
+TEST_CASE("recv with a timeout under a stream of signals still times out after the timeout" *
+          skip_when(!syscalls_visible(), "/proc/self/task/<tid>/syscall is not readable here") *
+          skip_on_windows(no_posix_signals)) {
 #if !defined(_WIN32)
     // Signals every 100 ms: an implementation that restarted the full timeout after EINTR would
     // only time out after the signals stop (~3 s).
-    if (!can_see_syscalls()) {
-        MESSAGE("skipped: /proc/self/task/<tid>/syscall is not readable here");
-        return;
-    }
     signal_handler_guard handler;
     auto c = connect_tcp();
     c.server.settimeout(0.5);
@@ -1162,12 +1158,10 @@ TEST_CASE("recv with a timeout under a stream of signals still times out after t
 }
 
 // CPython: InterruptedRecvTimeoutTest (UDP): the recv family interrupted by a signal
-TEST_CASE("UDP recvfrom with a timeout under a stream of signals still times out after the timeout" * skip_on_windows(no_posix_signals)) {
+TEST_CASE("UDP recvfrom with a timeout under a stream of signals still times out after the timeout" *
+          skip_when(!syscalls_visible(), "/proc/self/task/<tid>/syscall is not readable here") *
+          skip_on_windows(no_posix_signals)) {
 #if !defined(_WIN32)
-    if (!can_see_syscalls()) {
-        MESSAGE("skipped: /proc/self/task/<tid>/syscall is not readable here");
-        return;
-    }
     signal_handler_guard handler;
     pysock::socket s(AF_INET, SOCK_DGRAM);
     s.bind({"127.0.0.1", 0});
@@ -1183,12 +1177,10 @@ TEST_CASE("UDP recvfrom with a timeout under a stream of signals still times out
 
 // CPython: TCPTimeoutTest.testInterruptedTimeout (the handler cannot raise in C++: the call goes
 // on, and completes when a client connects)
-TEST_CASE("accept with a timeout interrupted by a signal goes on and accepts" * skip_on_windows(no_posix_signals)) {
+TEST_CASE("accept with a timeout interrupted by a signal goes on and accepts" *
+          skip_when(!syscalls_visible(), "/proc/self/task/<tid>/syscall is not readable here") *
+          skip_on_windows(no_posix_signals)) {
 #if !defined(_WIN32)
-    if (!can_see_syscalls()) {
-        MESSAGE("skipped: /proc/self/task/<tid>/syscall is not readable here");
-        return;
-    }
     signal_handler_guard handler;
     pysock::socket l = make_listener();
     l.settimeout(5.0);
@@ -1214,12 +1206,10 @@ TEST_CASE("accept with a timeout interrupted by a signal goes on and accepts" * 
 #endif
 }
 
-TEST_CASE("accept with a timeout under a stream of signals still times out after the timeout" * skip_on_windows(no_posix_signals)) {
+TEST_CASE("accept with a timeout under a stream of signals still times out after the timeout" *
+          skip_when(!syscalls_visible(), "/proc/self/task/<tid>/syscall is not readable here") *
+          skip_on_windows(no_posix_signals)) {
 #if !defined(_WIN32)
-    if (!can_see_syscalls()) {
-        MESSAGE("skipped: /proc/self/task/<tid>/syscall is not readable here");
-        return;
-    }
     signal_handler_guard handler;
     pysock::socket l = make_listener();
     l.settimeout(0.5);
@@ -1233,12 +1223,10 @@ TEST_CASE("accept with a timeout under a stream of signals still times out after
 }
 
 #ifdef __linux__
-TEST_CASE("connect with a timeout under a stream of signals still times out after the timeout" * skip_on_windows(no_posix_signals)) {
+TEST_CASE("connect with a timeout under a stream of signals still times out after the timeout" *
+          skip_when(!syscalls_visible(), "/proc/self/task/<tid>/syscall is not readable here") *
+          skip_on_windows(no_posix_signals)) {
 #if !defined(_WIN32)
-    if (!can_see_syscalls()) {
-        MESSAGE("skipped: /proc/self/task/<tid>/syscall is not readable here");
-        return;
-    }
     signal_handler_guard handler;
     pysock::socket l = make_listener(AF_INET, 0);
     pysock::socket filler;
@@ -1260,12 +1248,10 @@ TEST_CASE("connect with a timeout under a stream of signals still times out afte
 
 // CPython: GeneralModuleTests.test_sendall_interrupted (the handler cannot raise in C++: sendall
 // goes on and sends everything once the peer reads)
-TEST_CASE("a blocking sendall interrupted by a signal sends everything" * skip_on_windows(no_posix_signals)) {
+TEST_CASE("a blocking sendall interrupted by a signal sends everything" *
+          skip_when(!syscalls_visible(), "/proc/self/task/<tid>/syscall is not readable here") *
+          skip_on_windows(no_posix_signals)) {
 #if !defined(_WIN32)
-    if (!can_see_syscalls()) {
-        MESSAGE("skipped: /proc/self/task/<tid>/syscall is not readable here");
-        return;
-    }
     signal_handler_guard handler;
     auto pair = pysock::socketpair();  // (lambdas below cannot capture structured bindings in C++17)
     pysock::socket& a = pair.first;
@@ -1298,12 +1284,10 @@ TEST_CASE("a blocking sendall interrupted by a signal sends everything" * skip_o
 
 // CPython: GeneralModuleTests.test_sendall_interrupted_with_timeout,
 //          InterruptedSendTimeoutTest.testInterruptedSendTimeout, testInterruptedSendtoTimeout
-TEST_CASE("send and sendall with a timeout under a stream of signals still time out" * skip_on_windows(no_posix_signals)) {
+TEST_CASE("send and sendall with a timeout under a stream of signals still time out" *
+          skip_when(!syscalls_visible(), "/proc/self/task/<tid>/syscall is not readable here") *
+          skip_on_windows(no_posix_signals)) {
 #if !defined(_WIN32)
-    if (!can_see_syscalls()) {
-        MESSAGE("skipped: /proc/self/task/<tid>/syscall is not readable here");
-        return;
-    }
     signal_handler_guard handler;
     auto c = connect_tcp_small_buffers();
     target_thread me;
