@@ -436,13 +436,8 @@ namespace detail {
 using pysock::detail::interrupted;
 using pysock::detail::last_error;
 using pysock::detail::raise_last_error;
-
-/// A timeout in whole milliseconds, rounded up (-1 stays "forever"), as CPython rounds.
-inline int timeout_ms(std::int64_t timeout_ns) noexcept {
-    if (timeout_ns < 0) return -1;
-    std::int64_t ms = (timeout_ns + 999999) / 1000000;
-    return ms > INT_MAX ? INT_MAX : static_cast<int>(ms);
-}
+using pysock::detail::timeout_ms;       // rounded up, as CPython rounds
+using pysock::detail::timeout_timeval;
 
 /// Python's mapping of a poll()-style result to selector events: anything besides "readable"
 /// (POLLOUT, POLLERR, POLLHUP) makes the key writable, anything besides "writable" readable,
@@ -496,15 +491,8 @@ public:
         ::fd_set* w = fill(write_work_, write_);
         // As CPython on Windows: a failed non-blocking connect() is reported in the except set.
         ::fd_set* x = fill(except_work_, write_);
-        ::timeval tv{};
-        ::timeval* tvp = nullptr;
-        if (timeout_ns >= 0) {
-            std::int64_t us = (timeout_ns + 999) / 1000;
-            tv.tv_sec = static_cast<long>(us / 1000000 > LONG_MAX ? LONG_MAX : us / 1000000);
-            tv.tv_usec = static_cast<long>(us % 1000000);
-            tvp = &tv;
-        }
-        int n = ::select(0, r, w, x, tvp);
+        ::timeval tv = timeout_timeval(timeout_ns);
+        int n = ::select(0, r, w, x, timeout_ns >= 0 ? &tv : nullptr);
         if (n <= 0) return n;
         for (u_int i = 0; i < r->fd_count; ++i) report(core, r->fd_array[i], EVENT_READ);
         for (u_int i = 0; i < w->fd_count; ++i) report(core, w->fd_array[i], EVENT_WRITE);
@@ -583,15 +571,8 @@ public:
     }
     int wait(std::int64_t timeout_ns, selector_core& core) {
         ::fd_set r = read_, w = write_;
-        ::timeval tv{};
-        ::timeval* tvp = nullptr;
-        if (timeout_ns >= 0) {
-            std::int64_t us = (timeout_ns + 999) / 1000;
-            tv.tv_sec = static_cast<decltype(tv.tv_sec)>(us / 1000000);
-            tv.tv_usec = static_cast<decltype(tv.tv_usec)>(us % 1000000);
-            tvp = &tv;
-        }
-        int n = ::select(max_fd_ + 1, &r, &w, nullptr, tvp);
+        ::timeval tv = timeout_timeval(timeout_ns);
+        int n = ::select(max_fd_ + 1, &r, &w, nullptr, timeout_ns >= 0 ? &tv : nullptr);
         if (n <= 0) return n;
         int left = n;
         for (int fd = 0; fd <= max_fd_ && left > 0; ++fd) {

@@ -650,6 +650,7 @@ public:
 private:
     friend class socket;
     socket_file(socket sock, bool reading, bool writing, std::size_t buffer_size);
+    void check_open() const;
     void check_readable() const;
     void check_writable() const;
     std::size_t fill(std::size_t most);
@@ -986,6 +987,25 @@ template <class T> auto set_sun_len(T& sa, std::size_t len, int) -> decltype(sa.
 }
 template <class T> void set_sun_len(T&, std::size_t, long) {}
 
+/// A timeout in whole milliseconds for poll() and its kin, rounded up so that a positive timeout
+/// never becomes 0 (which would not wait); -1 (forever) stays -1.
+inline int timeout_ms(std::int64_t timeout_ns) noexcept {
+    if (timeout_ns < 0) return -1;
+    std::int64_t ms = (timeout_ns + 999999) / 1000000;
+    return ms > INT_MAX ? INT_MAX : static_cast<int>(ms);
+}
+
+/// A timeout (>= 0) as select()'s timeval, rounded up to the microsecond; seconds capped at
+/// INT_MAX (Winsock's tv_sec is a 32-bit long).
+inline ::timeval timeout_timeval(std::int64_t timeout_ns) noexcept {
+    ::timeval tv{};
+    std::int64_t us = (timeout_ns + 999) / 1000;
+    std::int64_t seconds = us / 1000000;
+    tv.tv_sec = static_cast<decltype(tv.tv_sec)>(seconds > INT_MAX ? INT_MAX : seconds);
+    tv.tv_usec = static_cast<decltype(tv.tv_usec)>(us % 1000000);
+    return tv;
+}
+
 #if defined(_WIN32)
 // ---------------------------------------------------------------------------------------------
 // Windows: Winsock 2. A SOCKET is a handle, not a file descriptor; errors come from
@@ -1249,13 +1269,7 @@ inline int wait_ready(native_handle_type fd, short events, std::int64_t timeout_
     if (events & wait_read) readable.fd_array[readable.fd_count++] = fd;
     if (events & wait_write) writable.fd_array[writable.fd_count++] = fd;
     failed.fd_array[failed.fd_count++] = fd;
-    ::timeval tv{};
-    if (timeout_ns >= 0) {
-        std::int64_t us = (timeout_ns + 999) / 1000;
-        std::int64_t max_seconds = INT_MAX;
-        tv.tv_sec = static_cast<long>(us / 1000000 > max_seconds ? max_seconds : us / 1000000);
-        tv.tv_usec = static_cast<long>(us % 1000000);
-    }
+    ::timeval tv = timeout_timeval(timeout_ns);
     int n = ::select(0, &readable, &writable, &failed, timeout_ns >= 0 ? &tv : nullptr);
     return n == SOCKET_ERROR ? -1 : (n > 0 ? 1 : 0);
 }
@@ -1263,11 +1277,7 @@ inline int wait_ready(native_handle_type fd, short events, std::int64_t timeout_
 /// Sets SO_RCVTIMEO and/or SO_SNDTIMEO: a DWORD of milliseconds on Windows (0 = no timeout; a
 /// positive timeout is never rounded down to 0). Used only with PYSOCK_KERNEL_TIMEOUTS=1.
 inline int set_kernel_timeout(native_handle_type fd, short events, std::int64_t timeout_ns) noexcept {
-    DWORD ms = 0;
-    if (timeout_ns > 0) {
-        std::int64_t rounded_up = (timeout_ns + 999999) / 1000000;
-        ms = rounded_up > 0x7fffffff ? 0x7fffffffu : static_cast<DWORD>(rounded_up);
-    }
+    DWORD ms = timeout_ns > 0 ? static_cast<DWORD>(timeout_ms(timeout_ns)) : 0;  // at most INT_MAX
     const char* value = reinterpret_cast<const char*>(&ms);
     if ((events & wait_read) && ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, value, sizeof ms) != 0)
         return -1;
@@ -1574,12 +1584,7 @@ inline int wait_ready(native_handle_type fd, short events, std::int64_t timeout_
     ::pollfd p{};
     p.fd = fd;
     p.events = events;
-    int ms = -1;
-    if (timeout_ns >= 0) {
-        std::int64_t rounded_up = (timeout_ns + 999999) / 1000000;
-        ms = rounded_up > INT_MAX ? INT_MAX : static_cast<int>(rounded_up);
-    }
-    return ::poll(&p, 1, ms);
+    return ::poll(&p, 1, timeout_ms(timeout_ns));
 }
 inline constexpr short wait_read = POLLIN;
 inline constexpr short wait_write = POLLOUT;
@@ -2739,15 +2744,19 @@ inline socket_file::~socket_file() {
     }
 }
 
-inline void socket_file::check_readable() const {
+inline void socket_file::check_open() const {
     if (closed_) throw std::invalid_argument("I/O operation on closed file.");
+}
+
+inline void socket_file::check_readable() const {
+    check_open();
     if (!reading_)
         throw unsupported_operation(std::error_code(detail::err_bad_handle, detail::os_category()),
                                     "File or stream is not readable.");
 }
 
 inline void socket_file::check_writable() const {
-    if (closed_) throw std::invalid_argument("I/O operation on closed file.");
+    check_open();
     if (!writing_)
         throw unsupported_operation(std::error_code(detail::err_bad_handle, detail::os_category()),
                                     "File or stream is not writable.");
@@ -2882,7 +2891,7 @@ inline std::size_t socket_file::write(std::string_view data) {
 }
 
 inline void socket_file::flush() {
-    if (closed_) throw std::invalid_argument("I/O operation on closed file.");
+    check_open();
     if (writing_) send_buffered();
 }
 
@@ -2897,17 +2906,17 @@ inline void socket_file::close() {
 }
 
 inline bool socket_file::readable() const {
-    if (closed_) throw std::invalid_argument("I/O operation on closed file.");
+    check_open();
     return reading_;
 }
 
 inline bool socket_file::writable() const {
-    if (closed_) throw std::invalid_argument("I/O operation on closed file.");
+    check_open();
     return writing_;
 }
 
 inline native_handle_type socket_file::fileno() const {
-    if (closed_) throw std::invalid_argument("I/O operation on closed file.");
+    check_open();
     return sock_.fileno();
 }
 
@@ -3256,12 +3265,7 @@ inline int wait_readable(native_handle_type a, native_handle_type b, bool watch_
     readable.fd_count = 0;
     readable.fd_array[readable.fd_count++] = a;
     if (watch_b) readable.fd_array[readable.fd_count++] = b;
-    ::timeval tv{};
-    if (timeout_ns >= 0) {
-        std::int64_t us = (timeout_ns + 999) / 1000;
-        tv.tv_sec = static_cast<long>(us / 1000000 > INT_MAX ? INT_MAX : us / 1000000);
-        tv.tv_usec = static_cast<long>(us % 1000000);
-    }
+    ::timeval tv = timeout_timeval(timeout_ns);
     int n = ::select(0, &readable, nullptr, nullptr, timeout_ns >= 0 ? &tv : nullptr);
     if (n == SOCKET_ERROR) return -1;
     a_ready = FD_ISSET(a, &readable) != 0;
@@ -3273,12 +3277,7 @@ inline int wait_readable(native_handle_type a, native_handle_type b, bool watch_
     p[0].events = POLLIN;
     p[1].fd = b;
     p[1].events = POLLIN;
-    int ms = -1;
-    if (timeout_ns >= 0) {
-        std::int64_t rounded_up = (timeout_ns + 999999) / 1000000;
-        ms = rounded_up > INT_MAX ? INT_MAX : static_cast<int>(rounded_up);
-    }
-    int n = ::poll(p, watch_b ? 2 : 1, ms);
+    int n = ::poll(p, watch_b ? 2 : 1, timeout_ms(timeout_ns));
     if (n < 0) return -1;
     if ((p[0].revents | (watch_b ? p[1].revents : 0)) & POLLNVAL) {
         errno = EBADF;
