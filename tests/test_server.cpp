@@ -1,8 +1,11 @@
-// threading_tcp_server (Python's socketserver.ThreadingTCPServer): one thread per client, the
-// connection closed whatever the handler does, errors that end one connection only, a prompt
-// stop without polling (from another thread, from the handler, from SIGINT/SIGTERM), nothing
-// left behind (threads, descriptors), max_clients, connection timeouts, hostile clients, and a
-// load test of 1,000 concurrent clients.
+// Python's socketserver in pysock. threading_tcp_server (ThreadingTCPServer): one thread per
+// client, the connection closed whatever the handler does, errors that end one connection only,
+// a prompt stop without polling (from another thread, from the handler, from SIGINT/SIGTERM),
+// nothing left behind (threads, descriptors), max_clients, connection timeouts, hostile
+// clients, and a load test of 1,000 concurrent clients. Then the rest of the family: tcp_server
+// (one request at a time), stream_request (StreamRequestHandler's rfile and wfile), udp_server
+// and threading_udp_server (a bounded pool, 10,000 datagrams each answered once), AF_UNIX
+// servers, handle_request() and handle_timeout.
 //
 // Every wait is bounded: a bug fails a check, it never hangs the run.
 //
@@ -161,7 +164,7 @@ pysock::socket connect_to(const address& a) {
 }
 
 // The loopback address of a server bound to 127.0.0.1 (or ::1).
-address loopback(const threading_tcp_server& server) { return server.server_address(); }
+address loopback(const pysock::base_server& server) { return server.server_address(); }
 
 // Reads exactly n bytes (or fewer at end of stream).
 bytes recv_exactly(pysock::socket& s, std::size_t n) {
@@ -228,7 +231,7 @@ struct watchdog {
 // so a failed check cannot leave it running.
 class serving {
 public:
-    explicit serving(threading_tcp_server& server) : server_(server) {
+    explicit serving(pysock::base_server& server) : server_(server) {
         thread_ = std::thread([this] {
             try {
                 server_.serve_forever();
@@ -254,7 +257,7 @@ public:
 
 private:
     watchdog watchdog_{120};
-    threading_tcp_server& server_;
+    pysock::base_server& server_;
     std::promise<void> returned_;
     std::future<void> future_ = returned_.get_future();
     std::exception_ptr error_;
@@ -1309,4 +1312,376 @@ TEST_CASE("load: 1,000 concurrent clients echo 100 messages of 1 B to 64 KiB eac
 #if !defined(_WIN32)
     ::setrlimit(RLIMIT_NOFILE, &saved);
 #endif
+}
+
+// ---------------------------------------------------------------------------------------------
+// The rest of socketserver: tcp_server, stream_request, udp_server, threading_udp_server
+// ---------------------------------------------------------------------------------------------
+
+namespace {
+
+using pysock::stream_request;
+using pysock::tcp_server;
+using pysock::threading_udp_server;
+using pysock::udp_server;
+
+// A door handlers wait at until the test opens it (bounded: a test that forgets fails, it
+// does not hang).
+class gate {
+public:
+    void open() {
+        {
+            std::lock_guard<std::mutex> lock(m_);
+            open_ = true;
+        }
+        cv_.notify_all();
+    }
+    void wait() {
+        std::unique_lock<std::mutex> lock(m_);
+        REQUIRE(cv_.wait_for(lock, SAFETY, [this] { return open_; }));
+    }
+
+private:
+    std::mutex m_;
+    std::condition_variable cv_;
+    bool open_ = false;
+};
+
+// A UDP socket bound to 127.0.0.1 (so getsockname() is the address the server sees).
+pysock::socket udp_client() {
+    pysock::socket s(AF_INET, SOCK_DGRAM);
+    s.settimeout(SAFETY_TIMEOUT);
+    s.bind({"127.0.0.1", 0});
+    return s;
+}
+
+void echo_datagram(const bytes& data, pysock::socket& sock, const address& client) { sock.sendto(data, client); }
+
+std::string upper(std::string s) {
+    for (auto& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    return s;
+}
+
+// Sends `total` numbered datagrams to `server`, at most `window` unanswered at a time (so the
+// server's receive buffer never overflows), and counts the answers to each number.
+std::vector<int> exchange_numbered(const address& server, int total, int window) {
+    auto c = udp_client();
+    std::vector<int> answers(static_cast<std::size_t>(total), 0);
+    int sent = 0, received = 0;
+    for (; sent < window && sent < total; ++sent) c.sendto(std::to_string(sent), server);
+    while (received < total) {
+        auto [data, from] = c.recvfrom(64);  // a lost datagram throws timeout: the test fails
+        ++answers.at(static_cast<std::size_t>(std::stoi(data)));
+        ++received;
+        if (sent < total) c.sendto(std::to_string(sent++), server);
+    }
+    return answers;
+}
+
+} // namespace
+
+TEST_CASE("tcp_server serves one client at a time, in the thread that calls serve_forever()") {
+    counter active, done;
+    gate release;
+    std::mutex m;
+    std::set<std::thread::id> handler_threads;
+    tcp_server server({"127.0.0.1", 0}, [&](pysock::socket& conn, const address&) {
+        active.add(1);
+        {
+            std::lock_guard<std::mutex> lock(m);
+            handler_threads.insert(std::this_thread::get_id());
+        }
+        if (done.value() == 0) release.wait();  // the first client is held until the second is queued
+        conn.sendall("served");
+        active.add(-1);
+        done.add();
+    });
+    std::thread::id serving_thread;
+    std::thread loop([&] {
+        serving_thread = std::this_thread::get_id();
+        server.serve_forever();
+    });
+    auto first = connect_to(loopback(server));
+    REQUIRE(active.wait_for_at_least(1));
+    auto second = connect_to(loopback(server));  // connected: it waits in the accept queue
+    release.open();
+    CHECK(recv_all(first) == "served");
+    CHECK(recv_all(second) == "served");
+    REQUIRE(done.wait_for_at_least(2));
+    server.shutdown();
+    loop.join();
+    CHECK(active.max() == 1);
+    REQUIRE(handler_threads.size() == 1);
+    CHECK(*handler_threads.begin() == serving_thread);
+}
+
+TEST_CASE("tcp_server::handle_request() runs the handler before it returns") {
+    bool ran = false;
+    tcp_server server({"127.0.0.1", 0}, [&](pysock::socket& conn, const address&) {
+        conn.sendall(conn.recv(16));
+        ran = true;
+    });
+    auto c = connect_to(loopback(server));
+    c.sendall("once");
+    CHECK(server.handle_request());
+    CHECK(ran);
+    CHECK(recv_all(c) == "once");  // and the connection is closed
+}
+
+TEST_CASE("handle_request() calls options.handle_timeout when no request comes in time") {
+    int timeouts = 0;
+    server_options o;
+    o.timeout = 0.05;
+    o.handle_timeout = [&] { ++timeouts; };
+    tcp_server stream({"127.0.0.1", 0}, echo, o);
+    udp_server datagram({"127.0.0.1", 0}, echo_datagram, o);
+    for (pysock::base_server* server : {static_cast<pysock::base_server*>(&stream),
+                                        static_cast<pysock::base_server*>(&datagram)}) {
+        auto start = clock_type::now();
+        CHECK_FALSE(server->handle_request());
+        CHECK(seconds_since(start) >= 0.045);
+        CHECK(seconds_since(start) < 2.0);
+    }
+    CHECK(timeouts == 2);
+    server_options throwing;
+    throwing.timeout = 0.0;
+    throwing.handle_timeout = [] { throw std::runtime_error("no client"); };
+    tcp_server strict({"127.0.0.1", 0}, echo, throwing);
+    CHECK_THROWS_WITH_AS(strict.handle_request(), "no client", std::runtime_error);
+}
+
+TEST_CASE("a stream handler reads lines with rfile and answers with wfile") {
+    address seen_client;
+    threading_tcp_server server({"127.0.0.1", 0}, [&](stream_request& r) {
+        seen_client = r.client_address;
+        for (const auto& line : r.rfile) r.wfile.write(upper(line));
+    });
+    serving run(server);
+    auto c = connect_to(loopback(server));
+    const std::string text = "one\ntwo\nno newline at the end";
+    for (char ch : text) c.sendall(std::string(1, ch));  // lines split across many segments
+    c.shutdown(SHUT_WR);
+    CHECK(recv_all(c) == "ONE\nTWO\nNO NEWLINE AT THE END");
+    server.shutdown();
+    CHECK(run.wait_returned());
+    CHECK(seen_client == c.getsockname());
+}
+
+TEST_CASE("wfile is unbuffered: each write reaches the client while the handler still runs") {
+    server_options o;
+    o.connection_timeout = SAFETY_TIMEOUT;  // a buffered wfile would deadlock until this
+    tcp_server server({"127.0.0.1", 0}, [](stream_request& r) {
+        r.wfile.write("ready\n");
+        if (r.rfile.readline() == "go\n") r.wfile.write("went\n");
+    }, o);
+    serving run(server);
+    auto c = connect_to(loopback(server));
+    auto f = c.makefile("rb");
+    CHECK(f.readline() == "ready\n");
+    c.sendall("go\n");
+    CHECK(f.readline() == "went\n");
+    CHECK(f.readline() == "");  // rfile, wfile and the connection closed after the handler
+}
+
+TEST_CASE("a stream handler leaves no descriptor behind, even when it throws") {
+    error_log log;
+    server_options o;
+    o.handle_error = log.hook();
+    const auto before = fd_listing();
+    {
+        tcp_server server({"127.0.0.1", 0}, [](stream_request& r) {
+            r.wfile.write(r.rfile.readline());
+            throw std::runtime_error("after one line");
+        }, o);
+        serving run(server);
+        auto c = connect_to(loopback(server));
+        c.sendall("line\n");
+        CHECK(recv_all(c) == "line\n");
+        REQUIRE(log.count.wait_for_at_least(1));
+        CHECK(log.what(0) == "after one line");
+    }
+    CHECK(fd_listing() == before);
+}
+
+TEST_CASE("shutdown() cuts tcp_server's connection after the grace period" *
+          pysock_test::skip_under_wine(wine_no_shutdown_wakeup)) {
+    counter entered;
+    error_log log;
+    bytes got = "unset";
+    server_options o;
+    o.grace_period = 0.2;
+    o.handle_error = log.hook();
+    tcp_server server({"127.0.0.1", 0}, [&](pysock::socket& conn, const address&) {
+        entered.add();
+        got = conn.recv(16);  // the client never sends: only the cut ends this
+    }, o);
+    serving run(server);
+    auto c = connect_to(loopback(server));
+    REQUIRE(entered.wait_for_at_least(1));
+    auto start = clock_type::now();
+    server.shutdown();
+    double took = seconds_since(start);
+    CHECK(took >= 0.19);
+    CHECK(took < 5.0);
+    CHECK(run.wait_returned());
+    CHECK(got == "");           // the handler saw the end of the stream
+    CHECK(log.count.value() == 0);
+    CHECK(recv_all(c) == "");
+}
+
+TEST_CASE("udp_server answers each datagram with sendto, to the sender") {
+    address seen_client;
+    udp_server server({"127.0.0.1", 0}, [&](const bytes& data, pysock::socket& sock, const address& client) {
+        seen_client = client;
+        sock.sendto("re: " + data, client);
+    });
+    CHECK(server.socket_type() == SOCK_DGRAM);
+    serving run(server);
+    auto c = udp_client();
+    c.sendto("ping", server.server_address());
+    auto [data, from] = c.recvfrom(64);
+    CHECK(data == "re: ping");
+    CHECK(from == server.server_address());
+    server.shutdown();
+    CHECK(run.wait_returned());
+    CHECK(seen_client == c.getsockname());
+}
+
+TEST_CASE("a datagram longer than max_packet_size reaches the handler cut to that size" *
+          pysock_test::skip_on_windows("Winsock fails recvfrom() with WSAEMSGSIZE: the datagram is dropped")) {
+    server_options o;
+    o.max_packet_size = 4;
+    udp_server server({"127.0.0.1", 0}, echo_datagram, o);
+    serving run(server);
+    auto c = udp_client();
+    c.sendto("abcdefgh", server.server_address());
+    CHECK(c.recvfrom(64).first == "abcd");
+}
+
+TEST_CASE("a throwing datagram handler is reported and the server goes on") {
+    error_log log;
+    server_options o;
+    o.handle_error = log.hook();
+    udp_server server({"127.0.0.1", 0}, [](const bytes& data, pysock::socket& sock, const address& client) {
+        if (data == "boom") throw std::runtime_error("boom");
+        sock.sendto(data, client);
+    }, o);
+    serving run(server);
+    auto c = udp_client();
+    c.sendto("boom", server.server_address());
+    c.sendto("after", server.server_address());
+    CHECK(c.recvfrom(64).first == "after");
+    REQUIRE(log.count.wait_for_at_least(1));
+    CHECK(log.what(0) == "boom");
+    std::lock_guard<std::mutex> lock(log.m);
+    CHECK(log.errors[0].first == c.getsockname());
+}
+
+TEST_CASE("threading_udp_server runs at most max_clients handlers at once") {
+    counter running;
+    gate release;
+    server_options o;
+    o.max_clients = 4;
+    threading_udp_server server({"127.0.0.1", 0}, [&](const bytes& data, pysock::socket& sock, const address& client) {
+        running.add(1);
+        release.wait();
+        running.add(-1);
+        sock.sendto(data, client);
+    }, o);
+    serving run(server);
+    auto c = udp_client();
+    for (int i = 0; i < 12; ++i) c.sendto(std::to_string(i), server.server_address());
+    REQUIRE(running.wait_for_at_least(4));  // four at once: a pool, not one thread
+    release.open();
+    std::set<std::string> answers;
+    for (int i = 0; i < 12; ++i) answers.insert(c.recvfrom(64).first);
+    CHECK(answers.size() == 12);
+    CHECK(running.max() == 4);
+    CHECK(server.peak_concurrency() == 4);
+}
+
+TEST_CASE("load: 10,000 datagrams, each answered exactly once, by udp_server and threading_udp_server") {
+    const int total = 10000;
+    {
+        udp_server server({"127.0.0.1", 0}, echo_datagram);
+        serving run(server);
+        auto answers = exchange_numbered(server.server_address(), total, 64);
+        CHECK(std::count(answers.begin(), answers.end(), 1) == total);
+    }
+    {
+        threading_udp_server server({"127.0.0.1", 0}, echo_datagram);
+        serving run(server);
+        auto answers = exchange_numbered(server.server_address(), total, 64);
+        CHECK(std::count(answers.begin(), answers.end(), 1) == total);
+        CHECK(server.peak_concurrency() <= PYSOCK_UDP_MAX_THREADS);
+    }
+}
+
+TEST_CASE("server_close() of a threading_udp_server joins its threads and closes its sockets") {
+    const auto fds_before = fd_listing();
+    const auto threads_before = baseline_thread_count();
+    {
+        threading_udp_server server({"127.0.0.1", 0}, echo_datagram);
+        serving run(server);
+        auto answers = exchange_numbered(server.server_address(), 200, 32);
+        CHECK(std::count(answers.begin(), answers.end(), 1) == 200);
+        server.shutdown();
+        CHECK(run.wait_returned());
+        CHECK(thread_count() == threads_before);  // the pool ends with serve_forever()
+        server.server_close();
+    }
+    CHECK(fd_listing() == fds_before);
+}
+
+TEST_CASE("a datagram server never sets SO_REUSEADDR, so a second one cannot take its port") {
+    udp_server first({"127.0.0.1", 0}, echo_datagram);
+    try {
+        udp_server second(first.server_address(), echo_datagram);
+        FAIL_CHECK("a second UDP server bound the same port");
+    } catch (const pysock::error& e) {
+        CHECK(e.code().value() == EADDRINUSE);
+    }
+}
+
+TEST_CASE("AF_UNIX datagram and stream servers work through the same classes" *
+          pysock_test::skip_on_windows("AF_UNIX: CPython on Windows has no socket.AF_UNIX")) {
+#if !defined(_WIN32)
+    char dir[] = "/tmp/pysock-server-XXXXXX";
+    REQUIRE(::mkdtemp(dir) != nullptr);
+    const std::string server_path = std::string(dir) + "/server";
+    const std::string client_path = std::string(dir) + "/client";
+    {
+        threading_udp_server server(address(server_path), echo_datagram);
+        CHECK(server.server_address().family == AF_UNIX);
+        serving run(server);
+        pysock::socket c(AF_UNIX, SOCK_DGRAM);
+        c.settimeout(SAFETY_TIMEOUT);
+        c.bind(address(client_path));  // an unbound AF_UNIX sender cannot be answered
+        c.sendto("unix datagram", address(server_path));
+        auto [data, from] = c.recvfrom(64);
+        CHECK(data == "unix datagram");
+        CHECK(from.host == server_path);
+    }
+    ::unlink(server_path.c_str());
+    {
+        tcp_server server(address(server_path), [](stream_request& r) { r.wfile.write(r.rfile.readline()); });
+        serving run(server);
+        auto c = connect_to(address(server_path));
+        c.sendall("unix stream\n");
+        CHECK(recv_all(c) == "unix stream\n");
+    }
+    ::unlink(server_path.c_str());
+    ::unlink(client_path.c_str());
+    ::rmdir(dir);
+#endif
+}
+
+TEST_CASE("udp_server rejects a stream socket, an empty handler and a zero max_packet_size") {
+    CHECK_THROWS_AS(udp_server(pysock::socket(AF_INET, SOCK_STREAM), echo_datagram), std::invalid_argument);
+    CHECK_THROWS_AS(udp_server({"127.0.0.1", 0}, udp_server::handler()), std::invalid_argument);
+    server_options o;
+    o.max_packet_size = 0;
+    CHECK_THROWS_AS(udp_server({"127.0.0.1", 0}, echo_datagram, o), std::invalid_argument);
+    CHECK_THROWS_AS(tcp_server({"127.0.0.1", 0}, tcp_server::stream_handler()), std::invalid_argument);
+    CHECK_THROWS_AS(tcp_server(pysock::socket(AF_INET, SOCK_DGRAM), echo), std::invalid_argument);
 }

@@ -87,11 +87,11 @@
 //   1. Configuration        tunables, each behind #ifndef PYSOCK_...
 //   2. System headers
 //   3. Declarations         3.1 addresses, 3.2 exceptions, 3.3 the socket class,
-//                           3.4 module functions, 3.5 threading_tcp_server
+//                           3.4 module functions, 3.5 socketserver
 //   4. Platform layer       pysock::detail: every system call behind one small wrapper
 //                           (Winsock and POSIX side by side: the only place they differ)
 //   5. Implementation       5.1 errors, 5.2 addresses, 5.3 the socket class,
-//                           5.4 module functions, 5.5 threading_tcp_server
+//                           5.4 module functions, 5.5 socketserver
 //   6. Internal macros are #undef'd at the end
 // ---------------------------------------------------------------------------------------------
 #ifndef PYSOCK_SOCKET_HPP
@@ -125,11 +125,16 @@
 #define PYSOCK_NOINLINE
 #endif
 
-// threading_tcp_server (sections 3.5 and 5.5) needs <thread>, <mutex>, <condition_variable>,
+// The servers (sections 3.5 and 5.5) need <thread>, <mutex>, <condition_variable>,
 // <functional> and <list>, which cost more to compile than the rest of pysock together.
 // Define PYSOCK_WITH_SERVER to 0 when a translation unit only needs sockets.
 #ifndef PYSOCK_WITH_SERVER
 #define PYSOCK_WITH_SERVER 1
+#endif
+
+// threading_udp_server's pool: at most this many handler threads when options.max_clients is 0.
+#ifndef PYSOCK_UDP_MAX_THREADS
+#define PYSOCK_UDP_MAX_THREADS 16
 #endif
 
 // listen() without an argument: Python's default, min(SOMAXCONN, 128).
@@ -755,7 +760,8 @@ void close(native_handle_type fd);
 
 #if PYSOCK_WITH_SERVER
 // ---------------------------------------------------------------------------------------------
-// 3.5 threading_tcp_server: Python's socketserver.ThreadingTCPServer
+// 3.5 socketserver: base_server, tcp_server, threading_tcp_server, udp_server,
+//     threading_udp_server
 // ---------------------------------------------------------------------------------------------
 //
 //     auto echo = [](pysock::socket& conn, const pysock::address& client) {
@@ -766,27 +772,53 @@ void close(native_handle_type fd);
 //     server.shutdown_on_signals();    // Ctrl-C (SIGINT) and SIGTERM make serve_forever() return
 //     server.serve_forever();          // until shutdown()
 //
-// One thread per accepted client runs the handler with the connected socket; the socket is
-// closed when the handler returns or throws. An exception ends only its own connection: it goes
-// to options.handle_error (default: one line on stderr naming the client) and the server goes on.
-// Finished threads are joined while the server runs, so a long-lived server does not pile up
-// thread objects.
+// Python's socketserver, class for class:
 //
-// Stopping without polling. The accept loop sleeps in poll() on two descriptors: the listener
+//     socketserver.BaseServer          pysock::base_server        serve_forever, shutdown, ...
+//     socketserver.TCPServer           pysock::tcp_server         one request at a time
+//     socketserver.ThreadingTCPServer  pysock::threading_tcp_server  a thread per client
+//     socketserver.UDPServer           pysock::udp_server         one datagram at a time
+//     socketserver.ThreadingUDPServer  pysock::threading_udp_server  a bounded pool of threads
+//     StreamRequestHandler             pysock::stream_request     connection, rfile, wfile, ...
+//
+// Each derives as in Python (a threading_tcp_server is a tcp_server is a base_server). The
+// address decides the family: ("host", port) AF_INET, ("host", port, flowinfo, scope_id)
+// AF_INET6, a path AF_UNIX (Python's UnixStreamServer and UnixDatagramServer). As in Python,
+// server_close() does not remove an AF_UNIX path.
+//
+// Handlers. A stream server's handler gets the connected socket and the client's address, or a
+// stream_request (Python's StreamRequestHandler: rfile buffered for readline(), wfile
+// unbuffered). The socket is closed when the handler returns or throws. A datagram server's
+// handler gets the datagram, the server's socket to answer with sendto(), and the sender. An
+// exception ends only its own request: it goes to options.handle_error (default: one line on
+// stderr naming the client) and the server goes on.
+//
+// Threads. threading_tcp_server runs one thread per client (Python's ThreadingMixIn) and joins
+// finished ones while it runs, so a long-lived server does not pile up thread objects.
+// threading_udp_server does better than Python's thread per datagram: a pool of at most
+// max_clients threads (PYSOCK_UDP_MAX_THREADS when 0), started as needed; while every thread is
+// busy the server reads nothing more, so datagrams wait in the socket's receive buffer (the
+// kernel drops what overflows it, as it would from any UDP server that falls behind).
+//
+// Stopping without polling. The loop sleeps in poll() on two descriptors: the server's socket
 // and the read end of a socketpair. request_shutdown() sets a flag and writes one byte to the
 // other end, so the loop wakes at once (Python's serve_forever looks at its flag every 0.5 s).
 // shutdown() does that and waits until serve_forever() has returned. Before returning,
-// serve_forever() stops accepting, gives running handlers options.grace_period to finish, then
-// shuts their sockets down (SHUT_RDWR: a handler blocked in recv() sees the end of the stream,
-// one blocked in send() gets an error) and joins every handler thread. server_close() (or the
-// destructor) then closes the listener and the wake-up pair: nothing of the server is left.
+// serve_forever() stops taking requests and gives running handlers options.grace_period to
+// finish; then it shuts their sockets down (SHUT_RDWR: a handler blocked in recv() sees the end
+// of the stream, one blocked in send() gets an error) and joins every handler thread.
+// server_close() (or the destructor) then closes the sockets: nothing of the server is left.
+// tcp_server runs its handler in the serving thread, so it is shutdown() (from another thread)
+// that cuts its connection after the grace period; a stop requested by a signal waits for the
+// request in progress (set connection_timeout to bound it). Datagram handlers have no
+// connection to cut: the stop waits for them.
 //
 // Signals. request_shutdown() is async-signal-safe (atomic stores and one send() on a
 // non-blocking socket, errno preserved): call it from your own signal handler, or let
 // shutdown_on_signals() install one for SIGINT and SIGTERM. shutdown() is NOT async-signal-safe
 // (it waits for serve_forever() to return): never call it from a signal handler.
 //
-// Threads. C++ cannot abandon or kill a thread that uses the server, so daemon_threads and
+// C++ cannot abandon or kill a thread that uses the server, so daemon_threads and
 // block_on_close=false do not leave threads behind as in Python: they only remove the grace
 // period. A handler that never returns and never touches its socket delays the stop until it
 // returns. A handler that moves the socket out of `conn` owns it; the server can then no longer
@@ -794,14 +826,16 @@ void close(native_handle_type fd);
 // handler calling conn.close() at the instant the server stops could see its descriptor number
 // reused by another thread before the server's shutdown(SHUT_RDWR) reaches it.
 
-/// Options of threading_tcp_server. Fields with Python's socketserver names keep Python's
-/// meaning; where Python's default is a known trap, pysock's differs (noted).
+/// Options of every server. Fields with Python's socketserver names keep Python's meaning;
+/// where Python's default is a known trap, pysock's differs (noted).
 struct server_options {
     /// listen() backlog. Python's default, 5, drops bursts of clients; pysock uses listen()'s.
     int request_queue_size = PYSOCK_DEFAULT_BACKLOG;
-    /// SO_REUSEADDR before bind(), so a restarted server can bind its port at once. Python's
-    /// TCPServer defaults to false; pysock, like create_server(), to true (ignored on Windows,
-    /// where SO_REUSEADDR would let another socket take the port).
+    /// SO_REUSEADDR before bind(), so a restarted stream server can bind its port at once.
+    /// Python's TCPServer defaults to false; pysock, like create_server(), to true (ignored on
+    /// Windows, where SO_REUSEADDR would let another socket take the port). Datagram servers
+    /// ignore it: a UDP port has no TIME_WAIT to wait out, and on Linux SO_REUSEADDR would let
+    /// a second server bind the same port and take half of the datagrams.
     bool allow_reuse_address = true;
     /// SO_REUSEPORT before bind() (Python 3.11's allow_reuse_port).
     bool allow_reuse_port = false;
@@ -815,26 +849,46 @@ struct server_options {
     /// How long running handlers may take to finish when the server stops, in seconds, before
     /// their sockets are shut down. std::nullopt waits for them without limit (Python).
     std::optional<double> grace_period = 1.0;
-    /// Python's BaseServer.timeout: how long handle_request() waits for a client (nullopt:
-    /// without limit).
+    /// Python's BaseServer.timeout: how long handle_request() waits for a request (nullopt:
+    /// without limit). When it passes, handle_timeout runs and handle_request() returns false.
     std::optional<double> timeout;
+    /// Python's handle_timeout(): called by handle_request() when `timeout` passed without a
+    /// request. Exceptions it throws propagate out of handle_request().
+    std::function<void()> handle_timeout;
     /// settimeout() applied to every accepted socket; nullopt keeps getdefaulttimeout(), as
     /// accept() does. A client silent for longer makes the handler's recv() throw `timeout`.
     std::optional<double> connection_timeout;
-    /// At most this many handlers at once (0: no limit). Beyond it the server stops accepting
-    /// (new clients wait in the listen queue) or, with refuse_when_full, accepts each extra
-    /// client, sends it refuse_message (without blocking) and closes the connection.
+    /// threading_tcp_server: at most this many handlers at once (0: no limit). Beyond it the
+    /// server stops accepting (new clients wait in the listen queue) or, with
+    /// refuse_when_full, accepts each extra client, sends it refuse_message (without blocking)
+    /// and closes the connection. threading_udp_server: the size of its thread pool (0:
+    /// PYSOCK_UDP_MAX_THREADS).
     std::size_t max_clients = 0;
     bool refuse_when_full = false;
     bytes refuse_message;
+    /// Datagram servers: the most bytes read of one datagram (Python's max_packet_size); the
+    /// rest of a longer datagram is dropped (POSIX) or the datagram is (Windows).
+    std::size_t max_packet_size = 8192;
     /// Python's handle_error(request, client_address): called, in the handler's thread, with
     /// the exception a handler threw. The default writes one line to stderr:
     ///   Exception occurred during processing of request from ('127.0.0.1', 40522): boom
     /// Errors of handlers whose socket the server shut down while stopping are not reported.
-    /// Failures to accept a client that need attention (EMFILE, ENFILE, ENOBUFS, ENOMEM) and to
-    /// start a thread come here too, from the serving thread; `client` is then an empty
-    /// address() (family AF_UNSPEC) for accept failures. Exceptions thrown by the hook are ignored.
+    /// Failures to accept a client or read a datagram that need attention (EMFILE, ENFILE,
+    /// ENOBUFS, ENOMEM) and to start a thread come here too, from the serving thread; `client`
+    /// is then an empty address() (family AF_UNSPEC) for accept failures. Exceptions thrown by
+    /// the hook are ignored.
     std::function<void(const address& client, std::exception_ptr error)> handle_error;
+};
+
+/// What a stream handler gets in the shape of Python's StreamRequestHandler: the connection,
+/// `rfile` (makefile("rb"): buffered, for readline()) and `wfile` (makefile("wb", 0):
+/// unbuffered, each write() a sendall(), as Python's wbufsize = 0), and the client's address.
+/// Both files are closed after the handler returns (Python's finish()).
+struct stream_request {
+    socket& connection;
+    socket_file rfile;
+    socket_file wfile;
+    address client_address;
 };
 
 namespace detail {
@@ -864,46 +918,32 @@ private:
 
 } // namespace detail
 
-/// Python's socketserver.ThreadingTCPServer: accepts clients and runs the handler for each one
-/// in a thread of its own. Not copyable or movable: its threads point to it.
-class threading_tcp_server {
+/// Python's socketserver.BaseServer: the loop, the stop and the signals every server shares.
+/// Not copyable or movable: threads point to it. Not made directly: make one of the servers.
+class base_server {
 public:
-    /// Python's RequestHandlerClass.handle(): gets the connected socket and the client's
-    /// address. The server closes the socket when it returns or throws.
-    using handler = std::function<void(socket&, const address&)>;
+    base_server(const base_server&) = delete;
+    base_server& operator=(const base_server&) = delete;
+    virtual ~base_server();
 
-    /// ThreadingTCPServer(server_address, handler): creates a stream socket of the address's
-    /// family (AF_INET for (host, port), AF_INET6 for (host, port, flowinfo, scope_id),
-    /// AF_UNIX for a path), applies the options, binds and listens (Python's bind_and_activate).
-    /// Port 0 binds a free port: server_address() says which.
-    /// @throws error (EADDRINUSE, EACCES, ...), gaierror, std::invalid_argument (empty handler,
-    /// negative or NaN durations in the options).
-    threading_tcp_server(const address& server_address, handler handle, server_options options = {});
-    /// Serves on a bound SOCK_STREAM socket you made (create_server(), a socket inherited from
-    /// systemd, ...); listen(request_queue_size) is called on it.
-    /// @throws std::invalid_argument (not a stream socket, empty handler), error.
-    threading_tcp_server(socket listener, handler handle, server_options options = {});
-    threading_tcp_server(const threading_tcp_server&) = delete;
-    threading_tcp_server& operator=(const threading_tcp_server&) = delete;
-    /// shutdown(), then server_close(). Destroying the server while another thread is about to
-    /// call serve_forever() is a race you must avoid (join that thread first).
-    ~threading_tcp_server();
-
-    /// serve_forever(): accepts clients until shutdown() or request_shutdown(). Returns after
+    /// serve_forever(): serves requests until shutdown() or request_shutdown(). Returns after
     /// the stop described above: every handler thread has been joined. A stop requested while
     /// no serve_forever() ran makes the next one return at once (Python does the same).
     /// @throws error (EBADF after server_close()).
     /// Thread safety: one serve_forever() or handle_request() at a time.
     void serve_forever();
-    /// handle_request(): waits up to options.timeout for one client and starts its handler
-    /// (without waiting for it). @returns true when a client was dispatched; false on timeout
-    /// or when a stop was requested. Its threads are joined by server_close().
-    /// @throws error (EBADF after server_close()).
+    /// handle_request(): waits up to options.timeout for one request and serves it (threading
+    /// servers: starts its handler without waiting for it). @returns true when a request was
+    /// served or dispatched; false when a stop was requested, or on timeout (after
+    /// options.handle_timeout). Handler threads are joined by server_close().
+    /// @throws error (EBADF after server_close()), what handle_timeout throws.
+    /// Thread safety: as serve_forever().
     bool handle_request();
     /// shutdown(): stops serve_forever() and waits until it has returned (so the stop, grace
     /// period included, is over). Called from a handler, from the serving thread, or while no
-    /// serve_forever() runs, it only requests the stop. Thread safety: any thread; NOT from a
-    /// signal handler (use request_shutdown()).
+    /// serve_forever() runs, it only requests the stop. @throws nothing in practice (a
+    /// std::system_error from the standard library's mutex is the only possibility).
+    /// Thread safety: any thread; NOT from a signal handler (use request_shutdown()).
     void shutdown();
     /// Requests the stop and returns at once. Async-signal-safe; any thread.
     void request_shutdown() noexcept;
@@ -920,17 +960,118 @@ public:
     /// (128 + signal, as shells expect).
     int shutdown_signal() const noexcept;
     /// server_close(): finishes the handlers still running (grace period, then their sockets
-    /// are shut down, then joined), closes the listening socket and the wake-up pair, and
-    /// gives back the signal handlers. Idempotent. Thread safety: not while serve_forever()
-    /// runs in another thread (call shutdown() first, as in Python).
+    /// are shut down, then joined), closes the server's socket and the wake-up pair, and gives
+    /// back the signal handlers. Idempotent. Thread safety: not while serve_forever() runs in
+    /// another thread (call shutdown() first, as in Python).
     void server_close() noexcept;
     /// server_address: the bound address, with the real port when port 0 was asked for.
     /// @throws error (EBADF after server_close()).
     address server_address() const;
-    /// fileno(): the listening socket's descriptor (-1 after server_close()).
+    /// fileno(): the server socket's descriptor (-1 after server_close()).
     native_handle_type fileno() const noexcept;
+    /// socket_type: SOCK_STREAM or SOCK_DGRAM (Python's socket_type).
+    int socket_type() const noexcept { return socket_type_; }
     /// The options the server was made with.
     const server_options& options() const noexcept { return options_; }
+
+protected:
+    /// Creates a socket of the address's family and `type`, applies the options, binds.
+    base_server(const address& server_address, int type, server_options options);
+    /// Adopts a bound socket of `type`. @throws std::invalid_argument (another type).
+    base_server(socket sock, int type, server_options options, const char* server_name);
+    /// Listens (streams), makes the socket non-blocking for the loop (streams) and opens the
+    /// wake-up pair. Called by the constructors of the final classes.
+    void activate();
+    /// Waits until the server's socket is readable (`watch_socket`) or the loop is woken, up
+    /// to timeout_ns (-1: forever). @returns true when a request is waiting and no stop was
+    /// requested.
+    bool wait_for_request(std::int64_t timeout_ns, bool watch_socket);
+    /// Serves (or dispatches) one request if one comes within timeout_ns. @returns whether one did.
+    virtual bool serve_one(std::int64_t timeout_ns) = 0;
+    /// The stop of serve_forever() and server_close(): grace period, cut off, join.
+    virtual void finish_requests() noexcept {}
+    /// shutdown() from another thread, after the grace period: cut off what the serving
+    /// thread itself is blocked in (tcp_server's connection).
+    virtual void cut_off() noexcept {}
+    void report_error(const address& client, std::exception_ptr error) noexcept;
+    /// report_error() for a failure of the loop itself (accept, recvfrom): no client.
+    void report_os_error(int err) noexcept;
+    /// The final classes' destructors: shutdown() and server_close() while their overrides
+    /// still exist.
+    void close_for_destructor() noexcept;
+
+    server_options options_;
+    socket socket_;
+    int socket_type_;
+    detail::server_wakeup wakeup_;
+    mutable std::mutex mutex_;
+    std::condition_variable changed_;  // a handler finished, or serve_forever() returned
+    bool serving_ = false;
+    std::thread::id serving_thread_;
+    std::atomic<bool> backoff_{false};  // ran out of descriptors or memory: wait a little
+
+private:
+    void unregister_signals() noexcept;
+    int signal_slot_ = -1;
+};
+
+/// Python's socketserver.TCPServer (and UnixStreamServer for a path): one request at a time,
+/// in the thread that calls serve_forever() or handle_request().
+class tcp_server : public base_server {
+public:
+    /// Python's RequestHandlerClass.handle(): gets the connected socket and the client's
+    /// address. The server closes the socket when it returns or throws.
+    using handler = std::function<void(socket&, const address&)>;
+    /// StreamRequestHandler.handle(): the same, with rfile and wfile made for it.
+    using stream_handler = std::function<void(stream_request&)>;
+
+    /// TCPServer(server_address, handler): creates a stream socket of the address's family,
+    /// applies the options, binds and listens (Python's bind_and_activate). Port 0 binds a free
+    /// port: server_address() says which.
+    /// @throws error (EADDRINUSE, EACCES, ...), gaierror, std::invalid_argument (empty handler,
+    /// negative or NaN durations in the options).
+    tcp_server(const address& server_address, handler handle, server_options options = {});
+    tcp_server(const address& server_address, stream_handler handle, server_options options = {});
+    /// Serves on a bound SOCK_STREAM socket you made (create_server(), a socket inherited from
+    /// systemd, ...); listen(request_queue_size) is called on it.
+    /// @throws std::invalid_argument (not a stream socket, empty handler), error.
+    tcp_server(socket listener, handler handle, server_options options = {});
+    tcp_server(socket listener, stream_handler handle, server_options options = {});
+    /// shutdown(), then server_close().
+    ~tcp_server() override;
+
+protected:
+    bool serve_one(std::int64_t timeout_ns) override;
+    void cut_off() noexcept override;
+    /// Python's process_request(): runs the handler here (threading: in a thread).
+    virtual void process_request(socket conn, address client);
+    /// Whether the loop may accept now (threading: below max_clients).
+    virtual bool has_room() const { return true; }
+    /// Runs the handler; closes the connection (under the lock) afterwards.
+    void finish_request(socket& conn, const address& client, bool& forced) noexcept;
+
+    handler handle_;
+
+private:
+    socket* active_ = nullptr;  // the connection being served (guarded by mutex_)
+    bool active_forced_ = false;
+};
+
+/// Python's socketserver.ThreadingTCPServer: accepts clients and runs the handler for each one
+/// in a thread of its own.
+class threading_tcp_server final : public tcp_server {
+public:
+    /// ThreadingTCPServer(server_address, handler): as tcp_server's.
+    /// @throws error (EADDRINUSE, EACCES, ...), gaierror, std::invalid_argument.
+    threading_tcp_server(const address& server_address, handler handle, server_options options = {});
+    threading_tcp_server(const address& server_address, stream_handler handle,
+                         server_options options = {});
+    /// Adopts a bound SOCK_STREAM socket. @throws std::invalid_argument, error.
+    threading_tcp_server(socket listener, handler handle, server_options options = {});
+    threading_tcp_server(socket listener, stream_handler handle, server_options options = {});
+    /// shutdown(), then server_close(). Destroying the server while another thread is about to
+    /// call serve_forever() is a race you must avoid (join that thread first).
+    ~threading_tcp_server() override;
 
 private:
     struct connection {
@@ -941,29 +1082,80 @@ private:
     };
     using connection_list = std::list<connection>;
 
-    void init();
-    bool has_room() const;
-    bool wait_and_accept(std::int64_t timeout_ns);
-    void start(socket conn, address client);
+    bool serve_one(std::int64_t timeout_ns) override;
+    void process_request(socket conn, address client) override;
+    bool has_room() const override;
+    void finish_requests() noexcept override;
     void run(connection_list::iterator c) noexcept;
     void reap();
-    void finish_connections() noexcept;
-    void report_error(const address& client, std::exception_ptr error) noexcept;
-    void unregister_signals() noexcept;
 
-    server_options options_;
-    handler handle_;
-    socket listener_;
-    detail::server_wakeup wakeup_;
-    mutable std::mutex mutex_;
-    std::condition_variable changed_;  // a handler finished, or serve_forever() returned
     connection_list connections_;      // every handler thread not yet joined
     std::vector<connection_list::iterator> finished_;  // handlers done, threads to join
     std::size_t running_ = 0;          // handlers not finished
-    bool serving_ = false;
-    std::thread::id serving_thread_;
-    std::atomic<bool> accept_backoff_{false};  // accept() ran out of descriptors or memory
-    int signal_slot_ = -1;
+};
+
+/// Python's socketserver.UDPServer (and UnixDatagramServer for a path): one datagram at a
+/// time, in the thread that calls serve_forever() or handle_request().
+class udp_server : public base_server {
+public:
+    /// Python's DatagramRequestHandler.handle(), flattened: the datagram, the server's socket
+    /// (blocking, shared by every handler) to answer with sock.sendto(reply, client), and the
+    /// sender's address.
+    using handler = std::function<void(const bytes& data, socket& sock, const address& client)>;
+
+    /// UDPServer(server_address, handler): creates a datagram socket of the address's family,
+    /// applies the options and binds. @throws error, gaierror, std::invalid_argument (empty
+    /// handler, max_packet_size 0, negative or NaN durations).
+    udp_server(const address& server_address, handler handle, server_options options = {});
+    /// Serves on a bound SOCK_DGRAM socket you made. @throws std::invalid_argument, error.
+    udp_server(socket sock, handler handle, server_options options = {});
+    ~udp_server() override;
+
+protected:
+    bool serve_one(std::int64_t timeout_ns) override;
+    /// Whether the loop may read a datagram now (threading: a pool thread is free).
+    virtual bool has_room() const { return true; }
+    /// Python's process_request(): runs the handler here (threading: hands it to the pool).
+    virtual void process_request(bytes data, address client);
+    void run_handler(const bytes& data, const address& client) noexcept;
+
+    handler handle_;
+    std::vector<char> packet_;  // max_packet_size bytes: where recvfrom_into() reads
+};
+
+/// Python's socketserver.ThreadingUDPServer, bounded: a pool of up to max_clients threads
+/// (0: PYSOCK_UDP_MAX_THREADS) handles datagrams; threads start as needed and stay until the
+/// server stops. While every thread is busy the server reads nothing more.
+class threading_udp_server final : public udp_server {
+public:
+    /// ThreadingUDPServer(server_address, handler). @throws error, gaierror,
+    /// std::invalid_argument.
+    threading_udp_server(const address& server_address, handler handle, server_options options = {});
+    threading_udp_server(socket sock, handler handle, server_options options = {});
+    ~threading_udp_server() override;
+
+    /// The most handlers that ran at once since the server was made (for tests and tuning).
+    std::size_t peak_concurrency() const;
+
+private:
+    struct datagram {
+        bytes data;
+        address client;
+    };
+
+    bool has_room() const override;
+    void process_request(bytes data, address client) override;
+    void finish_requests() noexcept override;
+    void work() noexcept;
+    std::size_t limit() const noexcept;
+
+    std::vector<std::thread> threads_;
+    std::list<datagram> queue_;  // datagrams read, not yet taken by a thread (at most idle_)
+    std::size_t idle_ = 0;       // threads waiting for a datagram
+    std::size_t busy_ = 0;       // handlers running
+    std::size_t peak_ = 0;
+    bool stopping_ = false;
+    std::condition_variable work_;
 };
 #endif // PYSOCK_WITH_SERVER
 
@@ -3244,7 +3436,7 @@ inline void close(native_handle_type fd) {
 
 #if PYSOCK_WITH_SERVER
 // ---------------------------------------------------------------------------------------------
-// 5.5 threading_tcp_server
+// 5.5 socketserver: base_server, tcp_server, threading_tcp_server, udp_server, threading_udp_server
 // ---------------------------------------------------------------------------------------------
 
 namespace detail {
@@ -3407,20 +3599,46 @@ inline bool resource_exhausted(int err) noexcept {
     return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
 }
 
+/// The grace period of a stop in ns: -1 without limit, 0 none (see server_options).
+inline std::int64_t grace_ns(const server_options& options) {
+    if (!options.block_on_close || options.daemon_threads) return 0;
+    return timeout_to_ns(options.grace_period);
+}
+
+/// Python's StreamRequestHandler around a stream handler: rfile and wfile made for each
+/// connection, closed (after a flush) when the handler is done.
+inline tcp_server::handler stream_adapter(tcp_server::stream_handler handle) {
+    if (!handle) return {};
+    return [handle = std::move(handle)](socket& conn, const address& client) {
+        stream_request request{conn, conn.makefile("rb"), conn.makefile("wb", 0), client};
+        handle(request);
+    };
+}
+
+/// Datagram servers read without blocking even when poll() said "readable" for a datagram
+/// the kernel then dropped (Linux, bad checksum): the socket itself stays blocking for handlers.
+#if defined(MSG_DONTWAIT)
+inline constexpr int msg_dontwait = MSG_DONTWAIT;
+#else
+inline constexpr int msg_dontwait = 0;  // Windows: no such flag, and no such drop
+#endif
+
 } // namespace detail
 
-inline threading_tcp_server::threading_tcp_server(const address& server_address, handler handle,
-                                                  server_options options)
-    : options_(std::move(options)), handle_(std::move(handle)),
-      listener_(server_address.family == AF_UNSPEC ? AF_INET : server_address.family, SOCK_STREAM) {
-    const int family = listener_.family();
+// ----- base_server ----------------------------------------------------------------------------
+
+inline base_server::base_server(const address& server_address, int type, server_options options)
+    : options_(std::move(options)),
+      socket_(server_address.family == AF_UNSPEC ? AF_INET : server_address.family, type),
+      socket_type_(type) {
+    const int family = socket_.family();
     if (family == AF_INET || family == AF_INET6) {
-        // Never on Windows, as create_server(): there SO_REUSEADDR lets another socket take the port.
-        if (options_.allow_reuse_address && detail::server_reuse_address)
-            listener_.setsockopt(SOL_SOCKET, SO_REUSEADDR, 1);
+        // Streams only, and never on Windows, as create_server(): see server_options.
+        if (type == SOCK_STREAM && options_.allow_reuse_address && detail::server_reuse_address)
+            socket_.setsockopt(SOL_SOCKET, SO_REUSEADDR, 1);
         if (options_.allow_reuse_port) {
 #if defined(SO_REUSEPORT)
-            listener_.setsockopt(SOL_SOCKET, SO_REUSEPORT, 1);
+            socket_.setsockopt(SOL_SOCKET, SO_REUSEPORT, 1);
 #else
             throw std::invalid_argument("SO_REUSEPORT not supported on this platform");
 #endif
@@ -3428,77 +3646,325 @@ inline threading_tcp_server::threading_tcp_server(const address& server_address,
     }
 #if defined(IPV6_V6ONLY)
     if (family == AF_INET6)
-        listener_.setsockopt(IPPROTO_IPV6, IPV6_V6ONLY, options_.dualstack_ipv6 ? 0 : 1);
+        socket_.setsockopt(IPPROTO_IPV6, IPV6_V6ONLY, options_.dualstack_ipv6 ? 0 : 1);
 #endif
-    listener_.bind(server_address);
-    init();
+    socket_.bind(server_address);
 }
 
-inline threading_tcp_server::threading_tcp_server(socket listener, handler handle,
-                                                  server_options options)
-    : options_(std::move(options)), handle_(std::move(handle)), listener_(std::move(listener)) {
-    if (listener_.type() != SOCK_STREAM)
-        throw std::invalid_argument("threading_tcp_server needs a SOCK_STREAM socket");
-    init();
+inline base_server::base_server(socket sock, int type, server_options options, const char* server_name)
+    : options_(std::move(options)), socket_(std::move(sock)), socket_type_(type) {
+    if (socket_.type() != type)
+        throw std::invalid_argument(std::string(server_name) +
+                                    (type == SOCK_STREAM ? " needs a SOCK_STREAM socket"
+                                                         : " needs a SOCK_DGRAM socket"));
 }
 
-// Validates the options, listens, and opens the wake-up pair. The listener is non-blocking:
-// a client that connects and resets before accept() would otherwise block the loop in accept().
-inline void threading_tcp_server::init() {
-    if (!handle_) throw std::invalid_argument("threading_tcp_server needs a handler");
+inline base_server::~base_server() = default;
+
+// Validates the options, listens, and opens the wake-up pair. A listener is non-blocking: a
+// client that connects and resets before accept() would otherwise block the loop in accept().
+// A datagram socket stays blocking for the handlers that answer with it; the loop reads it
+// with MSG_DONTWAIT.
+inline void base_server::activate() {
     detail::timeout_to_ns(options_.grace_period);  // throws std::invalid_argument early
     detail::timeout_to_ns(options_.timeout);
     detail::timeout_to_ns(options_.connection_timeout);
-    listener_.listen(options_.request_queue_size);
-    listener_.settimeout(0.0);
+    if (socket_type_ == SOCK_STREAM) {
+        socket_.listen(options_.request_queue_size);
+        socket_.settimeout(0.0);
+    } else {
+        socket_.settimeout(std::nullopt);
+    }
     wakeup_.open();
 }
 
-inline threading_tcp_server::~threading_tcp_server() {
-    shutdown();
+inline void base_server::close_for_destructor() noexcept {
+    try {
+        shutdown();
+    } catch (...) {  // std::system_error from a mutex: nothing better to do in a destructor
+    }
     server_close();
 }
+
+// One wait of the loop. Running out of descriptors or memory (backoff_) stops watching the
+// socket for up to 100 ms, so the loop retries without spinning.
+inline bool base_server::wait_for_request(std::int64_t timeout_ns, bool watch_socket) {
+    const bool backing_off = backoff_.load();
+    if (backing_off && (timeout_ns < 0 || timeout_ns > 100000000)) timeout_ns = 100000000;
+    bool woken = false, request_waiting = false;
+    int n = detail::wait_readable(wakeup_.read_handle(), socket_.fileno(),
+                                  watch_socket && !backing_off, timeout_ns, woken, request_waiting);
+    if (n < 0) {
+        if (detail::interrupted(detail::last_error())) return false;
+        detail::raise_last_error();
+    }
+    if (woken) wakeup_.drain();
+    if (n == 0) backoff_ = false;
+    return request_waiting && !wakeup_.stop_requested.load();
+}
+
+inline void base_server::report_error(const address& client, std::exception_ptr error) noexcept {
+    try {
+        if (options_.handle_error) {
+            options_.handle_error(client, error);
+            return;
+        }
+        std::string line = client.family == AF_UNSPEC
+                               ? "Exception occurred while accepting a connection: "
+                               : "Exception occurred during processing of request from " +
+                                     to_string(client) + ": ";
+        try {
+            std::rethrow_exception(error);
+        } catch (const std::exception& e) {
+            line += e.what();
+        } catch (...) {
+            line += "unknown exception";
+        }
+        line += '\n';
+        std::fwrite(line.data(), 1, line.size(), stderr);  // one call: lines of threads do not mix
+    } catch (...) {
+    }
+}
+
+inline void base_server::report_os_error(int err) noexcept {
+    try {
+        detail::raise_os_error(err);  // the subclass and message Python's OSError(err) would have
+    } catch (...) {
+        report_error(address(), std::current_exception());
+    }
+}
+
+inline void base_server::serve_forever() {
+    if (socket_.fileno() == detail::invalid_handle) detail::raise_os_error(detail::err_bad_handle);
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        serving_ = true;
+        serving_thread_ = std::this_thread::get_id();
+    }
+    // Whichever way the loop ends, no handler thread survives serve_forever().
+    struct end_of_serving {
+        base_server& server;
+        ~end_of_serving() {
+            server.finish_requests();
+            server.wakeup_.stop_requested.store(false);
+            {
+                std::lock_guard<std::mutex> lock(server.mutex_);
+                server.serving_ = false;
+                server.serving_thread_ = std::thread::id();
+            }
+            server.changed_.notify_all();
+        }
+    } end{*this};
+    while (!wakeup_.stop_requested.load()) serve_one(-1);
+}
+
+inline bool base_server::handle_request() {
+    if (socket_.fileno() == detail::invalid_handle) detail::raise_os_error(detail::err_bad_handle);
+    const std::int64_t timeout_ns = detail::timeout_to_ns(options_.timeout);
+    const std::int64_t start = detail::monotonic_ns();
+    for (;;) {
+        if (wakeup_.stop_requested.load()) return false;
+        std::int64_t left = timeout_ns < 0 ? -1 : timeout_ns - (detail::monotonic_ns() - start);
+        if (timeout_ns >= 0 && left <= 0) break;
+        if (serve_one(left)) return true;
+    }
+    if (options_.handle_timeout) options_.handle_timeout();
+    return false;
+}
+
+inline void base_server::request_shutdown() noexcept { wakeup_.request_stop(0); }
+
+inline void base_server::shutdown() {
+    wakeup_.request_stop(0);
+    std::unique_lock<std::mutex> lock(mutex_);
+    auto stopped = [this] { return !serving_; };
+    if (stopped() || serving_thread_ == std::this_thread::get_id() || detail::current_server == this)
+        return;  // nothing to wait for, or waiting would wait for the caller itself
+    // A handler running in the serving thread (tcp_server) gets the grace period, then its
+    // connection is cut; threading servers do both in their own stop, so this only waits.
+    const std::int64_t grace = detail::grace_ns(options_);
+    if (grace >= 0 && !changed_.wait_for(lock, std::chrono::nanoseconds(grace), stopped))
+        cut_off();
+    changed_.wait(lock, stopped);
+}
+
+inline int base_server::shutdown_signal() const noexcept { return wakeup_.stop_signal.load(); }
+
+inline void base_server::shutdown_on_signals(std::initializer_list<int> signals) {
+    using table_type = detail::server_signal_table;
+    table_type& table = detail::server_signals;
+    std::uint64_t wanted = 0;
+    for (int s : signals) {
+        if (s < 1 || s > table_type::max_signal)
+            throw std::invalid_argument("signal number out of range");
+        wanted |= std::uint64_t{1} << (s - 1);
+    }
+    std::lock_guard<std::mutex> lock(table.mutex);
+    int slot = signal_slot_;
+    for (int i = 0; slot < 0 && i < table_type::slots; ++i)
+        if (!table.servers[i].load()) slot = i;
+    if (slot < 0) throw std::length_error("too many servers registered with shutdown_on_signals()");
+    std::uint64_t have = signal_slot_ < 0 ? 0 : table.masks[slot].load();
+    std::uint64_t installed = 0;
+    for (int s = 1; s <= table_type::max_signal; ++s) {
+        std::uint64_t bit = std::uint64_t{1} << (s - 1);
+        if (!(wanted & bit) || (have & bit)) continue;
+        if (table.users[s] == 0 && detail::install_signal_handler(s, table) < 0) {
+            int err = detail::last_error();
+            for (int t = 1; t < s; ++t)  // undo this call's installations
+                if ((installed >> (t - 1)) & 1)
+                    if (--table.users[t] == 0) detail::restore_signal_handler(t, table);
+            detail::raise_os_error(err);
+        }
+        ++table.users[s];
+        installed |= bit;
+    }
+    table.masks[slot].store(have | installed);
+    table.servers[slot].store(&wakeup_);
+    signal_slot_ = slot;
+}
+
+inline void base_server::unregister_signals() noexcept {
+    detail::server_signal_table& table = detail::server_signals;
+    std::lock_guard<std::mutex> lock(table.mutex);
+    if (signal_slot_ < 0) return;
+    table.servers[signal_slot_].store(nullptr);
+    // A handler that loaded the pointer before the store may still be calling request_stop().
+    while (table.busy.load() != 0) std::this_thread::yield();
+    std::uint64_t mask = table.masks[signal_slot_].exchange(0);
+    for (int s = 1; s <= detail::server_signal_table::max_signal; ++s)
+        if (((mask >> (s - 1)) & 1) && --table.users[s] == 0) detail::restore_signal_handler(s, table);
+    signal_slot_ = -1;
+}
+
+inline void base_server::server_close() noexcept {
+    unregister_signals();
+    finish_requests();
+    socket_.close();
+    wakeup_.close();
+}
+
+inline address base_server::server_address() const { return socket_.getsockname(); }
+
+inline native_handle_type base_server::fileno() const noexcept { return socket_.fileno(); }
+
+// ----- tcp_server -----------------------------------------------------------------------------
+
+inline tcp_server::tcp_server(const address& server_address, handler handle, server_options options)
+    : base_server(server_address, SOCK_STREAM, std::move(options)), handle_(std::move(handle)) {
+    if (!handle_) throw std::invalid_argument("tcp_server needs a handler");
+    activate();
+}
+
+inline tcp_server::tcp_server(const address& server_address, stream_handler handle,
+                              server_options options)
+    : tcp_server(server_address, detail::stream_adapter(std::move(handle)), std::move(options)) {}
+
+inline tcp_server::tcp_server(socket listener, handler handle, server_options options)
+    : base_server(std::move(listener), SOCK_STREAM, std::move(options), "tcp_server"),
+      handle_(std::move(handle)) {
+    if (!handle_) throw std::invalid_argument("tcp_server needs a handler");
+    activate();
+}
+
+inline tcp_server::tcp_server(socket listener, stream_handler handle, server_options options)
+    : tcp_server(std::move(listener), detail::stream_adapter(std::move(handle)), std::move(options)) {}
+
+inline tcp_server::~tcp_server() { close_for_destructor(); }
+
+// Waits for a client, accepts it, and hands it to process_request().
+inline bool tcp_server::serve_one(std::int64_t timeout_ns) {
+    if (!wait_for_request(timeout_ns, has_room())) return false;
+    std::error_code ec;
+    auto accepted = socket_.accept(ec);
+    if (ec) {
+        // Python ignores every accept() error (a client that left before accept() is
+        // EWOULDBLOCK). Running out of descriptors or memory must not be silent, nor spin:
+        // report it and retry when a handler ends or after 100 ms.
+        if (detail::resource_exhausted(ec.value())) {
+            backoff_ = true;
+            report_os_error(ec.value());
+        }
+        return false;
+    }
+    process_request(std::move(accepted.first), std::move(accepted.second));
+    return true;
+}
+
+inline void tcp_server::finish_request(socket& conn, const address& client, bool& forced) noexcept {
+    const void* outer = detail::current_server;
+    detail::current_server = static_cast<const base_server*>(this);
+    try {
+        handle_(conn, client);
+    } catch (...) {
+        bool cut;
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            cut = forced;
+        }
+        if (!cut) report_error(client, std::current_exception());
+    }
+    detail::current_server = outer;
+}
+
+inline void tcp_server::process_request(socket conn, address client) {
+    try {
+        if (options_.connection_timeout) conn.settimeout(options_.connection_timeout);
+    } catch (...) {
+        report_error(client, std::current_exception());
+        return;
+    }
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        active_ = &conn;
+        active_forced_ = false;
+    }
+    finish_request(conn, client, active_forced_);
+    // Closed under the lock, so cut_off() never shuts down a number someone else reused.
+    std::lock_guard<std::mutex> lock(mutex_);
+    conn.close();
+    active_ = nullptr;
+}
+
+inline void tcp_server::cut_off() noexcept {
+    if (!active_) return;
+    native_handle_type fd = active_->fileno();
+    if (fd == detail::invalid_handle) return;  // the handler took the socket
+    active_forced_ = true;
+    detail::sys_shutdown(fd, SHUT_RDWR);
+}
+
+// ----- threading_tcp_server -------------------------------------------------------------------
+
+inline threading_tcp_server::threading_tcp_server(const address& server_address, handler handle,
+                                                  server_options options)
+    : tcp_server(server_address, std::move(handle), std::move(options)) {}
+
+inline threading_tcp_server::threading_tcp_server(const address& server_address,
+                                                  stream_handler handle, server_options options)
+    : tcp_server(server_address, std::move(handle), std::move(options)) {}
+
+inline threading_tcp_server::threading_tcp_server(socket listener, handler handle,
+                                                  server_options options)
+    : tcp_server(std::move(listener), std::move(handle), std::move(options)) {}
+
+inline threading_tcp_server::threading_tcp_server(socket listener, stream_handler handle,
+                                                  server_options options)
+    : tcp_server(std::move(listener), std::move(handle), std::move(options)) {}
+
+inline threading_tcp_server::~threading_tcp_server() { close_for_destructor(); }
 
 inline bool threading_tcp_server::has_room() const {
     std::lock_guard<std::mutex> lock(mutex_);
     return options_.max_clients == 0 || options_.refuse_when_full || running_ < options_.max_clients;
 }
 
-// One turn of the loop: join finished handlers, sleep until a client or a wake-up, accept.
-// Returns whether a client was dispatched.
-inline bool threading_tcp_server::wait_and_accept(std::int64_t timeout_ns) {
+inline bool threading_tcp_server::serve_one(std::int64_t timeout_ns) {
     reap();
-    bool room = has_room() && !accept_backoff_;
-    if (accept_backoff_ && (timeout_ns < 0 || timeout_ns > 100000000)) timeout_ns = 100000000;
-    bool woken = false, client_waiting = false;
-    int n = detail::wait_readable(wakeup_.read_handle(), listener_.fileno(), room, timeout_ns,
-                                  woken, client_waiting);
-    if (n < 0) {
-        if (detail::interrupted(detail::last_error())) return false;
-        detail::raise_last_error();
-    }
-    if (woken) wakeup_.drain();
-    if (n == 0) accept_backoff_ = false;  // the retry of an accept() that ran out of resources
-    if (!client_waiting || wakeup_.stop_requested.load()) return false;
-    std::optional<std::pair<socket, address>> accepted;
-    try {
-        accepted.emplace(listener_.accept());
-    } catch (const blocking_io_error&) {
-        return false;  // the client left before accept(), or another thread took it
-    } catch (const error& e) {
-        // Python ignores every accept() error. Running out of descriptors or memory must not be
-        // silent, nor spin: report it and retry when a handler ends or after 100 ms.
-        if (detail::resource_exhausted(e.code().value())) {
-            accept_backoff_ = true;
-            report_error(address(), std::current_exception());
-        }
-        return false;
-    }
-    start(std::move(accepted->first), std::move(accepted->second));
-    return true;
+    return tcp_server::serve_one(timeout_ns);
 }
 
-inline void threading_tcp_server::start(socket conn, address client) {
+inline void threading_tcp_server::process_request(socket conn, address client) {
     {
         std::lock_guard<std::mutex> lock(mutex_);
         if (options_.max_clients != 0 && running_ >= options_.max_clients) {
@@ -3540,25 +4006,15 @@ inline void threading_tcp_server::start(socket conn, address client) {
 
 // The body of every handler thread.
 inline void threading_tcp_server::run(connection_list::iterator c) noexcept {
-    detail::current_server = this;
-    try {
-        handle_(c->conn, c->client);
-    } catch (...) {
-        bool forced;
-        {
-            std::lock_guard<std::mutex> lock(mutex_);
-            forced = c->forced;
-        }
-        if (!forced) report_error(c->client, std::current_exception());
-    }
+    finish_request(c->conn, c->client, c->forced);
     {
-        // Closed under the lock: finish_connections() shuts sockets down under it too, so it
+        // Closed under the lock: finish_requests() shuts sockets down under it too, so it
         // never acts on a descriptor number this thread has closed and someone else reused.
         std::lock_guard<std::mutex> lock(mutex_);
         c->conn.close();
         --running_;
         finished_.push_back(c);
-        accept_backoff_ = false;
+        backoff_ = false;
     }
     changed_.notify_all();
     wakeup_.notify();
@@ -3579,19 +4035,16 @@ inline void threading_tcp_server::reap() {
 }
 
 // The stop: grace period, then SHUT_RDWR on the sockets of handlers still running, then join.
-inline void threading_tcp_server::finish_connections() noexcept {
+inline void threading_tcp_server::finish_requests() noexcept {
     connection_list all;
     {
         std::unique_lock<std::mutex> lock(mutex_);
         auto idle = [this] { return running_ == 0; };
-        if (options_.block_on_close && !options_.daemon_threads && !idle()) {
-            if (!options_.grace_period) {
-                changed_.wait(lock, idle);
-            } else {
-                auto grace = std::chrono::nanoseconds(detail::timeout_to_ns(options_.grace_period));
-                changed_.wait_for(lock, grace, idle);
-            }
-        }
+        const std::int64_t grace = detail::grace_ns(options_);
+        if (grace < 0)
+            changed_.wait(lock, idle);
+        else if (grace > 0)
+            changed_.wait_for(lock, std::chrono::nanoseconds(grace), idle);
         for (auto& c : connections_) {
             native_handle_type fd = c.conn.fileno();
             if (fd == detail::invalid_handle) continue;  // finished (or the handler took the socket)
@@ -3607,135 +4060,142 @@ inline void threading_tcp_server::finish_connections() noexcept {
     finished_.clear();  // iterators into `all`, whose threads are joined
 }
 
-inline void threading_tcp_server::report_error(const address& client,
-                                               std::exception_ptr error) noexcept {
+// ----- udp_server -----------------------------------------------------------------------------
+
+inline udp_server::udp_server(const address& server_address, handler handle, server_options options)
+    : base_server(server_address, SOCK_DGRAM, std::move(options)), handle_(std::move(handle)) {
+    if (!handle_) throw std::invalid_argument("udp_server needs a handler");
+    if (options_.max_packet_size == 0) throw std::invalid_argument("max_packet_size must be positive");
+    packet_.resize(options_.max_packet_size);
+    activate();
+}
+
+inline udp_server::udp_server(socket sock, handler handle, server_options options)
+    : base_server(std::move(sock), SOCK_DGRAM, std::move(options), "udp_server"),
+      handle_(std::move(handle)) {
+    if (!handle_) throw std::invalid_argument("udp_server needs a handler");
+    if (options_.max_packet_size == 0) throw std::invalid_argument("max_packet_size must be positive");
+    packet_.resize(options_.max_packet_size);
+    activate();
+}
+
+inline udp_server::~udp_server() { close_for_destructor(); }
+
+// Waits for a datagram, reads it, and hands it to process_request().
+inline bool udp_server::serve_one(std::int64_t timeout_ns) {
+    if (!wait_for_request(timeout_ns, has_room())) return false;
+    std::error_code ec;
+    auto received = socket_.recvfrom_into(packet_.data(), packet_.size(), detail::msg_dontwait, ec);
+    if (ec) {
+        // As Python's get_request(): nothing to read, or an error of an earlier sendto()
+        // (Windows reports ICMP port unreachable here) drops no datagram and is ignored.
+        if (detail::resource_exhausted(ec.value())) {
+            backoff_ = true;
+            report_os_error(ec.value());
+        }
+        return false;
+    }
+    process_request(bytes(packet_.data(), received.first), std::move(received.second));
+    return true;
+}
+
+inline void udp_server::run_handler(const bytes& data, const address& client) noexcept {
+    const void* outer = detail::current_server;
+    detail::current_server = static_cast<const base_server*>(this);
     try {
-        if (options_.handle_error) {
-            options_.handle_error(client, error);
+        handle_(data, socket_, client);
+    } catch (...) {
+        report_error(client, std::current_exception());
+    }
+    detail::current_server = outer;
+}
+
+inline void udp_server::process_request(bytes data, address client) { run_handler(data, client); }
+
+// ----- threading_udp_server -------------------------------------------------------------------
+
+inline threading_udp_server::threading_udp_server(const address& server_address, handler handle,
+                                                  server_options options)
+    : udp_server(server_address, std::move(handle), std::move(options)) {}
+
+inline threading_udp_server::threading_udp_server(socket sock, handler handle, server_options options)
+    : udp_server(std::move(sock), std::move(handle), std::move(options)) {}
+
+inline threading_udp_server::~threading_udp_server() { close_for_destructor(); }
+
+inline std::size_t threading_udp_server::limit() const noexcept {
+    return options_.max_clients != 0 ? options_.max_clients : std::size_t{PYSOCK_UDP_MAX_THREADS};
+}
+
+inline std::size_t threading_udp_server::peak_concurrency() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return peak_;
+}
+
+inline bool threading_udp_server::has_room() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return busy_ + queue_.size() < limit();
+}
+
+// Queues the datagram for an idle thread, starting one when none is idle and the pool has room.
+inline void threading_udp_server::process_request(bytes data, address client) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    queue_.push_back(datagram{std::move(data), std::move(client)});
+    if (queue_.size() > idle_ && threads_.size() < limit()) {
+        try {
+            threads_.emplace_back([this] { work(); });
+        } catch (...) {  // no thread (EAGAIN): a running thread takes it, or it is dropped
+            if (!threads_.empty()) return;
+            address who = queue_.back().client;
+            queue_.pop_back();
+            lock.unlock();
+            report_error(who, std::current_exception());
             return;
         }
-        std::string line = client.family == AF_UNSPEC
-                               ? "Exception occurred while accepting a connection: "
-                               : "Exception occurred during processing of request from " +
-                                     to_string(client) + ": ";
-        try {
-            std::rethrow_exception(error);
-        } catch (const std::exception& e) {
-            line += e.what();
-        } catch (...) {
-            line += "unknown exception";
+    }
+    lock.unlock();
+    work_.notify_one();
+}
+
+// The body of every pool thread: take a datagram, handle it, until the server stops and the
+// queue is empty (a datagram read is a datagram handled).
+inline void threading_udp_server::work() noexcept {
+    std::unique_lock<std::mutex> lock(mutex_);
+    for (;;) {
+        ++idle_;
+        work_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+        --idle_;
+        if (queue_.empty()) return;
+        datagram d = std::move(queue_.front());
+        queue_.pop_front();
+        peak_ = std::max(peak_, ++busy_);
+        lock.unlock();
+        run_handler(d.data, d.client);
+        lock.lock();
+        const bool was_full = busy_ + queue_.size() >= limit();
+        --busy_;
+        if (was_full) {  // the loop stopped reading: wake it
+            lock.unlock();
+            wakeup_.notify();
+            lock.lock();
         }
-        line += '\n';
-        std::fwrite(line.data(), 1, line.size(), stderr);  // one call: lines of threads do not mix
-    } catch (...) {
     }
 }
 
-inline void threading_tcp_server::serve_forever() {
-    if (listener_.fileno() == detail::invalid_handle) detail::raise_os_error(detail::err_bad_handle);
+inline void threading_udp_server::finish_requests() noexcept {
+    std::vector<std::thread> pool;
     {
         std::lock_guard<std::mutex> lock(mutex_);
-        serving_ = true;
-        serving_thread_ = std::this_thread::get_id();
+        stopping_ = true;
+        pool.swap(threads_);
     }
-    // Whichever way the loop ends, no handler thread survives serve_forever().
-    struct end_of_serving {
-        threading_tcp_server& server;
-        ~end_of_serving() {
-            server.finish_connections();
-            server.wakeup_.stop_requested.store(false);
-            {
-                std::lock_guard<std::mutex> lock(server.mutex_);
-                server.serving_ = false;
-                server.serving_thread_ = std::thread::id();
-            }
-            server.changed_.notify_all();
-        }
-    } end{*this};
-    while (!wakeup_.stop_requested.load()) wait_and_accept(-1);
+    work_.notify_all();
+    for (auto& t : pool)
+        if (t.get_id() != std::this_thread::get_id()) t.join();
+        else t.detach();  // server_close() from a handler: that thread ends when it returns
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = false;
 }
-
-inline bool threading_tcp_server::handle_request() {
-    if (listener_.fileno() == detail::invalid_handle) detail::raise_os_error(detail::err_bad_handle);
-    const std::int64_t timeout_ns = detail::timeout_to_ns(options_.timeout);
-    const std::int64_t start = detail::monotonic_ns();
-    for (;;) {
-        std::int64_t left = timeout_ns < 0 ? -1 : timeout_ns - (detail::monotonic_ns() - start);
-        if (wakeup_.stop_requested.load() || (timeout_ns >= 0 && left < 0)) return false;
-        if (wait_and_accept(left)) return true;
-        if (timeout_ns >= 0 && detail::monotonic_ns() - start >= timeout_ns) return false;
-    }
-}
-
-inline void threading_tcp_server::request_shutdown() noexcept { wakeup_.request_stop(0); }
-
-inline void threading_tcp_server::shutdown() {
-    wakeup_.request_stop(0);
-    std::unique_lock<std::mutex> lock(mutex_);
-    if (!serving_ || serving_thread_ == std::this_thread::get_id() || detail::current_server == this)
-        return;  // nothing to wait for, or waiting would wait for the caller itself
-    changed_.wait(lock, [this] { return !serving_; });
-}
-
-inline int threading_tcp_server::shutdown_signal() const noexcept { return wakeup_.stop_signal.load(); }
-
-inline void threading_tcp_server::shutdown_on_signals(std::initializer_list<int> signals) {
-    using table_type = detail::server_signal_table;
-    table_type& table = detail::server_signals;
-    std::uint64_t wanted = 0;
-    for (int s : signals) {
-        if (s < 1 || s > table_type::max_signal)
-            throw std::invalid_argument("signal number out of range");
-        wanted |= std::uint64_t{1} << (s - 1);
-    }
-    std::lock_guard<std::mutex> lock(table.mutex);
-    int slot = signal_slot_;
-    for (int i = 0; slot < 0 && i < table_type::slots; ++i)
-        if (!table.servers[i].load()) slot = i;
-    if (slot < 0) throw std::length_error("too many servers registered with shutdown_on_signals()");
-    std::uint64_t have = signal_slot_ < 0 ? 0 : table.masks[slot].load();
-    std::uint64_t installed = 0;
-    for (int s = 1; s <= table_type::max_signal; ++s) {
-        std::uint64_t bit = std::uint64_t{1} << (s - 1);
-        if (!(wanted & bit) || (have & bit)) continue;
-        if (table.users[s] == 0 && detail::install_signal_handler(s, table) < 0) {
-            int err = detail::last_error();
-            for (int t = 1; t < s; ++t)  // undo this call's installations
-                if ((installed >> (t - 1)) & 1)
-                    if (--table.users[t] == 0) detail::restore_signal_handler(t, table);
-            detail::raise_os_error(err);
-        }
-        ++table.users[s];
-        installed |= bit;
-    }
-    table.masks[slot].store(have | installed);
-    table.servers[slot].store(&wakeup_);
-    signal_slot_ = slot;
-}
-
-inline void threading_tcp_server::unregister_signals() noexcept {
-    detail::server_signal_table& table = detail::server_signals;
-    std::lock_guard<std::mutex> lock(table.mutex);
-    if (signal_slot_ < 0) return;
-    table.servers[signal_slot_].store(nullptr);
-    // A handler that loaded the pointer before the store may still be calling request_stop().
-    while (table.busy.load() != 0) std::this_thread::yield();
-    std::uint64_t mask = table.masks[signal_slot_].exchange(0);
-    for (int s = 1; s <= detail::server_signal_table::max_signal; ++s)
-        if (((mask >> (s - 1)) & 1) && --table.users[s] == 0) detail::restore_signal_handler(s, table);
-    signal_slot_ = -1;
-}
-
-inline void threading_tcp_server::server_close() noexcept {
-    unregister_signals();
-    finish_connections();
-    listener_.close();
-    wakeup_.close();
-}
-
-inline address threading_tcp_server::server_address() const { return listener_.getsockname(); }
-
-inline native_handle_type threading_tcp_server::fileno() const noexcept { return listener_.fileno(); }
 #endif // PYSOCK_WITH_SERVER
 
 } // namespace pysock
