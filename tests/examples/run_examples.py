@@ -3,6 +3,7 @@
 
     run_examples.py --bindir DIR TEST      TEST: args echo exercises threads multi_server
                                                  multi_server_helper chat sigint two_machines
+                                                 multiconn multiconn_errors http
     run_examples.py --bindir DIR demo      plays exercises 1, 2 and 3 and prints the conversation
 
 Exit status: 0 pass, 1 fail, 77 skipped (the reason is printed).
@@ -576,6 +577,86 @@ def test_multiconn_errors():
     check(r.returncode == 1 and b"Address already in use" in r.stderr, f"bind: {r.returncode} {r.stderr!r}")
 
 
+def http_exchange(port, request):
+    """Sends raw bytes to the HTTP server; returns (status code, whole response)."""
+    c = connect(port)
+    c.sendall(request)
+    response = recv_all(c)
+    c.close()
+    m = re.match(rb"HTTP/1\.0 (\d{3}) ", response)
+    check(m, f"not an HTTP/1.0 response to {request[:60]!r}...: {response[:200]!r}")
+    return int(m.group(1)), response
+
+
+def test_http():
+    """http_server, Python's http.server in pysock, driven by urllib.request and raw sockets."""
+    import tempfile
+    import urllib.error
+    import urllib.request
+    with tempfile.TemporaryDirectory() as root:
+        with open(os.path.join(root, "hello.txt"), "wb") as f:
+            f.write(b"Hello from pysock\n")
+        os.mkdir(os.path.join(root, "sub"))
+        big = os.urandom(300 * 1024)  # several writes of the 64 KiB chunk
+        with open(os.path.join(root, "sub", "big.bin"), "wb") as f:
+            f.write(big)
+        srv, port = start_server("http_server", "--bind", "127.0.0.1", "--directory", root, "0")
+        srv.expect(f"Serving HTTP on 127.0.0.1 port {port} (http://127.0.0.1:{port}/) ...")
+        base = f"http://127.0.0.1:{port}"
+
+        def get(path, method="GET"):
+            req = urllib.request.Request(base + path, method=method)
+            with urllib.request.urlopen(req, timeout=TIMEOUT) as r:
+                return r.status, dict(r.headers), r.read(), r.url
+
+        status, headers, body, _ = get("/hello.txt")
+        check(status == 200 and body == b"Hello from pysock\n", f"GET /hello.txt: {status} {body!r}")
+        check(headers["Content-type"] == "text/plain" and headers["Content-Length"] == "18", f"{headers}")
+        status, headers, body, _ = get("/hello.txt", "HEAD")
+        check(status == 200 and body == b"" and headers["Content-Length"] == "18", f"HEAD: {headers} {body!r}")
+        status, _, body, _ = get("/sub/big.bin")
+        check(body == big, f"GET /sub/big.bin: {len(body)} bytes, expected {len(big)}")
+        status, _, body, _ = get("/")
+        check(b"Directory listing for /" in body and b'<a href="hello.txt">' in body
+              and b'<a href="sub/">' in body, f"listing: {body!r}")
+        status, _, body, url = get("/sub")  # 301 to /sub/, which urllib follows
+        check(url == base + "/sub/" and b'<a href="big.bin">' in body, f"redirect: {url} {body!r}")
+        status, _, body, _ = get("/hello%2Etxt?query=1#frag")
+        check(body == b"Hello from pysock\n", f"quoted path with a query: {body!r}")
+        for path, code in (("/missing", 404), ("/", 501)):
+            try:
+                get(path, "GET" if code == 404 else "POST")
+                raise Failure(f"{path}: no HTTP error, expected {code}")
+            except urllib.error.HTTPError as e:
+                check(e.code == code, f"{path}: HTTP {e.code}, expected {code}")
+                if code == 501:
+                    check(b"Unsupported method" in e.read(), "no explanation in the 501 page")
+        # What urllib cannot send: a path escaping the directory, lines too long, too many
+        # headers, garbage, and a client that leaves without a word.
+        code, _ = http_exchange(port, b"GET /../../../../etc/passwd HTTP/1.0\r\n\r\n")
+        check(code == 404, f"path traversal answered {code}")
+        code, _ = http_exchange(port, b"GET /" + b"a" * 70000 + b" HTTP/1.0\r\n\r\n")
+        check(code == 414, f"a 70,000-byte request line answered {code}")
+        code, resp = http_exchange(port, b"GET / HTTP/1.0\r\nX: " + b"b" * 70000 + b"\r\n\r\n")
+        check(code == 431 and b"Line too long" in resp, f"a 70,000-byte header answered {code}")
+        code, resp = http_exchange(port, b"GET / HTTP/1.0\r\n" + b"X: y\r\n" * 101 + b"\r\n")
+        check(code == 431 and b"Too many headers" in resp, f"101 headers answered {code}")
+        code, resp = http_exchange(port, b"garbage\r\n\r\n")
+        check(code == 400 and b"Bad request syntax" in resp, f"garbage answered {code}")
+        c = connect(port)
+        c.close()
+        status, _, body, _ = get("/hello.txt")  # still serving
+        check(body == b"Hello from pysock\n", "after a silent client")
+        srv.p.send_signal(signal.SIGINT)
+        srv.expect("")
+        srv.expect("Keyboard interrupt received, exiting.")
+        srv.expect_exit(0)
+        log = srv.stderr()
+        check(re.search(r'^127\.0\.0\.1 - - \[\d\d/\w{3}/\d{4} \d\d:\d\d:\d\d\] '
+                        r'"GET /hello\.txt HTTP/1\.1" 200 -$', log, re.M), f"log lines: {log[:500]!r}")
+        check(re.search(r'"POST / HTTP/1\.1" 501 -$', log, re.M), f"no 501 log line: {log[:800]!r}")
+
+
 def chat_connect(port, host="127.0.0.1", prefix=(), label="chat_client"):
     cli = Proc([*prefix, exe("chat_client"), host, str(port)], label=label)
     cli.expect(f"Connecté au serveur ('{host}', {port}). Tapez « fini » pour terminer.")
@@ -924,6 +1005,7 @@ TESTS = {
     "chat": test_chat,
     "multiconn": test_multiconn,
     "multiconn_errors": test_multiconn_errors,
+    "http": test_http,
     "sigint": test_sigint,
     "two_machines": test_two_machines,
 }
