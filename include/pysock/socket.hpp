@@ -1121,6 +1121,7 @@ protected:
 
     handler handle_;
     std::vector<char> packet_;  // max_packet_size bytes: where recvfrom_into() reads
+    bool more_likely_ = false;  // the last read found a datagram: try the next one before poll()
 };
 
 /// Python's socketserver.ThreadingUDPServer, bounded: a pool of up to max_clients threads
@@ -4082,10 +4083,15 @@ inline udp_server::udp_server(socket sock, handler handle, server_options option
 inline udp_server::~udp_server() { close_for_destructor(); }
 
 // Waits for a datagram, reads it, and hands it to process_request().
+// Under load the socket holds more than one datagram: after one was read, the next read is
+// tried before poll(), so a busy server costs one recvfrom() per datagram, not two calls.
 inline bool udp_server::serve_one(std::int64_t timeout_ns) {
-    if (!wait_for_request(timeout_ns, has_room())) return false;
+    const bool try_first = detail::msg_dontwait != 0 && more_likely_ && has_room() &&
+                           !wakeup_.stop_requested.load();
+    if (!try_first && !wait_for_request(timeout_ns, has_room())) return false;
     std::error_code ec;
     auto received = socket_.recvfrom_into(packet_.data(), packet_.size(), detail::msg_dontwait, ec);
+    more_likely_ = !ec;
     if (ec) {
         // As Python's get_request(): nothing to read, or an error of an earlier sendto()
         // (Windows reports ICMP port unreachable here) drops no datagram and is ignored.
