@@ -1595,6 +1595,65 @@ inline int open_socketpair(int family, int type, int proto, native_handle_type f
     return 0;
 }
 
+
+/// getprotobyname(name)->p_proto, or -1. The C call returns a static buffer: one caller at a
+/// time (a spin lock: the call is short, and <mutex> is not included without the servers).
+inline int sys_getprotobyname(const char* name) noexcept {
+    if (start_winsock() != 0) return -1;
+    static std::atomic_flag busy = ATOMIC_FLAG_INIT;
+    while (busy.test_and_set(std::memory_order_acquire)) {
+    }
+    const ::protoent* p = ::getprotobyname(name);
+    int number = p ? p->p_proto : -1;
+    busy.clear(std::memory_order_release);
+    return number;
+}
+/// inet_pton() / inet_ntop(): text <-> packed address (Winsock 2, Vista and later).
+inline int sys_inet_pton(int family, const char* text, void* packed) noexcept {
+    return ::inet_pton(family, text, packed);
+}
+inline const char* sys_inet_ntop(int family, const void* packed, char* text, std::size_t size) noexcept {
+    return ::inet_ntop(family, const_cast<void*>(packed), text, size);  // older headers: non-const
+}
+
+/// Waits until `a` (and `b`, when watch_b) is readable or timeout_ns passes (-1: forever).
+/// Returns the number ready (0: timed out) or -1 with the error in last_error() (EINTR
+/// included); a closed descriptor is an error (EBADF), never a "ready" that would spin.
+inline int wait_readable(native_handle_type a, native_handle_type b, bool watch_b,
+                         std::int64_t timeout_ns, bool& a_ready, bool& b_ready) noexcept {
+    a_ready = b_ready = false;
+    ::fd_set readable;
+    readable.fd_count = 0;
+    readable.fd_array[readable.fd_count++] = a;
+    if (watch_b) readable.fd_array[readable.fd_count++] = b;
+    ::timeval tv = timeout_timeval(timeout_ns);
+    int n = ::select(0, &readable, nullptr, nullptr, timeout_ns >= 0 ? &tv : nullptr);
+    if (n == SOCKET_ERROR) return -1;
+    a_ready = FD_ISSET(a, &readable) != 0;
+    b_ready = watch_b && FD_ISSET(b, &readable) != 0;
+    return n;
+}
+
+/// A flag to read one datagram without blocking: Winsock has none (nor Linux's dropped-datagram
+/// case that needs it); datagram servers read only what select() reported.
+inline constexpr int msg_dontwait = 0;
+
+#if PYSOCK_WITH_SERVER
+/// What installing a signal handler replaced, to give it back: the CRT's signal() handler.
+using saved_signal = void (*)(int);
+inline int install_signal(int signal_number, void (*handler)(int), saved_signal& previous) noexcept {
+    previous = ::signal(signal_number, handler);
+    if (previous != SIG_ERR) return 0;
+    ::WSASetLastError(WSAEINVAL);  // the CRT's errno is not what last_error() reads
+    return -1;
+}
+inline void restore_signal(int signal_number, const saved_signal& previous) noexcept {
+    ::signal(signal_number, previous);
+}
+/// Called first thing in a handler: the CRT resets a handler to SIG_DFL before calling it.
+inline void rearm_signal(int signal_number, void (*handler)(int)) noexcept { ::signal(signal_number, handler); }
+#endif
+
 #else
 
 // ---------------------------------------------------------------------------------------------
@@ -1612,6 +1671,13 @@ inline constexpr int err_timed_out = ETIMEDOUT;
 inline constexpr int err_would_block = EWOULDBLOCK;
 inline constexpr int err_invalid = EINVAL;
 inline constexpr int err_name_too_long = ENAMETOOLONG;
+inline constexpr int err_af_not_supported = EAFNOSUPPORT;
+inline constexpr int err_conn_reset = ECONNRESET;
+/// CPython's create_server() sets SO_REUSEADDR on POSIX (a restarted server rebinds at once).
+inline constexpr bool server_reuse_address = true;
+/// The category of OS error codes: errno values.
+inline const std::error_category& os_category() noexcept { return std::generic_category(); }
+
 
 inline error_kind classify(int err) noexcept {
     switch (err) {
@@ -1634,12 +1700,12 @@ inline error_kind classify(int err) noexcept {
     }
 }
 
+/// The text alone (Python's OSError.strerror).
+inline std::string os_error_text(int err) { return std::generic_category().message(err); }
 /// Python's text for an OS error: "[Errno 111] Connection refused".
 inline std::string os_error_message(int err) {
     return "[Errno " + std::to_string(err) + "] " + std::generic_category().message(err);
 }
-/// The text alone (Python's OSError.strerror).
-inline std::string os_error_text(int err) { return std::generic_category().message(err); }
 
 /// Monotonic clock in nanoseconds (the timeout deadlines).
 inline std::int64_t monotonic_ns() noexcept {
@@ -1693,25 +1759,6 @@ inline native_handle_type open_socket(int family, int type, int proto) noexcept 
         return invalid_handle;
     }
     return fd;
-}
-inline int open_socketpair(int family, int type, int proto, native_handle_type fds[2]) noexcept {
-#if defined(SOCK_CLOEXEC)
-    if (::socketpair(family, type | SOCK_CLOEXEC, proto, fds) < 0) return -1;
-    bool needs_cloexec = false;
-#else
-    if (::socketpair(family, type, proto, fds) < 0) return -1;
-    bool needs_cloexec = true;
-#endif
-    for (int i = 0; i < 2; ++i) {
-        if (prepare_new_handle(fds[i], needs_cloexec) < 0) {
-            int err = errno;
-            ::close(fds[0]);
-            ::close(fds[1]);
-            errno = err;
-            return -1;
-        }
-    }
-    return 0;
 }
 inline native_handle_type accept_handle(native_handle_type fd, ::sockaddr* sa, ::socklen_t* len,
                                         bool nonblocking) noexcept {
@@ -1771,6 +1818,8 @@ inline int sys_getsockopt(native_handle_type fd, int level, int name, void* valu
     return ::getsockopt(fd, level, name, value, len);
 }
 
+inline constexpr short wait_read = POLLIN;
+inline constexpr short wait_write = POLLOUT;
 /// Waits until fd is ready for `events` or timeout_ns passes (-1: forever). 1 ready, 0 timed
 /// out, -1 error (EINTR included: the caller recomputes the time left).
 inline int wait_ready(native_handle_type fd, short events, std::int64_t timeout_ns) noexcept {
@@ -1779,8 +1828,6 @@ inline int wait_ready(native_handle_type fd, short events, std::int64_t timeout_
     p.events = events;
     return ::poll(&p, 1, timeout_ms(timeout_ns));
 }
-inline constexpr short wait_read = POLLIN;
-inline constexpr short wait_write = POLLOUT;
 
 /// Sets the kernel's SO_RCVTIMEO and/or SO_SNDTIMEO (0 = no timeout). Never rounds a positive
 /// timeout down to 0, which the kernel would read as "wait forever".
@@ -1820,13 +1867,6 @@ inline int query_socket(native_handle_type fd, int& family, int& type, int& prot
     return 0;
 }
 
-inline constexpr int err_af_not_supported = EAFNOSUPPORT;
-inline constexpr int err_conn_reset = ECONNRESET;
-/// CPython's create_server() sets SO_REUSEADDR on POSIX (a restarted server rebinds at once).
-inline constexpr bool server_reuse_address = true;
-/// The category of OS error codes: errno values.
-inline const std::error_category& os_category() noexcept { return std::generic_category(); }
-
 // Name resolution and host name.
 inline int sys_getaddrinfo(const char* host, const char* service, const ::addrinfo* hints,
                            ::addrinfo** res) noexcept {
@@ -1841,6 +1881,93 @@ inline int sys_getnameinfo(const ::sockaddr* sa, ::socklen_t len, char* host, st
 inline std::string gai_message(int code) { return ::gai_strerror(code); }
 inline int sys_gethostname(char* name, std::size_t len) noexcept { return ::gethostname(name, len); }
 inline int sys_inet_aton(const char* text, ::in_addr* out) noexcept { return ::inet_aton(text, out); }
+inline int open_socketpair(int family, int type, int proto, native_handle_type fds[2]) noexcept {
+#if defined(SOCK_CLOEXEC)
+    if (::socketpair(family, type | SOCK_CLOEXEC, proto, fds) < 0) return -1;
+    bool needs_cloexec = false;
+#else
+    if (::socketpair(family, type, proto, fds) < 0) return -1;
+    bool needs_cloexec = true;
+#endif
+    for (int i = 0; i < 2; ++i) {
+        if (prepare_new_handle(fds[i], needs_cloexec) < 0) {
+            int err = errno;
+            ::close(fds[0]);
+            ::close(fds[1]);
+            errno = err;
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/// getprotobyname(name)->p_proto, or -1. The C call returns a static buffer: one caller at a
+/// time (a spin lock: the call is short, and <mutex> is not included without the servers).
+inline int sys_getprotobyname(const char* name) noexcept {
+    static std::atomic_flag busy = ATOMIC_FLAG_INIT;
+    while (busy.test_and_set(std::memory_order_acquire)) {
+    }
+    const ::protoent* p = ::getprotobyname(name);
+    int number = p ? p->p_proto : -1;
+    busy.clear(std::memory_order_release);
+    return number;
+}
+/// inet_pton() / inet_ntop(): text <-> packed address.
+inline int sys_inet_pton(int family, const char* text, void* packed) noexcept {
+    return ::inet_pton(family, text, packed);
+}
+inline const char* sys_inet_ntop(int family, const void* packed, char* text, std::size_t size) noexcept {
+    return ::inet_ntop(family, packed, text, static_cast<::socklen_t>(size));
+}
+
+/// Waits until `a` (and `b`, when watch_b) is readable or timeout_ns passes (-1: forever).
+/// Returns the number ready (0: timed out) or -1 with the error in last_error() (EINTR
+/// included); a closed descriptor is an error (EBADF), never a "ready" that would spin.
+inline int wait_readable(native_handle_type a, native_handle_type b, bool watch_b,
+                         std::int64_t timeout_ns, bool& a_ready, bool& b_ready) noexcept {
+    a_ready = b_ready = false;
+    ::pollfd p[2] = {};
+    p[0].fd = a;
+    p[0].events = POLLIN;
+    p[1].fd = b;
+    p[1].events = POLLIN;
+    int n = ::poll(p, watch_b ? 2 : 1, timeout_ms(timeout_ns));
+    if (n < 0) return -1;
+    if ((p[0].revents | (watch_b ? p[1].revents : 0)) & POLLNVAL) {
+        errno = EBADF;
+        return -1;
+    }
+    a_ready = p[0].revents != 0;
+    b_ready = watch_b && p[1].revents != 0;
+    return n;
+}
+
+/// A flag to read one datagram without blocking, whatever the socket's mode (datagram servers:
+/// poll() may say "readable" for a datagram the kernel then drops, Linux's bad checksum).
+#if defined(MSG_DONTWAIT)
+inline constexpr int msg_dontwait = MSG_DONTWAIT;
+#else
+inline constexpr int msg_dontwait = 0;
+#endif
+
+#if PYSOCK_WITH_SERVER
+/// What installing a signal handler replaced, to give it back.
+using saved_signal = struct ::sigaction;
+/// Installs `handler` for the signal (SA_RESTART: other threads' system calls go on; the
+/// servers' poll() wakes by its socketpair byte).
+inline int install_signal(int signal_number, void (*handler)(int), saved_signal& previous) noexcept {
+    struct ::sigaction action {};
+    action.sa_handler = handler;
+    sigemptyset(&action.sa_mask);
+    action.sa_flags = SA_RESTART;
+    return ::sigaction(signal_number, &action, &previous);
+}
+inline void restore_signal(int signal_number, const saved_signal& previous) noexcept {
+    ::sigaction(signal_number, &previous, nullptr);
+}
+/// Called first thing in a handler: sigaction() handlers stay installed, nothing to do.
+inline void rearm_signal(int, void (*)(int)) noexcept {}
+#endif
 
 #endif // _WIN32
 
@@ -1929,6 +2056,11 @@ public:
     raise_os_error(err, os_error_message(err), written);
 }
 [[noreturn]] inline void raise_last_error() { raise_os_error(last_error()); }
+/// Python's OSError(message): an `error` that no OS call produced ("illegal IP address string
+/// passed to inet_pton", "protocol not found"). Its code is EINVAL in the generic category.
+[[noreturn]] inline void raise_plain_error(const char* message) {
+    throw error(std::error_code(err_invalid, std::generic_category()), message);
+}
 /// socket.timeout from a settimeout() deadline: "timed out".
 [[noreturn]] inline void raise_timeout(std::size_t written = 0) {
     throw timeout(std::error_code(err_timed_out, os_category()), "timed out", written);
@@ -2075,7 +2207,7 @@ inline void resolve_host(int family, const std::string& host, sockaddr_buffer& o
             sin->sin_addr.s_addr = htonl(INADDR_BROADCAST);
             return;
         }
-        if (::inet_pton(AF_INET, host.c_str(), &sin->sin_addr) == 1) return;
+        if (sys_inet_pton(AF_INET, host.c_str(), &sin->sin_addr) == 1) return;
     } else if (family == AF_INET6) {
         auto* sin6 = reinterpret_cast<::sockaddr_in6*>(&out.storage);
         sin6->sin6_family = AF_INET6;
@@ -2084,7 +2216,7 @@ inline void resolve_host(int family, const std::string& host, sockaddr_buffer& o
             sin6->sin6_addr = in6addr_any;
             return;
         }
-        if (::inet_pton(AF_INET6, host.c_str(), &sin6->sin6_addr) == 1) return;
+        if (sys_inet_pton(AF_INET6, host.c_str(), &sin6->sin6_addr) == 1) return;
     } else {
         raise_os_error(err_af_not_supported);
     }
@@ -2185,7 +2317,7 @@ inline address from_sockaddr(const ::sockaddr* sa, ::socklen_t len) {
         a.port = ntohs(sin->sin_port);
     } else if (sa->sa_family == AF_INET6) {
         auto* sin6 = reinterpret_cast<const ::sockaddr_in6*>(sa);
-        ::inet_ntop(AF_INET6, &sin6->sin6_addr, text, sizeof text);
+        sys_inet_ntop(AF_INET6, &sin6->sin6_addr, text, sizeof text);
         a.host = text;
         a.port = ntohs(sin6->sin6_port);
         a.flowinfo = ntohl(sin6->sin6_flowinfo);
@@ -2859,8 +2991,7 @@ inline int socket::getsockopt(int level, int optname) const {
 
 inline bytes socket::getsockopt(int level, int optname, std::size_t buflen) const {
     if (buflen == 0 || buflen > 1024)
-        throw error(std::error_code(detail::err_invalid, std::generic_category()),
-                    "getsockopt buflen out of range");
+        detail::raise_plain_error("getsockopt buflen out of range");
     bytes value(buflen, '\0');
     auto len = static_cast<::socklen_t>(buflen);
     if (detail::sys_getsockopt(checked_fd(), level, optname, value.data(), &len) < 0) detail::raise_last_error();
@@ -3147,11 +3278,9 @@ inline std::vector<addrinfo> getaddrinfo(const std::string& host, std::optional<
 inline std::pair<std::string, std::string> getnameinfo(const address& addr, int flags) {
     // CPython resolves the host numerically first: getnameinfo takes addresses, not names.
     auto infos = getaddrinfo(addr.host, addr.port, AF_UNSPEC, SOCK_DGRAM, 0, AI_NUMERICHOST);
-    if (infos.size() != 1) throw error(std::error_code(detail::err_invalid, std::generic_category()),
-                                       "sockaddr resolved to multiple addresses");
+    if (infos.size() != 1) detail::raise_plain_error("sockaddr resolved to multiple addresses");
     if (infos[0].family == AF_INET && addr.family == AF_INET6)
-        throw error(std::error_code(detail::err_invalid, std::generic_category()),
-                    "IPv4 sockaddr must be 2 tuple");
+        detail::raise_plain_error("IPv4 sockaddr must be 2 tuple");
     address target = infos[0].sockaddr;
     target.flowinfo = addr.flowinfo;
     if (addr.scope_id != 0) target.scope_id = addr.scope_id;
@@ -3191,9 +3320,6 @@ inline std::string getfqdn(const std::string& name_) {
 }
 
 namespace detail {
-[[noreturn]] inline void raise_not_found(const char* message) {
-    throw error(std::error_code(err_invalid, std::generic_category()), message);
-}
 inline bool all_digits(const std::string& s) {
     return !s.empty() && s.find_first_not_of("0123456789") == std::string::npos;
 }
@@ -3235,14 +3361,14 @@ inline int getservbyname(const std::string& servicename, const std::string& prot
     // The services database through getaddrinfo (thread-safe, unlike ::getservbyname). A number
     // is not a service name.
     if (detail::all_digits(servicename) || detail::has_embedded_nul(servicename))
-        detail::raise_not_found("service/proto not found");
+        detail::raise_plain_error("service/proto not found");
     ::addrinfo hints{};
     hints.ai_family = AF_INET;
     hints.ai_socktype = detail::socktype_of(protocolname);
     hints.ai_flags = AI_PASSIVE;
     ::addrinfo* res = nullptr;
     if (detail::sys_getaddrinfo(nullptr, servicename.c_str(), &hints, &res) != 0 || !res)
-        detail::raise_not_found("service/proto not found");
+        detail::raise_plain_error("service/proto not found");
     detail::addrinfo_list owner{res};
     return ntohs(reinterpret_cast<const ::sockaddr_in*>(res->ai_addr)->sin_port);
 }
@@ -3258,19 +3384,13 @@ inline std::string getservbyport(int port, const std::string& protocolname) {
     if (detail::sys_getnameinfo(reinterpret_cast<const ::sockaddr*>(&sin), sizeof sin, nullptr, 0,
                                 serv, sizeof serv, flags) != 0 ||
         detail::all_digits(serv))
-        detail::raise_not_found("port/proto not found");
+        detail::raise_plain_error("port/proto not found");
     return serv;
 }
 
 inline int getprotobyname(const std::string& protocolname) {
-    // ::getprotobyname returns a static buffer: one caller at a time.
-    static std::atomic_flag busy = ATOMIC_FLAG_INIT;
-    while (busy.test_and_set(std::memory_order_acquire)) {
-    }
-    const ::protoent* p = detail::has_embedded_nul(protocolname) ? nullptr : ::getprotobyname(protocolname.c_str());
-    int number = p ? p->p_proto : -1;
-    busy.clear(std::memory_order_release);
-    if (number < 0) detail::raise_not_found("protocol not found");
+    int number = detail::has_embedded_nul(protocolname) ? -1 : detail::sys_getprotobyname(protocolname.c_str());
+    if (number < 0) detail::raise_plain_error("protocol not found");
     return number;
 }
 
@@ -3311,9 +3431,40 @@ inline socket create_connection(const address& addr, std::optional<double> timeo
         }
     }
     if (first_error) std::rethrow_exception(first_error);
-    throw error(std::error_code(detail::err_invalid, std::generic_category()),
-                "getaddrinfo returns an empty list");
+    detail::raise_plain_error("getaddrinfo returns an empty list");
 }
+
+namespace detail {
+/// The options set before bind() by create_server() and by the servers (CPython's
+/// create_server() and TCPServer.server_bind()): SO_REUSEADDR on an Internet socket where the
+/// platform wants it (POSIX: a restarted server rebinds at once; never on Windows, where it would
+/// let another socket take the port), SO_REUSEPORT, and IPV6_V6ONLY on an AF_INET6 socket.
+/// create_server() ignores a failing SO_REUSEADDR, as CPython's does (bind() then fails where
+/// it matters); the servers do not, as TCPServer does not.
+inline void prepare_to_bind(socket& s, bool reuse_address, bool ignore_reuse_address_failure,
+                            bool reuse_port, bool dualstack_ipv6) {
+    const int family = s.family();
+    if (family == AF_INET || family == AF_INET6) {
+        if (reuse_address && server_reuse_address) {
+            try {
+                s.setsockopt(SOL_SOCKET, SO_REUSEADDR, 1);
+            } catch (const error&) {
+                if (!ignore_reuse_address_failure) throw;
+            }
+        }
+        if (reuse_port) {
+#if defined(SO_REUSEPORT)
+            s.setsockopt(SOL_SOCKET, SO_REUSEPORT, 1);
+#else
+            throw std::invalid_argument("SO_REUSEPORT not supported on this platform");
+#endif
+        }
+    }
+#if defined(IPV6_V6ONLY)
+    if (family == AF_INET6) s.setsockopt(IPPROTO_IPV6, IPV6_V6ONLY, dualstack_ipv6 ? 0 : 1);
+#endif
+}
+} // namespace detail
 
 inline socket create_server(const address& addr, int family, std::optional<int> backlog,
                             bool reuse_port, bool dualstack_ipv6) {
@@ -3325,19 +3476,7 @@ inline socket create_server(const address& addr, int family, std::optional<int> 
         if (family != AF_INET6) throw std::invalid_argument("dualstack_ipv6 requires AF_INET6 family");
     }
     socket s(family, SOCK_STREAM);
-    if (detail::server_reuse_address && (family == AF_INET || family == AF_INET6)) {
-        // POSIX lets a restarted server rebind at once; CPython sets it too (not on Windows).
-        try {
-            s.setsockopt(SOL_SOCKET, SO_REUSEADDR, 1);
-        } catch (const error&) {
-        }
-    }
-#if defined(SO_REUSEPORT)
-    if (reuse_port) s.setsockopt(SOL_SOCKET, SO_REUSEPORT, 1);
-#endif
-#if defined(IPV6_V6ONLY)
-    if (family == AF_INET6) s.setsockopt(IPPROTO_IPV6, IPV6_V6ONLY, dualstack_ipv6 ? 0 : 1);
-#endif
+    detail::prepare_to_bind(s, true, true, reuse_port, dualstack_ipv6);
     try {
         s.bind(addr);
     } catch (const error& e) {
@@ -3374,10 +3513,9 @@ inline bytes inet_pton(int family, const std::string& ip) {
     unsigned char packed[sizeof(::in6_addr)] = {};
     if (family != AF_INET && family != AF_INET6) detail::raise_os_error(detail::err_af_not_supported);
     if (detail::has_embedded_nul(ip)) throw std::invalid_argument("embedded null character");
-    int rc = ::inet_pton(family, ip.c_str(), packed);
+    int rc = detail::sys_inet_pton(family, ip.c_str(), packed);
     if (rc == 0)
-        throw error(std::error_code(detail::err_invalid, std::generic_category()),
-                    "illegal IP address string passed to inet_pton");
+        detail::raise_plain_error("illegal IP address string passed to inet_pton");
     if (rc < 0) detail::raise_last_error();
     return bytes(reinterpret_cast<const char*>(packed), family == AF_INET ? 4 : 16);
 }
@@ -3390,7 +3528,7 @@ inline std::string inet_ntop(int family, std::string_view packed) {
     unsigned char raw[16] = {};
     std::memcpy(raw, packed.data(), packed.size());
     char text[INET6_ADDRSTRLEN] = {};
-    if (!::inet_ntop(family, raw, text, sizeof text)) detail::raise_last_error();
+    if (!detail::sys_inet_ntop(family, raw, text, sizeof text)) detail::raise_last_error();
     return text;
 }
 
@@ -3398,15 +3536,13 @@ inline bytes inet_aton(const std::string& ip) {
     ::in_addr a{};
     if (detail::has_embedded_nul(ip)) throw std::invalid_argument("embedded null character");
     if (detail::sys_inet_aton(ip.c_str(), &a) == 0)
-        throw error(std::error_code(detail::err_invalid, std::generic_category()),
-                    "illegal IP address string passed to inet_aton");
+        detail::raise_plain_error("illegal IP address string passed to inet_aton");
     return bytes(reinterpret_cast<const char*>(&a), 4);
 }
 
 inline std::string inet_ntoa(std::string_view packed) {
     if (packed.size() != 4)
-        throw error(std::error_code(detail::err_invalid, std::generic_category()),
-                    "packed IP wrong length for inet_ntoa");
+        detail::raise_plain_error("packed IP wrong length for inet_ntoa");
     return inet_ntop(AF_INET, packed);
 }
 
@@ -3446,41 +3582,6 @@ namespace detail {
 // signal lands in the middle of it.
 static_assert(std::atomic<bool>::is_always_lock_free && std::atomic<int>::is_always_lock_free,
               "server_wakeup needs lock-free atomics to be async-signal-safe");
-
-/// Waits until `a` (and `b`, when watch_b) is readable or timeout_ns passes (-1: forever).
-/// Returns the number ready (0: timed out) or -1 with the error in last_error() (EINTR
-/// included); a closed descriptor is an error (EBADF), never a "ready" that would spin.
-inline int wait_readable(native_handle_type a, native_handle_type b, bool watch_b,
-                         std::int64_t timeout_ns, bool& a_ready, bool& b_ready) noexcept {
-    a_ready = b_ready = false;
-#if defined(_WIN32)
-    ::fd_set readable;
-    readable.fd_count = 0;
-    readable.fd_array[readable.fd_count++] = a;
-    if (watch_b) readable.fd_array[readable.fd_count++] = b;
-    ::timeval tv = timeout_timeval(timeout_ns);
-    int n = ::select(0, &readable, nullptr, nullptr, timeout_ns >= 0 ? &tv : nullptr);
-    if (n == SOCKET_ERROR) return -1;
-    a_ready = FD_ISSET(a, &readable) != 0;
-    b_ready = watch_b && FD_ISSET(b, &readable) != 0;
-    return n;
-#else
-    ::pollfd p[2] = {};
-    p[0].fd = a;
-    p[0].events = POLLIN;
-    p[1].fd = b;
-    p[1].events = POLLIN;
-    int n = ::poll(p, watch_b ? 2 : 1, timeout_ms(timeout_ns));
-    if (n < 0) return -1;
-    if ((p[0].revents | (watch_b ? p[1].revents : 0)) & POLLNVAL) {
-        errno = EBADF;
-        return -1;
-    }
-    a_ready = p[0].revents != 0;
-    b_ready = watch_b && p[1].revents != 0;
-    return n;
-#endif
-}
 
 inline void server_wakeup::open() {
     auto pair = socketpair();
@@ -3548,11 +3649,7 @@ struct server_signal_table {
     std::atomic<int> busy;
     std::mutex mutex;
     int users[max_signal + 1];                // servers using each signal
-#if defined(_WIN32)
-    void (*previous[max_signal + 1])(int);
-#else
-    struct ::sigaction previous[max_signal + 1];
-#endif
+    saved_signal previous[max_signal + 1];  // what each signal's handler was before
 };
 inline server_signal_table server_signals{};
 
@@ -3565,32 +3662,7 @@ inline void server_signal_handler(int signal_number) {
         if (server && (table.masks[i].load() & bit)) server->request_stop(signal_number);
     }
     table.busy.fetch_sub(1);
-#if defined(_WIN32)
-    ::signal(signal_number, server_signal_handler);  // the CRT resets it to SIG_DFL
-#endif
-}
-
-inline int install_signal_handler(int signal_number, server_signal_table& table) noexcept {
-#if defined(_WIN32)
-    auto previous = ::signal(signal_number, server_signal_handler);
-    if (previous == SIG_ERR) return -1;
-    table.previous[signal_number] = previous;
-    return 0;
-#else
-    struct ::sigaction action {};
-    action.sa_handler = server_signal_handler;
-    sigemptyset(&action.sa_mask);
-    action.sa_flags = SA_RESTART;  // other threads' system calls go on; poll() wakes by the byte
-    return ::sigaction(signal_number, &action, &table.previous[signal_number]);
-#endif
-}
-
-inline void restore_signal_handler(int signal_number, server_signal_table& table) noexcept {
-#if defined(_WIN32)
-    ::signal(signal_number, table.previous[signal_number]);
-#else
-    ::sigaction(signal_number, &table.previous[signal_number], nullptr);
-#endif
+    rearm_signal(signal_number, server_signal_handler);
 }
 
 /// The server whose handler the current thread runs (shutdown() must not wait for itself).
@@ -3616,13 +3688,6 @@ inline tcp_server::handler stream_adapter(tcp_server::stream_handler handle) {
     };
 }
 
-/// Datagram servers read without blocking even when poll() said "readable" for a datagram
-/// the kernel then dropped (Linux, bad checksum): the socket itself stays blocking for handlers.
-#if defined(MSG_DONTWAIT)
-inline constexpr int msg_dontwait = MSG_DONTWAIT;
-#else
-inline constexpr int msg_dontwait = 0;  // Windows: no such flag, and no such drop
-#endif
 
 } // namespace detail
 
@@ -3632,23 +3697,9 @@ inline base_server::base_server(const address& server_address, int type, server_
     : options_(std::move(options)),
       socket_(server_address.family == AF_UNSPEC ? AF_INET : server_address.family, type),
       socket_type_(type) {
-    const int family = socket_.family();
-    if (family == AF_INET || family == AF_INET6) {
-        // Streams only, and never on Windows, as create_server(): see server_options.
-        if (type == SOCK_STREAM && options_.allow_reuse_address && detail::server_reuse_address)
-            socket_.setsockopt(SOL_SOCKET, SO_REUSEADDR, 1);
-        if (options_.allow_reuse_port) {
-#if defined(SO_REUSEPORT)
-            socket_.setsockopt(SOL_SOCKET, SO_REUSEPORT, 1);
-#else
-            throw std::invalid_argument("SO_REUSEPORT not supported on this platform");
-#endif
-        }
-    }
-#if defined(IPV6_V6ONLY)
-    if (family == AF_INET6)
-        socket_.setsockopt(IPPROTO_IPV6, IPV6_V6ONLY, options_.dualstack_ipv6 ? 0 : 1);
-#endif
+    // SO_REUSEADDR for streams only: see server_options.
+    detail::prepare_to_bind(socket_, type == SOCK_STREAM && options_.allow_reuse_address, false,
+                            options_.allow_reuse_port, options_.dualstack_ipv6);
     socket_.bind(server_address);
 }
 
@@ -3810,11 +3861,12 @@ inline void base_server::shutdown_on_signals(std::initializer_list<int> signals)
     for (int s = 1; s <= table_type::max_signal; ++s) {
         std::uint64_t bit = std::uint64_t{1} << (s - 1);
         if (!(wanted & bit) || (have & bit)) continue;
-        if (table.users[s] == 0 && detail::install_signal_handler(s, table) < 0) {
+        if (table.users[s] == 0 &&
+            detail::install_signal(s, detail::server_signal_handler, table.previous[s]) < 0) {
             int err = detail::last_error();
             for (int t = 1; t < s; ++t)  // undo this call's installations
                 if ((installed >> (t - 1)) & 1)
-                    if (--table.users[t] == 0) detail::restore_signal_handler(t, table);
+                    if (--table.users[t] == 0) detail::restore_signal(t, table.previous[t]);
             detail::raise_os_error(err);
         }
         ++table.users[s];
@@ -3834,7 +3886,8 @@ inline void base_server::unregister_signals() noexcept {
     while (table.busy.load() != 0) std::this_thread::yield();
     std::uint64_t mask = table.masks[signal_slot_].exchange(0);
     for (int s = 1; s <= detail::server_signal_table::max_signal; ++s)
-        if (((mask >> (s - 1)) & 1) && --table.users[s] == 0) detail::restore_signal_handler(s, table);
+        if (((mask >> (s - 1)) & 1) && --table.users[s] == 0)
+            detail::restore_signal(s, table.previous[s]);
     signal_slot_ = -1;
 }
 

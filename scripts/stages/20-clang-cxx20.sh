@@ -5,6 +5,7 @@
 # block), the path macOS and the BSDs take, so both machineries pass the whole suite; the other
 # stages test Linux's default, the kernel timers.
 # It also type-checks kqueue_selector against the kqueue API as documented (no BSD here).
+# packages: clang doctest-dev libbenchmark-dev libasio-dev netbase iproute2
 set -euo pipefail
 # shellcheck source=scripts/stages/common.sh
 . "$(dirname "$0")/common.sh"
@@ -14,7 +15,7 @@ step cmake -S "$PYSOCK_ROOT" -B "$B" -G Ninja \
     -DCMAKE_CXX_EXTENSIONS=OFF -DCMAKE_BUILD_TYPE=Debug -DPYSOCK_WERROR=ON \
     "-DCMAKE_CXX_FLAGS=-DPYSOCK_KERNEL_TIMEOUTS=0"
 step cmake --build "$B" -j "$PYSOCK_JOBS"
-step ctest --test-dir "$B" --output-on-failure --no-tests=error -j "$PYSOCK_JOBS"
+run_ctest "$B"
 
 section "kqueue_selector type-check (no kqueue on Linux: declarations from kqueue(2), see tests/compile_only/sys/event.h)"
 step clang++ -std=c++20 -Wall -Wextra -Wpedantic -Werror -I"$PYSOCK_ROOT/include" \

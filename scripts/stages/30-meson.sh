@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The Meson build (g++ in C++20, warning_level=3 = -Wall -Wextra -Wpedantic, werror): meson setup,
 # compile, then every test through meson test.
+# packages: meson g++ pkg-config doctest-dev libbenchmark-dev libasio-dev netbase
 set -euo pipefail
 # shellcheck source=scripts/stages/common.sh
 . "$(dirname "$0")/common.sh"
@@ -12,4 +13,4 @@ else
     step env CXX=g++ meson setup "$B" "$PYSOCK_ROOT" "${opts[@]}"
 fi
 step meson compile -C "$B" -j "$PYSOCK_JOBS"
-step meson test -C "$B" --no-rebuild --print-errorlogs --num-processes "$PYSOCK_JOBS"
+run_meson_test "$B" --no-rebuild

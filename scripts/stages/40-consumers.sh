@@ -8,6 +8,7 @@
 #      2.0 must be refused (SameMajorVersion)
 #   4. pkg-config, from the CMake-installed and the Meson-installed pysock.pc (diffed: identical)
 #   5. Meson: as a subproject (dependency fallback to pysock_dep) and from the installed pysock.pc
+# packages: g++ meson pkg-config doctest-dev
 set -euo pipefail
 # shellcheck source=scripts/stages/common.sh
 . "$(dirname "$0")/common.sh"

@@ -9,6 +9,7 @@
 #      python3 -m py_compile of both conanfiles
 #   3. the check must be able to fail: it runs again on copies with one wrong value each and must
 #      report each one
+# packages: g++
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 

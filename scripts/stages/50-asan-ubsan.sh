@@ -2,6 +2,7 @@
 # The whole suite (tests and the examples' end-to-end runs) under AddressSanitizer +
 # UndefinedBehaviorSanitizer, with clang. Any report fails the run: UBSan does not recover,
 # ASan's leak checker is on, and a report makes the test executable exit non-zero.
+# packages: clang libclang-rt-14-dev doctest-dev netbase iproute2
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 B="$PYSOCK_BUILD_ROOT/asan-ubsan"
@@ -13,4 +14,4 @@ step cmake -S "$PYSOCK_ROOT" -B "$B" -G Ninja \
 step cmake --build "$B" -j "$PYSOCK_JOBS"
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:halt_on_error=1:strict_string_checks=1:detect_stack_use_after_return=1"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
-step ctest --test-dir "$B" --output-on-failure --no-tests=error -j "$PYSOCK_JOBS" -LE consistency
+run_ctest "$B" -LE consistency

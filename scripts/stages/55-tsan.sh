@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole suite under ThreadSanitizer, with clang: the server helper, every test with threads,
 # the threaded examples. Any data race report fails the test (halt_on_error).
+# packages: clang libclang-rt-14-dev doctest-dev netbase iproute2
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 B="$PYSOCK_BUILD_ROOT/tsan"
@@ -11,4 +12,4 @@ step cmake -S "$PYSOCK_ROOT" -B "$B" -G Ninja \
     -DPYSOCK_WERROR=ON -DPYSOCK_BUILD_BENCHMARKS=OFF
 step cmake --build "$B" -j "$PYSOCK_JOBS"
 export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1"
-step ctest --test-dir "$B" --output-on-failure --no-tests=error -j "$PYSOCK_JOBS" -LE consistency
+run_ctest "$B" -LE consistency

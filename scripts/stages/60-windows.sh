@@ -12,6 +12,7 @@
 #
 # A persistent wineserver (wineserver -p) brings each wine start from ~0.6 s to ~0.03 s; it is
 # stopped when the stage ends, whatever happens. Wine keeps its own prefix under the build root.
+# packages: g++-mingw-w64-x86-64-posix wine wine64 meson dpkg-dev libbenchmark-dev doctest-dev
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 B="$PYSOCK_BUILD_ROOT/mingw-w64"
@@ -73,10 +74,9 @@ step wineserver -p
 echo "+ wine wineboot --init  (output in $B/wineboot.log)"
 wine wineboot --init >"$B/wineboot.log" 2>&1 </dev/null
 rc=0
-step ctest --test-dir "$B" --output-on-failure --no-tests=error -j "$PYSOCK_JOBS" -R "^test_($regex)\$" || rc=$?
+# The summary lists each skip with its reason (the "wine 8:" ones run on real Windows).
+run_ctest "$B" -R "^test_($regex)\$" || rc=$?
 
-section "skipped, with the reason (the 'wine 8:' ones run on real Windows)"
-grep -h '\[pysock\] SKIPPED' "$B/Testing/Temporary/LastTest.log" | sort -u || echo "(none)"
 section "test areas not built for Windows (POSIX-only code, not yet ported to tests/platform.hpp)"
 for f in "$PYSOCK_ROOT"/tests/test_*.cpp; do
     area=$(basename "$f" .cpp); area=${area#test_}

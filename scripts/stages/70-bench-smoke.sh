@@ -2,6 +2,7 @@
 # Benchmarks smoke test: builds bench/ (Release) and runs every benchmark and tool for a few
 # iterations, to prove they build and run. It never judges speed (figures on a shared CI machine
 # mean nothing); the real figures are in the README's "Performance" section.
+# packages: g++ libbenchmark-dev libasio-dev valgrind gnuplot-nox
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 B="$PYSOCK_BUILD_ROOT/bench-smoke"

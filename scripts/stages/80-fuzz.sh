@@ -7,6 +7,7 @@
 # PYSOCK_FUZZ_SECONDS (default 30) is the fuzzing time per target: 3 targets, ~2 min in all on
 # two cores including the build. New inputs the fuzzer finds go to a scratch directory in the
 # build tree, never into the repository.
+# packages: clang libclang-rt-14-dev
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 B="$PYSOCK_BUILD_ROOT/fuzz"

@@ -29,3 +29,23 @@ fail() {
     echo "FAIL: $*" >&2
     exit 1
 }
+
+# run_ctest BUILD [CTEST ARGS...]: every test of BUILD through ctest, then what the doctest
+# executables counted (passed, failed, skipped with the reason: scripts/test_summary.py). Returns
+# ctest's status, so set -e still ends a stage whose tests failed, after the summary.
+run_ctest() {
+    local build=$1 rc=0
+    shift
+    step ctest --test-dir "$build" --output-on-failure --no-tests=error -j "$PYSOCK_JOBS" "$@" || rc=$?
+    python3 "$PYSOCK_ROOT/scripts/test_summary.py" "$build/Testing/Temporary/LastTest.log"
+    return $rc
+}
+
+# run_meson_test BUILD [MESON TEST ARGS...]: the same through meson test.
+run_meson_test() {
+    local build=$1 rc=0
+    shift
+    step meson test -C "$build" --print-errorlogs --num-processes "$PYSOCK_JOBS" "$@" || rc=$?
+    python3 "$PYSOCK_ROOT/scripts/test_summary.py" "$build/meson-logs/testlog.txt"
+    return $rc
+}
