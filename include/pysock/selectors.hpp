@@ -357,7 +357,8 @@ public:
         check_fd(fd);
         return key_of(fd, nullptr);
     }
-    /// selector.get_map(): every key by descriptor.
+    /// selector.get_map(): every key by descriptor. @throws std::invalid_argument when closed
+    /// (Python returns None).
     const selector_map& get_map() const {
         check_open();
         return map_;

@@ -310,7 +310,7 @@ struct address {
 
 /// Prints the address as Python prints the tuple: ('127.0.0.1', 54321), ('::1', 8080, 0, 0),
 /// '/tmp/sock' or b'\x00abstract'.
-/// The text operator<< prints.
+/// The text operator<< prints. @throws std::bad_alloc only.
 std::string to_string(const address& a);
 // A template so that this header needs only <iosfwd>: <ostream> costs every includer.
 template <class CharT, class Traits>
@@ -322,6 +322,7 @@ bool operator==(const address& a, const address& b);
 bool operator!=(const address& a, const address& b);
 
 /// Python's repr() of a bytes object: b'Bonjour', b'donn\xc3\xa9e', b"it's".
+/// @throws std::bad_alloc only.
 std::string repr(std::string_view data);
 
 // ---------------------------------------------------------------------------------------------
@@ -414,6 +415,7 @@ public:
     /// sock.bind(address). @throws error, gaierror (unknown host), std::invalid_argument.
     void bind(const address& addr);
     /// sock.listen([backlog]); a negative backlog counts as 0, as in Python.
+    /// @throws error (EBADF closed, EOPNOTSUPP for a datagram socket, EINVAL unbound on some systems).
     void listen(int backlog = PYSOCK_DEFAULT_BACKLOG);
     /// conn, addr = sock.accept(). The new socket starts in getdefaulttimeout()'s mode.
     /// @throws timeout, blocking_io_error, error.
@@ -424,12 +426,14 @@ public:
     /// sock.connect_ex(address): 0 or the errno of the connection attempt instead of an
     /// exception (EWOULDBLOCK when a timeout expires, as in CPython). Name resolution failures
     /// still throw gaierror.
+    /// @throws gaierror, std::invalid_argument (a bad address), error (EBADF on a closed socket).
     int connect_ex(const address& addr);
 
     /// sock.recv(bufsize[, flags]): at most bufsize bytes; "" at orderly end of stream.
     /// @throws std::invalid_argument for a negative bufsize cast to size_t, timeout, error.
     bytes recv(std::size_t bufsize, int flags = 0);
     /// sock.recv_into(buffer, nbytes[, flags]): no allocation; returns the count (0 at EOF).
+    /// @throws timeout, blocking_io_error (non-blocking), connection_reset_error, error.
     std::size_t recv_into(void* buf, std::size_t nbytes, int flags = 0);
     /// sock.recv_into(buffer[, nbytes[, flags]]) for a writable contiguous buffer (an array,
     /// std::string, std::vector, std::array...): nbytes 0 means the whole buffer.
@@ -439,8 +443,11 @@ public:
         return recv_into(std::data(buffer), detail::checked_nbytes(buffer, nbytes), flags);
     }
     /// data, addr = sock.recvfrom(bufsize[, flags]).
+    /// @throws timeout, blocking_io_error (non-blocking), error (Windows: WSAEMSGSIZE for a
+    /// datagram longer than bufsize).
     std::pair<bytes, address> recvfrom(std::size_t bufsize, int flags = 0);
     /// nbytes, addr = sock.recvfrom_into(buffer, nbytes[, flags]).
+    /// @throws as recvfrom(); the template below also std::invalid_argument (buffer too small).
     std::pair<std::size_t, address> recvfrom_into(void* buf, std::size_t nbytes, int flags = 0);
     /// nbytes, addr = sock.recvfrom_into(buffer[, nbytes[, flags]]) for a contiguous buffer.
     template <class Buffer, class = detail::writable_buffer_t<Buffer>>
@@ -449,15 +456,19 @@ public:
     }
 
     /// sock.send(data[, flags]): one send; returns how many bytes went (maybe fewer than all).
+    /// @throws timeout, blocking_io_error, broken_pipe_error, connection_reset_error, error.
     std::size_t send(std::string_view data, int flags = 0);
     /// sock.sendall(data[, flags]): sends everything or throws; the exception's
     /// characters_written() says how much was delivered. A timeout bounds the whole call.
+    /// @throws timeout, blocking_io_error, broken_pipe_error, connection_reset_error, error.
     void sendall(std::string_view data, int flags = 0);
     /// sock.sendto(data, address) and sock.sendto(data, flags, address).
+    /// @throws gaierror (unknown host), timeout, blocking_io_error, error (EMSGSIZE, ...).
     std::size_t sendto(std::string_view data, const address& addr);
     std::size_t sendto(std::string_view data, int flags, const address& addr);
 
     /// sock.shutdown(how): SHUT_RD, SHUT_WR or SHUT_RDWR. Wakes threads blocked on the socket.
+    /// @throws error (ENOTCONN when not connected, EBADF when closed).
     void shutdown(int how);
     /// sock.close(): releases the descriptor. Idempotent: closing a closed socket does nothing.
     /// @throws error when the system's close() fails (EBADF if the descriptor was closed behind
@@ -469,6 +480,7 @@ public:
     native_handle_type fileno() const noexcept;
 
     /// sock.getsockname() / sock.getpeername().
+    /// @throws error (EBADF when closed; ENOTCONN from getpeername() when not connected).
     address getsockname() const;
     address getpeername() const;
 
@@ -478,15 +490,17 @@ public:
     void settimeout(std::optional<double> seconds);
     /// sock.gettimeout(): nullopt in blocking mode.
     std::optional<double> gettimeout() const noexcept;
-    /// sock.setblocking(flag): settimeout(nullopt) or settimeout(0.0).
+    /// sock.setblocking(flag): settimeout(nullopt) or settimeout(0.0). @throws error (EBADF).
     void setblocking(bool flag);
     /// sock.getblocking(): false only in non-blocking mode (gettimeout() == 0.0).
     bool getblocking() const noexcept;
 
     /// sock.setsockopt(level, optname, value) with an int, or with raw bytes for struct options.
+    /// @throws error (ENOPROTOOPT for an unknown option, EINVAL for a bad value, EBADF).
     void setsockopt(int level, int optname, int value);
     void setsockopt(int level, int optname, std::string_view value);
     /// sock.getsockopt(level, optname) as an int; with buflen, the raw bytes.
+    /// @throws error (ENOPROTOOPT, EBADF; "getsockopt buflen out of range" outside 1..1024).
     int getsockopt(int level, int optname) const;
     bytes getsockopt(int level, int optname, std::size_t buflen) const;
 
@@ -496,6 +510,7 @@ public:
     int proto() const noexcept { return proto_; }
 
     /// sock.dup(): a new close-on-exec descriptor for the same socket, with the same timeout.
+    /// @throws error (EBADF, EMFILE).
     socket dup() const;
     /// sock.makefile(mode="r", buffering=None): a file object for line-oriented protocols
     /// (readline, iteration, buffered writes). Mode is made of 'r', 'w' and 'b' ("r", "rb", "w",
@@ -509,6 +524,7 @@ public:
     /// on a closed socket, EMFILE). Thread safety: as dup().
     socket_file makefile(std::string_view mode = "r", std::optional<std::size_t> buffering = std::nullopt) const;
     /// sock.get_inheritable() / sock.set_inheritable(flag): whether children inherit it.
+    /// @throws error (EBADF when closed).
     bool get_inheritable() const;
     void set_inheritable(bool inheritable);
 
@@ -596,6 +612,9 @@ public:
 
     /// f.read(n): up to n bytes, fewer only at end of stream (unbuffered: one recv()); read()
     /// reads to end of stream.
+    /// @throws (every read below) std::invalid_argument (closed), unsupported_operation (not
+    /// opened for reading), error("cannot read from timed out object") after a timeout, and the
+    /// socket's errors: timeout, connection_reset_error, ...
     bytes read(std::optional<std::size_t> n = std::nullopt);
     /// f.readline(limit): one line with its '\n'; at most `limit` bytes; empty at end of stream;
     /// the last line may lack its '\n'.
@@ -611,13 +630,16 @@ public:
     }
     /// f.write(data): buffers (or, unbuffered, sends) all of `data`; returns data.size(). A
     /// full buffer is sent first. On failure, what was not sent stays buffered.
+    /// @throws (write, flush) std::invalid_argument (closed), unsupported_operation (not opened
+    /// for writing), and the socket's errors: timeout, broken_pipe_error, ...
     std::size_t write(std::string_view data);
     /// f.flush(): sends what is buffered (sendall).
     void flush();
     /// f.close(): flushes, then releases the descriptor, even when the flush throws (the error
-    /// is then rethrown). Idempotent.
+    /// is then rethrown). Idempotent. @throws what flush() throws.
     void close();
     bool closed() const noexcept { return closed_; }
+    /// f.readable() / f.writable(). @throws std::invalid_argument when closed, as Python.
     bool readable() const;
     bool writable() const;
     /// f.fileno(): the file's descriptor (the duplicate makefile() made). @throws
@@ -683,6 +705,8 @@ private:
 /// socket.create_connection(address, timeout, source_address): resolves address, tries each
 /// result in turn, returns the first connected socket, else throws the first error. A nullopt
 /// timeout keeps getdefaulttimeout().
+/// @throws gaierror (unknown host), connection_refused_error, timeout, error (the first
+/// attempt's error, as CPython), std::invalid_argument (a negative or NaN timeout).
 socket create_connection(const address& addr, std::optional<double> timeout = std::nullopt,
                          std::optional<address> source_address = std::nullopt);
 /// socket.create_server(address, family, backlog, reuse_port, dualstack_ipv6): a listening TCP
@@ -692,6 +716,8 @@ socket create_server(const address& addr, int family = AF_INET,
                      std::optional<int> backlog = std::nullopt, bool reuse_port = false,
                      bool dualstack_ipv6 = false);
 /// socket.socketpair(family, type, proto): two connected sockets.
+/// @throws error (EMFILE, EAFNOSUPPORT), std::invalid_argument (Windows: a family, type or
+/// protocol its emulation does not support, Python's ValueError).
 std::pair<socket, socket> socketpair(int family = detail::default_socketpair_family,
                                      int type = SOCK_STREAM, int proto = 0);
 
@@ -708,10 +734,13 @@ struct addrinfo {
 std::vector<addrinfo> getaddrinfo(const std::string& host, std::optional<int> port,
                                   int family = 0, int type = 0, int proto = 0, int flags = 0);
 /// socket.getnameinfo(sockaddr, flags): (host, port) as strings. The host must be numeric.
+/// @throws gaierror, error ("sockaddr resolved to multiple addresses", "IPv4 sockaddr must be
+/// 2 tuple").
 std::pair<std::string, std::string> getnameinfo(const address& addr, int flags = 0);
-/// socket.gethostname().
+/// socket.gethostname(). @throws error (the system call failed).
 std::string gethostname();
-/// socket.getfqdn([name]).
+/// socket.getfqdn([name]): the fully qualified name, or the name itself when no lookup gives
+/// one. @throws error from gethostname() only (lookup failures are not errors here, as in Python).
 std::string getfqdn(const std::string& name = "");
 /// socket.has_dualstack_ipv6(): whether an AF_INET6 socket can also accept IPv4 clients.
 bool has_dualstack_ipv6() noexcept;
@@ -740,12 +769,17 @@ int getprotobyname(const std::string& protocolname);
 
 /// socket.getdefaulttimeout() / socket.setdefaulttimeout(seconds).
 std::optional<double> getdefaulttimeout() noexcept;
+/// @throws std::invalid_argument (negative or NaN), std::out_of_range (too large).
 void setdefaulttimeout(std::optional<double> seconds);
 
 /// socket.inet_pton(family, string) -> packed bytes; socket.inet_ntop(family, packed) -> string.
+/// @throws error ("illegal IP address string passed to inet_pton"; EAFNOSUPPORT for another
+/// family), std::invalid_argument (an embedded NUL; inet_ntop: packed of the wrong length).
 bytes inet_pton(int family, const std::string& ip);
 std::string inet_ntop(int family, std::string_view packed);
 /// socket.inet_aton / socket.inet_ntoa (IPv4 only).
+/// @throws error ("illegal IP address string passed to inet_aton", "packed IP wrong length for
+/// inet_ntoa"), std::invalid_argument (an embedded NUL).
 bytes inet_aton(const std::string& ip);
 std::string inet_ntoa(std::string_view packed);
 
@@ -1136,6 +1170,7 @@ public:
     ~threading_udp_server() override;
 
     /// The most handlers that ran at once since the server was made (for tests and tuning).
+    /// @throws std::system_error (the mutex) only.
     std::size_t peak_concurrency() const;
 
 private:
@@ -1266,6 +1301,8 @@ inline error_kind classify(int err) noexcept {
 /// English Windows; wine knows few of these codes (and words others differently), so pysock
 /// uses this table first: what() reads the same on Windows and under wine.
 inline const char* winsock_error_text(int err) noexcept {
+    // One line per code, as the table Windows documents.
+    // clang-format off
     switch (err) {
     case WSAEINTR: return "A blocking operation was interrupted by a call to WSACancelBlockingCall";
     case WSAEBADF: return "The file handle supplied is not valid";
@@ -1308,6 +1345,7 @@ inline const char* winsock_error_text(int err) noexcept {
     case WSANO_DATA: return "The requested name is valid, but no data of the requested type was found";
     default: return nullptr;
     }
+    // clang-format on
 }
 
 /// Python's text for a Windows error: "[WinError 10061] No connection could be made because the
