@@ -16,7 +16,7 @@
 #include <pysock/socket.hpp>
 
 #if defined(_WIN32)
-#include <winsock2.h>   // already included by pysock; named here because the raw side calls it directly
+#include <winsock2.h>  // already included by pysock; named here because the raw side calls it directly
 #include <ws2tcpip.h>
 #include <windows.h>
 #else
@@ -48,8 +48,8 @@
 
 namespace bench {
 
-constexpr std::size_t kBufSize = 64 * 1024;   // user buffer of every echo loop, on both sides
-constexpr int kTimeoutSeconds = 30;            // the "timeouts cost" variants
+constexpr std::size_t kBufSize = 64 * 1024;  // user buffer of every echo loop, on both sides
+constexpr int kTimeoutSeconds = 30;          // the "timeouts cost" variants
 
 // ---------------------------------------------------------------- CPU placement
 // same_cpu : client and server threads pinned to the same CPU (the latency figure; ~11 us/RT here)
@@ -59,9 +59,9 @@ enum class placement : int { same_cpu = 0, split_cpu = 1, free = 2 };
 
 inline const char* placement_name(placement p) {
     switch (p) {
-        case placement::same_cpu: return "same_cpu";
-        case placement::split_cpu: return "split_cpu";
-        default: return "free";
+    case placement::same_cpu: return "same_cpu";
+    case placement::split_cpu: return "split_cpu";
+    default: return "free";
     }
 }
 
@@ -89,16 +89,26 @@ inline std::vector<int> allowed_cpus() {
 
 struct cpu_choice {
     bool ok = true;
-    int client = -1, server = -1;   // -1: leave affinity alone
+    int client = -1, server = -1;  // -1: leave affinity alone
 };
 
 inline cpu_choice choose_cpus(placement p) {
-    static const std::vector<int> cpus = allowed_cpus();   // captured once, before anything is pinned
+    static const std::vector<int> cpus =
+        allowed_cpus();  // captured once, before anything is pinned
     cpu_choice c;
     if (p == placement::free) return c;
-    if (cpus.empty()) { c.ok = false; return c; }
-    if (p == placement::same_cpu) { c.client = c.server = cpus[0]; return c; }
-    if (cpus.size() < 2) { c.ok = false; return c; }
+    if (cpus.empty()) {
+        c.ok = false;
+        return c;
+    }
+    if (p == placement::same_cpu) {
+        c.client = c.server = cpus[0];
+        return c;
+    }
+    if (cpus.size() < 2) {
+        c.ok = false;
+        return c;
+    }
     c.client = cpus[0];
     c.server = cpus[1];
     return c;
@@ -147,7 +157,8 @@ class scoped_thread {
 public:
     scoped_thread() = default;
     template <class F>
-    explicit scoped_thread(F&& f, std::function<void()> stop = {}) : stop_(std::move(stop)), t_(std::forward<F>(f)) {}
+    explicit scoped_thread(F&& f, std::function<void()> stop = {})
+        : stop_(std::move(stop)), t_(std::forward<F>(f)) {}
     scoped_thread(scoped_thread&&) = default;
     scoped_thread& operator=(scoped_thread&&) = default;
     ~scoped_thread() { join(); }
@@ -171,8 +182,8 @@ private:
 #if defined(_WIN32)
 using raw_handle = SOCKET;
 constexpr raw_handle raw_invalid = INVALID_SOCKET;
-constexpr int raw_send_flags = 0;   // Windows has no SIGPIPE
-using raw_io_size = int;            // Winsock counts bytes in an int
+constexpr int raw_send_flags = 0;  // Windows has no SIGPIPE
+using raw_io_size = int;           // Winsock counts bytes in an int
 inline raw_io_size raw_size(std::size_t n) { return n > INT_MAX ? INT_MAX : static_cast<int>(n); }
 using raw_poll_fd = WSAPOLLFD;
 inline int raw_last_error() { return ::WSAGetLastError(); }
@@ -183,7 +194,9 @@ inline bool raw_accept_retryable() {
     const int e = ::WSAGetLastError();
     return e == WSAEINTR || e == WSAECONNRESET || e == WSAECONNABORTED;
 }
-[[noreturn]] inline void raw_fail(const char* what) { throw std::system_error(raw_last_error(), std::system_category(), what); }
+[[noreturn]] inline void raw_fail(const char* what) {
+    throw std::system_error(raw_last_error(), std::system_category(), what);
+}
 // The raw side starts Winsock itself, once (pysock does the same lazily on its side).
 inline void raw_startup() {
     static const int started = [] {
@@ -194,12 +207,14 @@ inline void raw_startup() {
 }
 inline raw_handle raw_socket(int family, int type) {
     raw_startup();
-    return ::WSASocketW(family, type, 0, nullptr, 0, WSA_FLAG_OVERLAPPED | WSA_FLAG_NO_HANDLE_INHERIT);
+    return ::WSASocketW(family, type, 0, nullptr, 0,
+                        WSA_FLAG_OVERLAPPED | WSA_FLAG_NO_HANDLE_INHERIT);
 }
 // accept() hands out an inheritable handle: clear that, as pysock does.
 inline raw_handle raw_accept(raw_handle listener, sockaddr* peer, socklen_t* len) {
     raw_handle s = ::accept(listener, peer, len);
-    if (s != raw_invalid) ::SetHandleInformation(reinterpret_cast<HANDLE>(s), HANDLE_FLAG_INHERIT, 0);
+    if (s != raw_invalid)
+        ::SetHandleInformation(reinterpret_cast<HANDLE>(s), HANDLE_FLAG_INHERIT, 0);
     return s;
 }
 inline void raw_close(raw_handle s) { ::closesocket(s); }
@@ -216,8 +231,12 @@ inline int raw_last_error() { return errno; }
 inline void raw_set_last_error(int e) { errno = e; }
 inline bool raw_interrupted() { return errno == EINTR; }
 inline bool raw_accept_retryable() { return errno == EINTR || errno == ECONNABORTED; }
-[[noreturn]] inline void raw_fail(const char* what) { throw std::system_error(errno, std::generic_category(), what); }
-inline raw_handle raw_socket(int family, int type) { return ::socket(family, type | SOCK_CLOEXEC, 0); }
+[[noreturn]] inline void raw_fail(const char* what) {
+    throw std::system_error(errno, std::generic_category(), what);
+}
+inline raw_handle raw_socket(int family, int type) {
+    return ::socket(family, type | SOCK_CLOEXEC, 0);
+}
 inline raw_handle raw_accept(raw_handle listener, sockaddr* peer, socklen_t* len) {
     return ::accept4(listener, peer, len, SOCK_CLOEXEC);
 }
@@ -249,7 +268,10 @@ public:
     explicit fd_t(raw_handle fd) : fd_(fd) {}
     fd_t(fd_t&& o) noexcept : fd_(std::exchange(o.fd_, raw_invalid)) {}
     fd_t& operator=(fd_t&& o) noexcept {
-        if (this != &o) { reset(); fd_ = std::exchange(o.fd_, raw_invalid); }
+        if (this != &o) {
+            reset();
+            fd_ = std::exchange(o.fd_, raw_invalid);
+        }
         return *this;
     }
     ~fd_t() { reset(); }
@@ -266,7 +288,9 @@ private:
 
 inline void raw_nodelay(raw_handle fd) {
     int one = 1;
-    if (::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, reinterpret_cast<const char*>(&one), sizeof one) != 0) raw_fail("setsockopt(TCP_NODELAY)");
+    if (::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, reinterpret_cast<const char*>(&one),
+                     sizeof one) != 0)
+        raw_fail("setsockopt(TCP_NODELAY)");
 }
 
 // CPython's model (the "raw_poll30" baseline): poll() before every call when a timeout is set.
@@ -275,7 +299,10 @@ inline void raw_poll_wait(raw_handle fd, short events) {
     for (;;) {
         int r = raw_poll(&p, kTimeoutSeconds * 1000);
         if (r > 0) return;
-        if (r == 0) { raw_set_last_error(raw_timed_out_code()); raw_fail("poll"); }
+        if (r == 0) {
+            raw_set_last_error(raw_timed_out_code());
+            raw_fail("poll");
+        }
         if (!raw_interrupted()) raw_fail("poll");
     }
 }
@@ -328,7 +355,8 @@ struct raw_tcp {
         if (::bind(l.fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) raw_fail("bind");
         if (::listen(l.fd.get(), backlog) != 0) raw_fail("listen");
         socklen_t len = sizeof a;
-        if (::getsockname(l.fd.get(), reinterpret_cast<sockaddr*>(&a), &len) != 0) raw_fail("getsockname");
+        if (::getsockname(l.fd.get(), reinterpret_cast<sockaddr*>(&a), &len) != 0)
+            raw_fail("getsockname");
         l.port = ntohs(a.sin_port);
         return l;
     }
@@ -354,8 +382,12 @@ struct raw_tcp {
         if (::connect(c.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) raw_fail("connect");
         return c;
     }
-    static void send_all(conn& c, const char* p, std::size_t n) { raw_send_all<Poll>(c.get(), p, n); }
-    static std::size_t recv_some(conn& c, char* p, std::size_t n) { return raw_recv_some<Poll>(c.get(), p, n); }
+    static void send_all(conn& c, const char* p, std::size_t n) {
+        raw_send_all<Poll>(c.get(), p, n);
+    }
+    static std::size_t recv_some(conn& c, char* p, std::size_t n) {
+        return raw_recv_some<Poll>(c.get(), p, n);
+    }
     static void shutdown_write(conn& c) { ::shutdown(c.get(), SHUT_WR); }
     static void close(conn& c) { c.reset(); }
     static void stop_listener(listener& l) { raw_wake_accept(l.fd.get()); }
@@ -388,7 +420,9 @@ struct pysock_tcp {
         s.connect(l.addr);
         return s;
     }
-    static void send_all(conn& c, const char* p, std::size_t n) { c.sendall(std::string_view(p, n)); }
+    static void send_all(conn& c, const char* p, std::size_t n) {
+        c.sendall(std::string_view(p, n));
+    }
     static std::size_t recv_some(conn& c, char* p, std::size_t n) { return c.recv_into(p, n); }
     static void shutdown_write(conn& c) { c.shutdown(SHUT_WR); }
     static void close(conn& c) { c.close(); }
@@ -399,7 +433,8 @@ struct pysock_tcp {
 #if defined(PYSOCK_BENCH_HAVE_AF_UNIX)
 inline std::string unique_abstract_name() {
     static std::atomic<unsigned> counter{0};
-    return std::string(1, '\0') + "pysock-bench-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
+    return std::string(1, '\0') + "pysock-bench-" + std::to_string(::getpid()) + "-" +
+           std::to_string(counter++);
 }
 
 struct raw_unix {
@@ -431,11 +466,16 @@ struct raw_unix {
     static conn connect(const listener& l) {
         conn c(raw_socket(AF_UNIX, SOCK_STREAM));
         if (!c.valid()) raw_fail("socket");
-        if (::connect(c.get(), reinterpret_cast<const sockaddr*>(&l.addr), l.len) != 0) raw_fail("connect");
+        if (::connect(c.get(), reinterpret_cast<const sockaddr*>(&l.addr), l.len) != 0)
+            raw_fail("connect");
         return c;
     }
-    static void send_all(conn& c, const char* p, std::size_t n) { raw_send_all<false>(c.get(), p, n); }
-    static std::size_t recv_some(conn& c, char* p, std::size_t n) { return raw_recv_some<false>(c.get(), p, n); }
+    static void send_all(conn& c, const char* p, std::size_t n) {
+        raw_send_all<false>(c.get(), p, n);
+    }
+    static std::size_t recv_some(conn& c, char* p, std::size_t n) {
+        return raw_recv_some<false>(c.get(), p, n);
+    }
     static void shutdown_write(conn& c) { ::shutdown(c.get(), SHUT_WR); }
     static void close(conn& c) { c.reset(); }
     static void stop_listener(listener& l) { raw_wake_accept(l.fd.get()); }
@@ -463,7 +503,9 @@ struct pysock_unix {
         s.connect(l.addr);
         return s;
     }
-    static void send_all(conn& c, const char* p, std::size_t n) { c.sendall(std::string_view(p, n)); }
+    static void send_all(conn& c, const char* p, std::size_t n) {
+        c.sendall(std::string_view(p, n));
+    }
     static std::size_t recv_some(conn& c, char* p, std::size_t n) { return c.recv_into(p, n); }
     static void shutdown_write(conn& c) { c.shutdown(SHUT_WR); }
     static void close(conn& c) { c.close(); }
@@ -488,9 +530,11 @@ struct raw_udp {
         s.fd = fd_t(raw_socket(AF_INET, SOCK_DGRAM));
         if (!s.fd.valid()) raw_fail("socket");
         s.addr = loopback4(0);
-        if (::bind(s.fd.get(), reinterpret_cast<sockaddr*>(&s.addr), sizeof s.addr) != 0) raw_fail("bind");
+        if (::bind(s.fd.get(), reinterpret_cast<sockaddr*>(&s.addr), sizeof s.addr) != 0)
+            raw_fail("bind");
         socklen_t len = sizeof s.addr;
-        if (::getsockname(s.fd.get(), reinterpret_cast<sockaddr*>(&s.addr), &len) != 0) raw_fail("getsockname");
+        if (::getsockname(s.fd.get(), reinterpret_cast<sockaddr*>(&s.addr), &len) != 0)
+            raw_fail("getsockname");
         return s;
     }
     static void serve(server& s) {
@@ -498,14 +542,15 @@ struct raw_udp {
         for (;;) {
             sockaddr_storage peer{};
             socklen_t len = sizeof peer;
-            auto n = ::recvfrom(s.fd.get(), buf, raw_size(sizeof buf), 0, reinterpret_cast<sockaddr*>(&peer), &len);
+            auto n = ::recvfrom(s.fd.get(), buf, raw_size(sizeof buf), 0,
+                                reinterpret_cast<sockaddr*>(&peer), &len);
             if (n < 0) {
                 if (raw_interrupted()) continue;
                 raw_fail("recvfrom");
             }
             if (n == 0) return;
-            while (::sendto(s.fd.get(), buf, static_cast<raw_io_size>(n), raw_send_flags, reinterpret_cast<sockaddr*>(&peer),
-                            len) < 0) {
+            while (::sendto(s.fd.get(), buf, static_cast<raw_io_size>(n), raw_send_flags,
+                            reinterpret_cast<sockaddr*>(&peer), len) < 0) {
                 if (!raw_interrupted()) raw_fail("sendto");
             }
         }
@@ -517,19 +562,23 @@ struct raw_udp {
         c.to = s.addr;
         return c;
     }
-    static std::size_t round_trip(client& c, const char* msg, std::size_t n, char* buf, std::size_t cap) {
-        while (::sendto(c.fd.get(), msg, raw_size(n), raw_send_flags, reinterpret_cast<sockaddr*>(&c.to), sizeof c.to) < 0)
+    static std::size_t round_trip(client& c, const char* msg, std::size_t n, char* buf,
+                                  std::size_t cap) {
+        while (::sendto(c.fd.get(), msg, raw_size(n), raw_send_flags,
+                        reinterpret_cast<sockaddr*>(&c.to), sizeof c.to) < 0)
             if (!raw_interrupted()) raw_fail("sendto");
         for (;;) {
             sockaddr_storage peer{};
             socklen_t len = sizeof peer;
-            auto r = ::recvfrom(c.fd.get(), buf, raw_size(cap), 0, reinterpret_cast<sockaddr*>(&peer), &len);
+            auto r = ::recvfrom(c.fd.get(), buf, raw_size(cap), 0,
+                                reinterpret_cast<sockaddr*>(&peer), &len);
             if (r >= 0) return static_cast<std::size_t>(r);
             if (!raw_interrupted()) raw_fail("recvfrom");
         }
     }
     static void stop(client& c) {
-        ::sendto(c.fd.get(), "", 0, raw_send_flags, reinterpret_cast<sockaddr*>(&c.to), sizeof c.to);
+        ::sendto(c.fd.get(), "", 0, raw_send_flags, reinterpret_cast<sockaddr*>(&c.to),
+                 sizeof c.to);
     }
 };
 
@@ -556,8 +605,11 @@ struct pysock_udp {
             s.sock.sendto(std::string_view(buf, n), peer);
         }
     }
-    static client open_client(const server& s) { return {pysock::socket(AF_INET, SOCK_DGRAM), s.addr}; }
-    static std::size_t round_trip(client& c, const char* msg, std::size_t n, char* buf, std::size_t cap) {
+    static client open_client(const server& s) {
+        return {pysock::socket(AF_INET, SOCK_DGRAM), s.addr};
+    }
+    static std::size_t round_trip(client& c, const char* msg, std::size_t n, char* buf,
+                                  std::size_t cap) {
         c.sock.sendto(std::string_view(msg, n), c.to);
         return c.sock.recvfrom_into(buf, cap).first;
     }
@@ -592,7 +644,8 @@ inline void round_trip(typename E::conn& c, const char* msg, char* buf, std::siz
 // Raw thread-per-client echo server: accept loop, one std::thread per connection, joined at the end.
 class raw_thread_per_client_server {
 public:
-    explicit raw_thread_per_client_server(int backlog = 128) : ls_(raw_tcp<false>::listen(backlog)) {
+    explicit raw_thread_per_client_server(int backlog = 128)
+        : ls_(raw_tcp<false>::listen(backlog)) {
         acceptor_ = std::thread([this] {
             for (;;) {
                 raw_handle fd = raw_accept(ls_.fd.get(), nullptr, nullptr);
@@ -609,8 +662,7 @@ public:
                     fd_t c(fd);
                     try {
                         echo_loop<raw_tcp<false>>(c);
-                    } catch (const std::exception&) {
-                    }
+                    } catch (const std::exception&) {}
                 });
             }
         });
@@ -634,15 +686,19 @@ private:
 class pysock_threading_server {
 public:
     explicit pysock_threading_server(int backlog = PYSOCK_DEFAULT_BACKLOG)
-        : server_(pysock::address("127.0.0.1", 0), [](pysock::socket& conn, const pysock::address&) {
-              conn.setsockopt(IPPROTO_TCP, TCP_NODELAY, 1);
-              char buf[kBufSize];
-              try {
-                  while (std::size_t n = conn.recv_into(buf, sizeof buf)) conn.sendall(std::string_view(buf, n));
-              } catch (const pysock::connection_error&) {
-                  // a load generator that resets its connections at the end (as the raw server)
-              }
-          }, options(backlog)) {
+        : server_(
+              pysock::address("127.0.0.1", 0),
+              [](pysock::socket& conn, const pysock::address&) {
+                  conn.setsockopt(IPPROTO_TCP, TCP_NODELAY, 1);
+                  char buf[kBufSize];
+                  try {
+                      while (std::size_t n = conn.recv_into(buf, sizeof buf))
+                          conn.sendall(std::string_view(buf, n));
+                  } catch (const pysock::connection_error&) {
+                      // a load generator that resets its connections at the end (as the raw server)
+                  }
+              },
+              options(backlog)) {
         thread_ = std::thread([this] { server_.serve_forever(); });
     }
     ~pysock_threading_server() {

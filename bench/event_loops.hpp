@@ -82,7 +82,8 @@ private:
         if (ec && !pysock::is_blocking_io(ec)) return drop(c);
         if (sent < n) {
             c.pending.assign(buf_ + sent, n - sent);
-            selector_.modify(c.sock, pysock::selectors::EVENT_READ | pysock::selectors::EVENT_WRITE, &c);
+            selector_.modify(c.sock, pysock::selectors::EVENT_READ | pysock::selectors::EVENT_WRITE,
+                             &c);
         }
     }
     void flush(connection& c) {
@@ -112,11 +113,13 @@ public:
         int one = 1;
         ::setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
         sockaddr_in sa = loopback4(0);
-        if (::bind(ls, reinterpret_cast<sockaddr*>(&sa), sizeof sa) < 0 || ::listen(ls, backlog) < 0)
+        if (::bind(ls, reinterpret_cast<sockaddr*>(&sa), sizeof sa) < 0 ||
+            ::listen(ls, backlog) < 0)
             raw_fail("bind/listen");
         return ls;
     }
-    explicit raw_epoll_echo_loop(int listener) : ls_(listener), ep_(::epoll_create1(EPOLL_CLOEXEC)) {
+    explicit raw_epoll_echo_loop(int listener)
+        : ls_(listener), ep_(::epoll_create1(EPOLL_CLOEXEC)) {
         control(EPOLL_CTL_ADD, ls_, EPOLLIN);
     }
     raw_epoll_echo_loop(const raw_epoll_echo_loop&) = delete;
@@ -138,7 +141,9 @@ public:
                 }
                 int fd = ev.data.fd;
                 if (ev.events & EPOLLOUT) flush(fd);
-                if ((ev.events & ~static_cast<std::uint32_t>(EPOLLOUT)) && open_fd_[static_cast<std::size_t>(fd)]) echo(fd);
+                if ((ev.events & ~static_cast<std::uint32_t>(EPOLLOUT)) &&
+                    open_fd_[static_cast<std::size_t>(fd)])
+                    echo(fd);
             }
             if (stop_when_idle && served_ && open_ == 0) return;
         }

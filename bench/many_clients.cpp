@@ -162,7 +162,8 @@ struct client {
 void fill_message(client& c, std::uint32_t id) {
     std::memcpy(c.sent, &id, 4);
     std::memcpy(c.sent + 4, &c.seq, 4);
-    for (std::size_t i = 8; i < kMessage; ++i) c.sent[i] = static_cast<char>('a' + (id + c.seq + i) % 26);
+    for (std::size_t i = 8; i < kMessage; ++i)
+        c.sent[i] = static_cast<char>('a' + (id + c.seq + i) % 26);
 }
 
 void send_message(client& c, std::uint32_t id) {
@@ -183,13 +184,14 @@ double cpu_seconds(pid_t pid) {
     // Fields after the command name (which may hold spaces) start after the last ')'.
     const char* p = std::strrchr(buf, ')');
     unsigned long utime = 0, stime = 0;
-    if (!p || std::sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) != 2)
+    if (!p || std::sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime,
+                          &stime) != 2)
         die("cannot parse /proc/PID/stat");
     return static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
 }
 
 struct load_result {
-    double rate = 0;                 // round trips per second
+    double rate = 0;                  // round trips per second
     double server_cpu_us_per_rt = 0;  // the server's CPU time per round trip, microseconds
 };
 
@@ -218,16 +220,19 @@ load_result drive(pid_t server, int port, int nclients, double seconds) {
     load_result result;
     for (int phase = 0; phase < 2; ++phase) {
         const double cpu_before = cpu_seconds(server);
-        for (std::size_t i = 0; i < clients.size(); ++i) send_message(clients[i], static_cast<std::uint32_t>(i));
+        for (std::size_t i = 0; i < clients.size(); ++i)
+            send_message(clients[i], static_cast<std::uint32_t>(i));
         std::size_t outstanding = clients.size();
         unsigned long long round_trips = 0;
         const auto start = clock_type::now();
-        const auto deadline = start + std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(seconds));
+        const auto deadline = start + std::chrono::duration_cast<clock_type::duration>(
+                                          std::chrono::duration<double>(seconds));
         bool more = phase == 1;
         while (outstanding > 0) {
             int n = ::epoll_wait(ep, events.data(), static_cast<int>(events.size()), 30000);
             if (n < 0 && errno == EINTR) continue;
-            if (n <= 0) die("no reply within 30 s (" + std::to_string(outstanding) + " outstanding)");
+            if (n <= 0)
+                die("no reply within 30 s (" + std::to_string(outstanding) + " outstanding)");
             if (more && clock_type::now() >= deadline) more = false;
             for (int e = 0; e < n; ++e) {
                 std::uint32_t id = events[static_cast<std::size_t>(e)].data.u32;
@@ -237,7 +242,8 @@ load_result drive(pid_t server, int port, int nclients, double seconds) {
                 if (r <= 0) die("connection " + std::to_string(id) + " closed by the server");
                 c.got += static_cast<std::size_t>(r);
                 if (c.got < kMessage) continue;
-                if (std::memcmp(c.reply, c.sent, kMessage) != 0) die("wrong reply on connection " + std::to_string(id));
+                if (std::memcmp(c.reply, c.sent, kMessage) != 0)
+                    die("wrong reply on connection " + std::to_string(id));
                 ++round_trips;
                 ++c.seq;
                 if (more) {
@@ -247,8 +253,10 @@ load_result drive(pid_t server, int port, int nclients, double seconds) {
                 }
             }
         }
-        result.rate = static_cast<double>(round_trips) / std::chrono::duration<double>(clock_type::now() - start).count();
-        result.server_cpu_us_per_rt = (cpu_seconds(server) - cpu_before) * 1e6 / static_cast<double>(round_trips);
+        result.rate = static_cast<double>(round_trips) /
+                      std::chrono::duration<double>(clock_type::now() - start).count();
+        result.server_cpu_us_per_rt =
+            (cpu_seconds(server) - cpu_before) * 1e6 / static_cast<double>(round_trips);
     }
     // An abortive close: no TIME_WAIT left behind, so 10,000-client runs do not exhaust the ports.
     linger lg{1, 0};
@@ -293,7 +301,8 @@ int main(int argc, char** argv) {
         die("unknown server " + kind);
     }
     std::vector<int> ks = {16, 128, 1000, 10000};
-    std::vector<std::string> servers = {"selectors", "raw_epoll", "python", "selectors_2t", "threading", "raw_threads"};
+    std::vector<std::string> servers = {"selectors",    "raw_epoll", "python",
+                                        "selectors_2t", "threading", "raw_threads"};
     double seconds = 2;
     int rounds = 3;
     std::string python = "bench/peers/selectors_server.py", csv;
@@ -316,10 +325,13 @@ int main(int argc, char** argv) {
         } else if (args[i] == "--csv") {
             csv = value();
         } else {
-            std::fprintf(stderr, "usage: pysock_many_clients [--clients 16,128,1000,10000] [--seconds 2] [--rounds 3]\n"
-                                 "         [--servers selectors,raw_epoll,python,selectors_2t,threading,raw_threads]\n"
-                                 "         [--python bench/peers/selectors_server.py] [--csv FILE]\n"
-                                 "       pysock_many_clients serve KIND\n");
+            std::fprintf(stderr,
+                         "usage: pysock_many_clients [--clients 16,128,1000,10000] [--seconds 2] "
+                         "[--rounds 3]\n"
+                         "         [--servers "
+                         "selectors,raw_epoll,python,selectors_2t,threading,raw_threads]\n"
+                         "         [--python bench/peers/selectors_server.py] [--csv FILE]\n"
+                         "       pysock_many_clients serve KIND\n");
             return 2;
         }
     }
@@ -328,7 +340,8 @@ int main(int argc, char** argv) {
         std::map<std::string, std::vector<double>> runs, cpu;
         for (int round = 0; round < rounds; ++round) {
             for (std::size_t j = 0; j < servers.size(); ++j) {
-                const std::string& name = servers[(j + static_cast<std::size_t>(round)) % servers.size()];
+                const std::string& name =
+                    servers[(j + static_cast<std::size_t>(round)) % servers.size()];
                 server_process srv;
                 if (name == "python") {
                     start_server({"python3", python}, srv);
@@ -338,7 +351,9 @@ int main(int argc, char** argv) {
                 load_result r = drive(srv.pid, srv.port, k, seconds);
                 runs[name].push_back(r.rate);
                 cpu[name].push_back(r.server_cpu_us_per_rt);
-                std::fprintf(stderr, "  K=%-5d %-13s round %d: %10.0f round trips/s, server CPU %6.2f us per round trip\n",
+                std::fprintf(stderr,
+                             "  K=%-5d %-13s round %d: %10.0f round trips/s, server CPU %6.2f us "
+                             "per round trip\n",
                              k, name.c_str(), round + 1, r.rate, r.server_cpu_us_per_rt);
             }
         }
@@ -362,18 +377,25 @@ int main(int argc, char** argv) {
         std::snprintf(text, sizeof text, "%.2f", x / y);
         return std::string(text);
     };
-    std::printf("\nround trips per second (median of %d), 64 B ping-pong, one epoll load generator\n\n| K |", rounds);
+    std::printf("\nround trips per second (median of %d), 64 B ping-pong, one epoll load "
+                "generator\n\n| K |",
+                rounds);
     for (const auto& s : servers) std::printf(" %s |", s.c_str());
-    std::printf(" selectors / raw_epoll | selectors / python | selectors_2t / raw_epoll | threading / raw_threads |\n|---:|");
+    std::printf(" selectors / raw_epoll | selectors / python | selectors_2t / raw_epoll | "
+                "threading / raw_threads |\n|---:|");
     for (std::size_t i = 0; i < servers.size() + 4; ++i) std::printf("---:|");
     std::printf("\n");
     for (int k : ks) {
         std::printf("| %d |", k);
         for (const auto& s : servers) std::printf(" %.0f |", get(k, s.c_str()));
-        std::printf(" %s | %s | %s | %s |\n", ratio(k, "selectors", "raw_epoll").c_str(), ratio(k, "selectors", "python").c_str(),
-                    ratio(k, "selectors_2t", "raw_epoll").c_str(), ratio(k, "threading", "raw_threads").c_str());
+        std::printf(" %s | %s | %s | %s |\n", ratio(k, "selectors", "raw_epoll").c_str(),
+                    ratio(k, "selectors", "python").c_str(),
+                    ratio(k, "selectors_2t", "raw_epoll").c_str(),
+                    ratio(k, "threading", "raw_threads").c_str());
     }
-    std::printf("\nserver CPU time per round trip, microseconds (median of %d; user + system, every thread)\n\n| K |", rounds);
+    std::printf("\nserver CPU time per round trip, microseconds (median of %d; user + system, "
+                "every thread)\n\n| K |",
+                rounds);
     for (const auto& s : servers) std::printf(" %s |", s.c_str());
     std::printf(" python / selectors | raw_threads / threading |\n|---:|");
     for (std::size_t i = 0; i < servers.size() + 2; ++i) std::printf("---:|");
@@ -392,7 +414,8 @@ int main(int argc, char** argv) {
             std::snprintf(text, sizeof text, "%.2f", x / y);
             return std::string(text);
         };
-        std::printf(" %s | %s |\n", cpu_ratio("python", "selectors").c_str(), cpu_ratio("raw_threads", "threading").c_str());
+        std::printf(" %s | %s |\n", cpu_ratio("python", "selectors").c_str(),
+                    cpu_ratio("raw_threads", "threading").c_str());
     }
     if (!csv.empty()) {
         FILE* f = std::fopen(csv.c_str(), "w");

@@ -87,13 +87,15 @@ void report_samples(benchmark::State& st, std::vector<double>& samples, unsigned
     for (double s : samples) total += s;
     auto pct = [&](double q) {
         std::size_t k = static_cast<std::size_t>(q * static_cast<double>(samples.size() - 1));
-        std::nth_element(samples.begin(), samples.begin() + static_cast<std::ptrdiff_t>(k), samples.end());
+        std::nth_element(samples.begin(), samples.begin() + static_cast<std::ptrdiff_t>(k),
+                         samples.end());
         return samples[k] * 1e6;
     };
     st.counters["p50_us"] = pct(0.50);
     st.counters["p99_us"] = pct(0.99);
     st.counters["rt_per_s"] = static_cast<double>(samples.size()) / total;
-    st.counters["allocs_per_rt"] = static_cast<double>(allocs) / static_cast<double>(samples.size());
+    st.counters["allocs_per_rt"] =
+        static_cast<double>(allocs) / static_cast<double>(samples.size());
 }
 
 // ---------------------------------------------------------------- stream ping-pong (TCP, AF_UNIX)
@@ -122,7 +124,8 @@ void pingpong(benchmark::State& st, std::size_t size, placement where) {
         auto c = E::connect(ls);
         std::string msg(size, 'x');
         std::vector<char> buf(size);
-        for (int i = 0; i < 200; ++i) bench::round_trip<E>(c, msg.data(), buf.data(), size);   // warm up
+        for (int i = 0; i < 200; ++i)
+            bench::round_trip<E>(c, msg.data(), buf.data(), size);  // warm up
         std::vector<double> samples;
         samples.reserve(static_cast<std::size_t>(st.max_iterations));
         const unsigned long long a0 = bench::allocations();
@@ -185,7 +188,7 @@ void udp_pingpong(benchmark::State& st, std::size_t size, placement where) {
             samples.push_back(s);
         }
         const unsigned long long a1 = bench::allocations();
-        server.join();   // sends the empty "stop" datagram
+        server.join();  // sends the empty "stop" datagram
         if (err.report(st)) return;
         report_samples(st, samples, a1 - a0);
     } catch (const std::exception& e) {
@@ -209,7 +212,8 @@ void stream(benchmark::State& st, std::size_t chunk, stream_mode mode, placement
         try {
             auto ls = E::listen();
             std::atomic<unsigned long long> sunk{0};
-            std::atomic<clock_type::rep> sink_end{0};   // when the sink saw end of stream (clock ticks)
+            std::atomic<clock_type::rep> sink_end{
+                0};  // when the sink saw end of stream (clock ticks)
             bench::scoped_thread server(
                 [&] {
                     try {
@@ -234,7 +238,8 @@ void stream(benchmark::State& st, std::size_t chunk, stream_mode mode, placement
             const std::string data(chunk, 'x');
             const double duration = run_seconds();
             const auto t0 = clock_type::now();
-            const auto deadline = t0 + std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(duration));
+            const auto deadline = t0 + std::chrono::duration_cast<clock_type::duration>(
+                                           std::chrono::duration<double>(duration));
             auto send_until_deadline = [&] {
                 try {
                     for (;;) {
@@ -262,7 +267,9 @@ void stream(benchmark::State& st, std::size_t chunk, stream_mode mode, placement
             } else {
                 send_until_deadline();
                 server.join_without_stop();
-                secs = std::chrono::duration<double>(clock_type::time_point(clock_type::duration(sink_end.load())) - t0).count();
+                secs = std::chrono::duration<double>(
+                           clock_type::time_point(clock_type::duration(sink_end.load())) - t0)
+                           .count();
                 bytes = static_cast<double>(sunk.load());
             }
             E::close(c);
@@ -300,7 +307,7 @@ void connect_rate(benchmark::State& st, placement where) {
                 for (;;) {
                     try {
                         auto c = E::accept(ls);
-                        if (stopping.load()) return;   // woken by stop_listener
+                        if (stopping.load()) return;  // woken by stop_listener
                         std::size_t got = 0;
                         while (got < sizeof buf) {
                             std::size_t r = E::recv_some(c, buf + got, sizeof buf - got);
@@ -328,7 +335,8 @@ void connect_rate(benchmark::State& st, placement where) {
         }
         server.join();
         if (err.report(st)) return;
-        st.counters["conn_per_s"] = benchmark::Counter(static_cast<double>(st.iterations()), benchmark::Counter::kIsRate);
+        st.counters["conn_per_s"] =
+            benchmark::Counter(static_cast<double>(st.iterations()), benchmark::Counter::kIsRate);
     } catch (const std::exception& e) {
         stopping.store(true);
         st.SkipWithError(e.what());
@@ -385,7 +393,8 @@ load_result run_clients(std::uint16_t port, int nclients, double duration) {
     const auto t0 = clock_type::now();
     {
         std::lock_guard<std::mutex> lock(m);
-        deadline = t0 + std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(duration));
+        deadline = t0 + std::chrono::duration_cast<clock_type::duration>(
+                            std::chrono::duration<double>(duration));
         go = true;
     }
     cv.notify_all();
@@ -394,7 +403,7 @@ load_result run_clients(std::uint16_t port, int nclients, double duration) {
     r.seconds = seconds_since(t0);
     r.round_trips = total.load();
     if (failures.load() != 0) r.error = std::to_string(failures.load()) + " client(s) failed";
-    return r;   // conns close here: every server thread sees end of stream
+    return r;  // conns close here: every server thread sees end of stream
 }
 
 // raw_thread_per_client_server and pysock_threading_server: bench/endpoints.hpp (pysock_many_clients
@@ -434,7 +443,8 @@ void report_allocations(benchmark::State& st, unsigned long long before) {
 }
 
 // recv_into on an empty non-blocking socket: the call an event loop makes when a peer is slow.
-template <int Kind>  // 0 raw recv(), 1 pysock with std::error_code, 2 pysock catching blocking_io_error
+template <
+    int Kind>  // 0 raw recv(), 1 pysock with std::error_code, 2 pysock catching blocking_io_error
 void wouldblock(benchmark::State& st) {
     auto [a, b] = pysock::socketpair();
     a.setblocking(false);
@@ -449,8 +459,7 @@ void wouldblock(benchmark::State& st) {
         } else {
             try {
                 a.recv_into(buf, sizeof buf);
-            } catch (const pysock::blocking_io_error&) {
-            }
+            } catch (const pysock::blocking_io_error&) {}
         }
     }
     report_allocations(st, before);
@@ -466,8 +475,7 @@ void select_one_ready(benchmark::State& st) {
         selector.register_(pairs.back().first, pysock::selectors::EVENT_READ);
     }
     pairs[7].second.sendall("x");
-    while (selector.select(1.0).empty()) {
-    }
+    while (selector.select(1.0).empty()) {}
     unsigned long long before = bench::allocations();
     for (auto _ : st) benchmark::DoNotOptimize(selector.select(0).size());
     report_allocations(st, before);
@@ -486,8 +494,7 @@ void select_one_ready_raw_epoll(benchmark::State& st) {
     }
     pairs[7].second.sendall("x");
     epoll_event events[64];
-    while (::epoll_wait(ep, events, 64, 1000) == 0) {
-    }
+    while (::epoll_wait(ep, events, 64, 1000) == 0) {}
     unsigned long long before = bench::allocations();
     for (auto _ : st) benchmark::DoNotOptimize(::epoll_wait(ep, events, 64, 0));
     report_allocations(st, before);
@@ -510,22 +517,43 @@ void register_all() {
     const std::size_t sizes[] = {1, 64, 1024, 16384};
     for (placement where : {placement::same_cpu, placement::split_cpu}) {
         for (std::size_t size : sizes) {
-            const std::string base = std::string("latency/tcp_") + bench::placement_name(where) + "/" + std::to_string(size) + "/";
-            reg(base + "pysock", [=](benchmark::State& st) { pingpong<py_tcp>(st, size, where); })->UseManualTime();
-            reg(base + "raw", [=](benchmark::State& st) { pingpong<raw_tcp>(st, size, where); })->UseManualTime();
+            const std::string base = std::string("latency/tcp_") + bench::placement_name(where) +
+                                     "/" + std::to_string(size) + "/";
+            reg(base + "pysock", [=](benchmark::State& st) {
+                pingpong<py_tcp>(st, size, where);
+            })->UseManualTime();
+            reg(base + "raw", [=](benchmark::State& st) {
+                pingpong<raw_tcp>(st, size, where);
+            })->UseManualTime();
         }
     }
 #if defined(PYSOCK_BENCH_HAVE_AF_UNIX)
-    reg("latency/unix_same_cpu/64/pysock", [](benchmark::State& st) { pingpong<bench::pysock_unix>(st, 64, placement::same_cpu); })->UseManualTime();
-    reg("latency/unix_same_cpu/64/raw", [](benchmark::State& st) { pingpong<bench::raw_unix>(st, 64, placement::same_cpu); })->UseManualTime();
+    reg("latency/unix_same_cpu/64/pysock", [](benchmark::State& st) {
+        pingpong<bench::pysock_unix>(st, 64, placement::same_cpu);
+    })->UseManualTime();
+    reg("latency/unix_same_cpu/64/raw", [](benchmark::State& st) {
+        pingpong<bench::raw_unix>(st, 64, placement::same_cpu);
+    })->UseManualTime();
 #endif
-    reg("latency/udp_same_cpu/64/pysock", [](benchmark::State& st) { udp_pingpong<bench::pysock_udp>(st, 64, placement::same_cpu); })->UseManualTime();
-    reg("latency/udp_same_cpu/64/raw", [](benchmark::State& st) { udp_pingpong<bench::raw_udp>(st, 64, placement::same_cpu); })->UseManualTime();
+    reg("latency/udp_same_cpu/64/pysock", [](benchmark::State& st) {
+        udp_pingpong<bench::pysock_udp>(st, 64, placement::same_cpu);
+    })->UseManualTime();
+    reg("latency/udp_same_cpu/64/raw", [](benchmark::State& st) {
+        udp_pingpong<bench::raw_udp>(st, 64, placement::same_cpu);
+    })->UseManualTime();
 
-    reg("timeouts/tcp_same_cpu/64/pysock_blocking", [](benchmark::State& st) { pingpong<py_tcp>(st, 64, placement::same_cpu); })->UseManualTime();
-    reg("timeouts/tcp_same_cpu/64/pysock_settimeout30", [](benchmark::State& st) { pingpong<py_tcp_timeout>(st, 64, placement::same_cpu); })->UseManualTime();
-    reg("timeouts/tcp_same_cpu/64/raw_blocking", [](benchmark::State& st) { pingpong<raw_tcp>(st, 64, placement::same_cpu); })->UseManualTime();
-    reg("timeouts/tcp_same_cpu/64/raw_poll30", [](benchmark::State& st) { pingpong<raw_tcp_poll>(st, 64, placement::same_cpu); })->UseManualTime();
+    reg("timeouts/tcp_same_cpu/64/pysock_blocking", [](benchmark::State& st) {
+        pingpong<py_tcp>(st, 64, placement::same_cpu);
+    })->UseManualTime();
+    reg("timeouts/tcp_same_cpu/64/pysock_settimeout30", [](benchmark::State& st) {
+        pingpong<py_tcp_timeout>(st, 64, placement::same_cpu);
+    })->UseManualTime();
+    reg("timeouts/tcp_same_cpu/64/raw_blocking", [](benchmark::State& st) {
+        pingpong<raw_tcp>(st, 64, placement::same_cpu);
+    })->UseManualTime();
+    reg("timeouts/tcp_same_cpu/64/raw_poll30", [](benchmark::State& st) {
+        pingpong<raw_tcp_poll>(st, 64, placement::same_cpu);
+    })->UseManualTime();
 
     struct stream_case {
         const char* name;
@@ -537,36 +565,58 @@ void register_all() {
                                    {"sink_64KiB", 64 * 1024, stream_mode::sink}};
     for (placement where : {placement::same_cpu, placement::free}) {
         for (const stream_case& sc : streams) {
-            const std::string base = std::string("stream/") + sc.name + "_" + bench::placement_name(where) + "/";
+            const std::string base =
+                std::string("stream/") + sc.name + "_" + bench::placement_name(where) + "/";
             const stream_case c = sc;
-            reg(base + "pysock", [=](benchmark::State& st) { stream<py_tcp>(st, c.chunk, c.mode, where); })
-                ->UseManualTime()->Iterations(1)->Unit(benchmark::kMillisecond);
-            reg(base + "raw", [=](benchmark::State& st) { stream<raw_tcp>(st, c.chunk, c.mode, where); })
-                ->UseManualTime()->Iterations(1)->Unit(benchmark::kMillisecond);
+            reg(base + "pysock",
+                [=](benchmark::State& st) { stream<py_tcp>(st, c.chunk, c.mode, where); })
+                ->UseManualTime()
+                ->Iterations(1)
+                ->Unit(benchmark::kMillisecond);
+            reg(base + "raw",
+                [=](benchmark::State& st) { stream<raw_tcp>(st, c.chunk, c.mode, where); })
+                ->UseManualTime()
+                ->Iterations(1)
+                ->Unit(benchmark::kMillisecond);
         }
     }
 
     reg("eventloop/wouldblock_recv_into/raw", wouldblock<0>)->Unit(benchmark::kNanosecond);
-    reg("eventloop/wouldblock_recv_into/pysock_error_code", wouldblock<1>)->Unit(benchmark::kNanosecond);
-    reg("eventloop/wouldblock_recv_into/pysock_exception", wouldblock<2>)->Unit(benchmark::kNanosecond);
-    reg("eventloop/select_64_one_ready/pysock_default_selector", select_one_ready<pysock::selectors::default_selector>)
+    reg("eventloop/wouldblock_recv_into/pysock_error_code", wouldblock<1>)
         ->Unit(benchmark::kNanosecond);
-    reg("eventloop/select_64_one_ready/pysock_select_selector", select_one_ready<pysock::selectors::select_selector>)
+    reg("eventloop/wouldblock_recv_into/pysock_exception", wouldblock<2>)
+        ->Unit(benchmark::kNanosecond);
+    reg("eventloop/select_64_one_ready/pysock_default_selector",
+        select_one_ready<pysock::selectors::default_selector>)
+        ->Unit(benchmark::kNanosecond);
+    reg("eventloop/select_64_one_ready/pysock_select_selector",
+        select_one_ready<pysock::selectors::select_selector>)
         ->Unit(benchmark::kNanosecond);
 #if defined(__linux__)
-    reg("eventloop/select_64_one_ready/raw_epoll", select_one_ready_raw_epoll)->Unit(benchmark::kNanosecond);
+    reg("eventloop/select_64_one_ready/raw_epoll", select_one_ready_raw_epoll)
+        ->Unit(benchmark::kNanosecond);
 #endif
-    reg("connect/rate_same_cpu/pysock", [](benchmark::State& st) { connect_rate<py_tcp>(st, placement::same_cpu); })->UseRealTime();
-    reg("connect/rate_same_cpu/raw", [](benchmark::State& st) { connect_rate<raw_tcp>(st, placement::same_cpu); })->UseRealTime();
+    reg("connect/rate_same_cpu/pysock", [](benchmark::State& st) {
+        connect_rate<py_tcp>(st, placement::same_cpu);
+    })->UseRealTime();
+    reg("connect/rate_same_cpu/raw", [](benchmark::State& st) {
+        connect_rate<raw_tcp>(st, placement::same_cpu);
+    })->UseRealTime();
 
     for (int n : {1, 16, 128, 512}) {
         const std::string base = "concurrency/clients/" + std::to_string(n) + "/";
 #ifdef PYSOCK_BENCH_HAVE_THREADING_SERVER
-        reg(base + "threading_tcp_server", [=](benchmark::State& st) { concurrency<pysock_threading_server>(st, n); })
-            ->UseManualTime()->Iterations(1)->Unit(benchmark::kMillisecond);
+        reg(base + "threading_tcp_server",
+            [=](benchmark::State& st) { concurrency<pysock_threading_server>(st, n); })
+            ->UseManualTime()
+            ->Iterations(1)
+            ->Unit(benchmark::kMillisecond);
 #endif
-        reg(base + "raw_thread_per_client", [=](benchmark::State& st) { concurrency<raw_thread_per_client_server>(st, n); })
-            ->UseManualTime()->Iterations(1)->Unit(benchmark::kMillisecond);
+        reg(base + "raw_thread_per_client",
+            [=](benchmark::State& st) { concurrency<raw_thread_per_client_server>(st, n); })
+            ->UseManualTime()
+            ->Iterations(1)
+            ->Unit(benchmark::kMillisecond);
     }
 }
 
@@ -574,7 +624,8 @@ void register_all() {
 
 int main(int argc, char** argv) {
 #if defined(SIGPIPE)
-    std::signal(SIGPIPE, SIG_IGN);   // the raw side uses MSG_NOSIGNAL too; this only guards the harness
+    std::signal(SIGPIPE,
+                SIG_IGN);  // the raw side uses MSG_NOSIGNAL too; this only guards the harness
 #endif
     const std::vector<int> cpus = bench::allowed_cpus();
     benchmark::AddCustomContext("allowed_cpus", std::to_string(cpus.size()));

@@ -65,12 +65,14 @@ template <class ReadLines>  // ReadLines(n): reads n lines, checking each
 double rate(double seconds, ReadLines read_lines) {
     unsigned long long lines = 0;
     const auto start = clock_type::now();
-    const auto deadline = start + std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(seconds));
+    const auto deadline = start + std::chrono::duration_cast<clock_type::duration>(
+                                      std::chrono::duration<double>(seconds));
     do {
         read_lines(1024);
         lines += 1024;
     } while (clock_type::now() < deadline);
-    return static_cast<double>(lines) / std::chrono::duration<double>(clock_type::now() - start).count();
+    return static_cast<double>(lines) /
+           std::chrono::duration<double>(clock_type::now() - start).count();
 }
 
 double makefile_rate(double seconds, std::size_t line) {
@@ -92,7 +94,9 @@ double raw_rate(double seconds, std::size_t line) {
             for (;;) {
                 const void* nl = std::memchr(buf.data() + begin, '\n', end - begin);
                 if (nl) {
-                    std::size_t len = static_cast<std::size_t>(static_cast<const char*>(nl) - (buf.data() + begin)) + 1;
+                    std::size_t len = static_cast<std::size_t>(static_cast<const char*>(nl) -
+                                                               (buf.data() + begin)) +
+                                      1;
                     if (len != line) die("raw: a short line");
                     begin += len;
                     break;
@@ -109,7 +113,8 @@ double raw_rate(double seconds, std::size_t line) {
 }
 
 double python_rate(double seconds, std::size_t line, const std::string& script) {
-    std::string cmd = "python3 '" + script + "' " + std::to_string(seconds) + " " + std::to_string(line);
+    std::string cmd =
+        "python3 '" + script + "' " + std::to_string(seconds) + " " + std::to_string(line);
     FILE* p = ::popen(cmd.c_str(), "r");
     if (!p) die("cannot run " + cmd);
     double r = 0;
@@ -129,13 +134,20 @@ int main(int argc, char** argv) {
     std::string python = "bench/peers/readline.py";
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
-        if (i + 1 >= argc) die("usage: pysock_readline [--seconds 2] [--rounds 3] [--line 32] [--python bench/peers/readline.py]");
+        if (i + 1 >= argc)
+            die("usage: pysock_readline [--seconds 2] [--rounds 3] [--line 32] [--python "
+                "bench/peers/readline.py]");
         std::string v = argv[++i];
-        if (a == "--seconds") seconds = std::stod(v);
-        else if (a == "--rounds") rounds = std::stoi(v);
-        else if (a == "--line") line = static_cast<std::size_t>(std::stoul(v));
-        else if (a == "--python") python = v;
-        else die("unknown option " + a);
+        if (a == "--seconds")
+            seconds = std::stod(v);
+        else if (a == "--rounds")
+            rounds = std::stoi(v);
+        else if (a == "--line")
+            line = static_cast<std::size_t>(std::stoul(v));
+        else if (a == "--python")
+            python = v;
+        else
+            die("unknown option " + a);
     }
     if (line < 1 || line > 65536) die("--line must be 1..65536");
     const std::vector<std::string> impls = {"makefile", "raw", "python"};
@@ -156,9 +168,11 @@ int main(int argc, char** argv) {
         median[impl] = v[v.size() / 2];
     }
     std::printf("lines of %zu bytes per second (median of %d)\n\n", line, rounds);
-    std::printf("| pysock makefile().readline() | raw recv + memchr | Python makefile().readline() | pysock / Python | pysock / raw |\n");
+    std::printf("| pysock makefile().readline() | raw recv + memchr | Python makefile().readline() "
+                "| pysock / Python | pysock / raw |\n");
     std::printf("|---:|---:|---:|---:|---:|\n");
-    std::printf("| %.3gM | %.3gM | %.3gM | %.2f | %.2f |\n", median["makefile"] / 1e6, median["raw"] / 1e6,
-                median["python"] / 1e6, median["makefile"] / median["python"], median["makefile"] / median["raw"]);
+    std::printf("| %.3gM | %.3gM | %.3gM | %.2f | %.2f |\n", median["makefile"] / 1e6,
+                median["raw"] / 1e6, median["python"] / 1e6, median["makefile"] / median["python"],
+                median["makefile"] / median["raw"]);
     return 0;
 }

@@ -44,7 +44,8 @@ void dgram_rtts(long n, std::size_t size) {
     std::string msg(size, 'x');
     std::vector<char> buf(bench::kBufSize);
     for (long i = 0; i < n; ++i)
-        if (E::round_trip(cl, msg.data(), size, buf.data(), buf.size()) != size) throw std::runtime_error("short datagram");
+        if (E::round_trip(cl, msg.data(), size, buf.data(), buf.size()) != size)
+            throw std::runtime_error("short datagram");
 }
 
 #if defined(__linux__)
@@ -60,7 +61,8 @@ void event_loop_rtts(long n, std::size_t size, int listener_fd, Serve serve) {
     auto c = bench::raw_tcp<false>::connect(target);
     std::string msg(size, 'x');
     std::vector<char> buf(size);
-    for (long i = 0; i < n; ++i) bench::round_trip<bench::raw_tcp<false>>(c, msg.data(), buf.data(), size);
+    for (long i = 0; i < n; ++i)
+        bench::round_trip<bench::raw_tcp<false>>(c, msg.data(), buf.data(), size);
     bench::raw_tcp<false>::close(c);
     server.join_without_stop();
 }
@@ -81,13 +83,19 @@ int main(int argc, char** argv) {
         return 2;
     }
     try {
-        if (impl == "pysock") stream_rtts<bench::pysock_tcp<false>>(n, size);
-        else if (impl == "raw") stream_rtts<bench::raw_tcp<false>>(n, size);
-        else if (impl == "pysock_settimeout30") stream_rtts<bench::pysock_tcp<true>>(n, size);
-        else if (impl == "raw_poll30") stream_rtts<bench::raw_tcp<true>>(n, size);
+        if (impl == "pysock")
+            stream_rtts<bench::pysock_tcp<false>>(n, size);
+        else if (impl == "raw")
+            stream_rtts<bench::raw_tcp<false>>(n, size);
+        else if (impl == "pysock_settimeout30")
+            stream_rtts<bench::pysock_tcp<true>>(n, size);
+        else if (impl == "raw_poll30")
+            stream_rtts<bench::raw_tcp<true>>(n, size);
 #if defined(PYSOCK_BENCH_HAVE_AF_UNIX)
-        else if (impl == "pysock_unix") stream_rtts<bench::pysock_unix>(n, size);
-        else if (impl == "raw_unix") stream_rtts<bench::raw_unix>(n, size);
+        else if (impl == "pysock_unix")
+            stream_rtts<bench::pysock_unix>(n, size);
+        else if (impl == "raw_unix")
+            stream_rtts<bench::raw_unix>(n, size);
 #endif
 #if defined(__linux__)
         else if (impl == "pysock_selectors") {
@@ -95,14 +103,18 @@ int main(int argc, char** argv) {
             ls.bind({"127.0.0.1", 0});
             ls.listen();
             ls.setblocking(false);
-            event_loop_rtts(n, size, ls.fileno(), [&] { bench::selectors_echo_loop(ls).run(true); });
+            event_loop_rtts(n, size, ls.fileno(),
+                            [&] { bench::selectors_echo_loop(ls).run(true); });
         } else if (impl == "raw_epoll") {
             bench::fd_t ls(bench::raw_epoll_echo_loop::listen_nonblocking(128));
-            event_loop_rtts(n, size, ls.get(), [&] { bench::raw_epoll_echo_loop(ls.get()).run(true); });
+            event_loop_rtts(n, size, ls.get(),
+                            [&] { bench::raw_epoll_echo_loop(ls.get()).run(true); });
         }
 #endif
-        else if (impl == "pysock_udp") dgram_rtts<bench::pysock_udp>(n, size);
-        else if (impl == "raw_udp") dgram_rtts<bench::raw_udp>(n, size);
+        else if (impl == "pysock_udp")
+            dgram_rtts<bench::pysock_udp>(n, size);
+        else if (impl == "raw_udp")
+            dgram_rtts<bench::raw_udp>(n, size);
         else {
             std::fprintf(stderr, "unknown IMPL %s\n", impl.c_str());
             return 2;

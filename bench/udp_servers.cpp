@@ -49,7 +49,8 @@ double drive(const pysock::address& server, int total, int window) {
     for (; sent < window && sent < total; ++sent) c.sendto(std::to_string(sent), server);
     for (int received = 0; received < total; ++received) {
         const int n = std::stoi(c.recv(32));
-        if (n < 0 || n >= total || answered[static_cast<std::size_t>(n)]++) die("a datagram answered twice");
+        if (n < 0 || n >= total || answered[static_cast<std::size_t>(n)]++)
+            die("a datagram answered twice");
         if (sent < total) c.sendto(std::to_string(sent++), server);
     }
     return total / std::chrono::duration<double>(clock_type::now() - start).count();
@@ -61,7 +62,8 @@ void wait_ms(int ms) {
 
 template <class Server>
 double pysock_rate(int handler_ms, int total, int window) {
-    Server server({"127.0.0.1", 0}, [handler_ms](const pysock::bytes& data, pysock::socket& sock, const pysock::address& client) {
+    Server server({"127.0.0.1", 0}, [handler_ms](const pysock::bytes& data, pysock::socket& sock,
+                                                 const pysock::address& client) {
         wait_ms(handler_ms);
         sock.sendto(data, client);
     });
@@ -73,7 +75,8 @@ double pysock_rate(int handler_ms, int total, int window) {
 }
 
 // Python's server in a child process: stdin is a pipe we close to stop it, stdout says its port.
-double python_rate(const std::string& script, const char* mode, int handler_ms, int total, int window) {
+double python_rate(const std::string& script, const char* mode, int handler_ms, int total,
+                   int window) {
     int in[2], out[2];
     if (::pipe(in) != 0 || ::pipe(out) != 0) die("pipe failed");
     pid_t pid = ::fork();
@@ -84,7 +87,8 @@ double python_rate(const std::string& script, const char* mode, int handler_ms, 
         ::close(in[1]);
         ::close(out[0]);
         std::string ms = std::to_string(handler_ms);
-        ::execlp("python3", "python3", script.c_str(), mode, ms.c_str(), static_cast<char*>(nullptr));
+        ::execlp("python3", "python3", script.c_str(), mode, ms.c_str(),
+                 static_cast<char*>(nullptr));
         std::_Exit(127);
     }
     ::close(in[0]);
@@ -92,7 +96,8 @@ double python_rate(const std::string& script, const char* mode, int handler_ms, 
     std::string text;
     char buf[64];
     ssize_t n;
-    while (text.find('\n') == std::string::npos && (n = ::read(out[0], buf, sizeof buf)) > 0) text.append(buf, static_cast<std::size_t>(n));
+    while (text.find('\n') == std::string::npos && (n = ::read(out[0], buf, sizeof buf)) > 0)
+        text.append(buf, static_cast<std::size_t>(n));
     int port = 0;
     if (std::sscanf(text.c_str(), "PORT %d", &port) != 1) die(script + " did not print its port");
     double r = drive({"127.0.0.1", port}, total, window);
@@ -120,34 +125,49 @@ int main(int argc, char** argv) {
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
         if (i + 1 >= argc)
-            die("usage: pysock_udp_servers [--datagrams 20000] [--window 64] [--rounds 3] [--handler-ms 0,1] "
+            die("usage: pysock_udp_servers [--datagrams 20000] [--window 64] [--rounds 3] "
+                "[--handler-ms 0,1] "
                 "[--python bench/peers/udp_server.py]");
         std::string v = argv[++i];
-        if (a == "--datagrams") total = std::stoi(v);
-        else if (a == "--window") window = std::stoi(v);
-        else if (a == "--rounds") rounds = std::stoi(v);
-        else if (a == "--handler-ms") handler_ms = int_list(v);
-        else if (a == "--python") python = v;
-        else die("unknown option " + a);
+        if (a == "--datagrams")
+            total = std::stoi(v);
+        else if (a == "--window")
+            window = std::stoi(v);
+        else if (a == "--rounds")
+            rounds = std::stoi(v);
+        else if (a == "--handler-ms")
+            handler_ms = int_list(v);
+        else if (a == "--python")
+            python = v;
+        else
+            die("unknown option " + a);
     }
-    if (total < 1 || window < 1 || rounds < 1) die("--datagrams, --window and --rounds must be positive");
-    const std::vector<std::string> impls = {"udp_server", "threading_udp_server", "python UDPServer",
-                                            "python ThreadingUDPServer"};
-    std::printf("datagrams answered per second (median of %d rounds; %d datagrams, %d in flight)\n\n", rounds, total,
-                window);
-    std::printf("| handler work | pysock udp_server | pysock threading_udp_server | Python UDPServer | "
-                "Python ThreadingUDPServer | threading: pysock / Python |\n|---|---:|---:|---:|---:|---:|\n");
+    if (total < 1 || window < 1 || rounds < 1)
+        die("--datagrams, --window and --rounds must be positive");
+    const std::vector<std::string> impls = {"udp_server", "threading_udp_server",
+                                            "python UDPServer", "python ThreadingUDPServer"};
+    std::printf(
+        "datagrams answered per second (median of %d rounds; %d datagrams, %d in flight)\n\n",
+        rounds, total, window);
+    std::printf(
+        "| handler work | pysock udp_server | pysock threading_udp_server | Python UDPServer | "
+        "Python ThreadingUDPServer | threading: pysock / Python "
+        "|\n|---|---:|---:|---:|---:|---:|\n");
     for (int ms : handler_ms) {
         std::map<std::string, std::vector<double>> runs;
         for (int round = 0; round < rounds; ++round) {
             for (std::size_t j = 0; j < impls.size(); ++j) {
-                const std::string& impl = impls[(j + static_cast<std::size_t>(round)) % impls.size()];
-                double r = impl == "udp_server"             ? pysock_rate<pysock::udp_server>(ms, total, window)
-                           : impl == "threading_udp_server" ? pysock_rate<pysock::threading_udp_server>(ms, total, window)
-                           : impl == "python UDPServer"     ? python_rate(python, "plain", ms, total, window)
-                                                            : python_rate(python, "threading", ms, total, window);
+                const std::string& impl =
+                    impls[(j + static_cast<std::size_t>(round)) % impls.size()];
+                double r = impl == "udp_server" ? pysock_rate<pysock::udp_server>(ms, total, window)
+                           : impl == "threading_udp_server"
+                               ? pysock_rate<pysock::threading_udp_server>(ms, total, window)
+                           : impl == "python UDPServer"
+                               ? python_rate(python, "plain", ms, total, window)
+                               : python_rate(python, "threading", ms, total, window);
                 runs[impl].push_back(r);
-                std::fprintf(stderr, "  %d ms  %-26s round %d: %10.0f datagrams/s\n", ms, impl.c_str(), round + 1, r);
+                std::fprintf(stderr, "  %d ms  %-26s round %d: %10.0f datagrams/s\n", ms,
+                             impl.c_str(), round + 1, r);
             }
         }
         std::map<std::string, double> median;
@@ -156,7 +176,8 @@ int main(int argc, char** argv) {
             median[impl] = v[v.size() / 2];
         }
         std::printf("| %d ms | %.0f | %.0f | %.0f | %.0f | %.2f |\n", ms, median["udp_server"],
-                    median["threading_udp_server"], median["python UDPServer"], median["python ThreadingUDPServer"],
+                    median["threading_udp_server"], median["python UDPServer"],
+                    median["python ThreadingUDPServer"],
                     median["threading_udp_server"] / median["python ThreadingUDPServer"]);
     }
     return 0;

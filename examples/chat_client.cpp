@@ -18,7 +18,6 @@
 
 #include "support.hpp"
 
-#include <csignal>
 #include <cstdlib>
 #include <iostream>
 #include <optional>
@@ -27,30 +26,6 @@
 #include <unistd.h>
 
 namespace {
-
-// Ctrl-C: Python raises KeyboardInterrupt, and its `with` blocks close the sockets. A C++ signal
-// handler must not throw, so we leave at once; the OS closes every socket of the process.
-// Only async-signal-safe calls here (write, _Exit); 130 = 128 + SIGINT, what shells expect.
-extern "C" void on_ctrl_c(int) {
-    const char msg[] = "\nInterrompu (Ctrl-C).\n";
-    ssize_t n = ::write(2, msg, sizeof msg - 1);
-    (void)n;
-    std::_Exit(130);
-}
-
-// "[HOST [PORT]]": the server to reach, overridable from the command line.
-bool parse_args(int argc, char** argv, std::string& host, int& port) {
-    if (argc > 3) return false;
-    if (argc >= 2) host = argv[1];
-    if (argc == 3) {
-        const std::string p = argv[2];
-        if (p.empty() || p.size() > 5 || p.find_first_not_of("0123456789") != std::string::npos) return false;
-        port = std::stoi(p);
-    }
-    if (!host.empty() && host[0] == '-') return false;  // an unknown option, not a host
-    return port <= 65535;
-}
-
 
 // One message = one line.
 void send_line(pysock::socket& sock, const std::string& message) { sock.sendall(message + "\n"); }
@@ -78,15 +53,9 @@ int main(int argc, char** argv) {
     std::string HOST = "localhost";
     int PORT = 63000;
     const char* usage = "usage: chat_client [HOST [PORT]]   (defaults: localhost 63000)\n";
-    if (argc == 2 && (std::string(argv[1]) == "-h" || std::string(argv[1]) == "--help")) {
-        std::cout << usage;
-        return 0;
-    }
-    if (!parse_args(argc, argv, HOST, PORT)) {
-        std::cerr << usage;
-        return 2;
-    }
-    std::signal(SIGINT, on_ctrl_c);
+    if (int status = example::host_port_args(argc, argv, HOST, PORT, usage); status >= 0)
+        return status;
+    example::exit_on_ctrl_c("\nInterrompu (Ctrl-C).\n", 2);
 
     //  > client = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     //  > client.connect((HOST, PORT))
@@ -94,10 +63,12 @@ int main(int argc, char** argv) {
     try {
         client.connect({HOST, PORT});
     } catch (const pysock::error& e) {  // e.g. [Errno 111] Connection refused
-        std::cerr << "chat_client: connexion impossible à " << pysock::address(HOST, PORT) << " : " << e.what() << '\n';
+        std::cerr << "chat_client: connexion impossible à " << pysock::address(HOST, PORT) << " : "
+                  << e.what() << '\n';
         return 1;
     }
-    std::cout << "Connecté au serveur " << client.getpeername() << ". Tapez « fini » pour terminer." << std::endl;
+    std::cout << "Connecté au serveur " << client.getpeername() << ". Tapez « fini » pour terminer."
+              << std::endl;
 
     //  > lignes = client.makefile("rb")
     pysock::socket_file lignes = client.makefile("rb");

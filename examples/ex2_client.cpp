@@ -10,53 +10,20 @@
 //     Présent !
 #include <pysock/socket.hpp>
 
-#include <csignal>
+#include "support.hpp"
+
 #include <cstdlib>
 #include <iostream>
 #include <string>
-#include <unistd.h>
-
-namespace {
-
-// Ctrl-C: Python raises KeyboardInterrupt, and its `with` blocks close the sockets. A C++ signal
-// handler must not throw, so we leave at once; the OS closes every socket of the process.
-// Only async-signal-safe calls here (write, _Exit); 130 = 128 + SIGINT, what shells expect.
-extern "C" void on_ctrl_c(int) {
-    const char msg[] = "\nInterrompu (Ctrl-C).\n";
-    ssize_t n = ::write(2, msg, sizeof msg - 1);
-    (void)n;
-    std::_Exit(130);
-}
-
-// "[HOST [PORT]]": the course's HOST and PORT constants, overridable from the command line.
-bool parse_args(int argc, char** argv, std::string& host, int& port) {
-    if (argc > 3) return false;
-    if (argc >= 2) host = argv[1];
-    if (argc == 3) {
-        const std::string p = argv[2];
-        if (p.empty() || p.size() > 5 || p.find_first_not_of("0123456789") != std::string::npos) return false;
-        port = std::stoi(p);
-    }
-    if (!host.empty() && host[0] == '-') return false;  // an unknown option, not a host
-    return port <= 65535;
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
     //  > HOST, PORT = "localhost", 63000   # 'localhost': the loopback interface, 127.0.0.1
     std::string HOST = "localhost";
     int PORT = 63000;
     const char* usage = "usage: ex2_client [HOST [PORT]]   (defaults: localhost 63000)\n";
-    if (argc == 2 && (std::string(argv[1]) == "-h" || std::string(argv[1]) == "--help")) {
-        std::cout << usage;
-        return 0;
-    }
-    if (!parse_args(argc, argv, HOST, PORT)) {
-        std::cerr << usage;
-        return 2;
-    }
-    std::signal(SIGINT, on_ctrl_c);
+    if (int status = example::host_port_args(argc, argv, HOST, PORT, usage); status >= 0)
+        return status;
+    example::exit_on_ctrl_c("\nInterrompu (Ctrl-C).\n", 2);
 
     try {
         // - crée un socket
@@ -83,7 +50,8 @@ int main(int argc, char** argv) {
         // - ferme la connexion
         //  > client.close()
         client.close();
-    } catch (const pysock::error& e) {  // Python would print a traceback: ConnectionRefusedError: ...
+    } catch (
+        const pysock::error& e) {  // Python would print a traceback: ConnectionRefusedError: ...
         std::cerr << "ex2_client: " << e.what() << '\n';
         return 1;
     }

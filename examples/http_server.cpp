@@ -58,20 +58,21 @@ void log_request(const pysock::address& client, const std::string& requestline, 
 
 const char* reason(int code) {
     switch (code) {
-        case 200: return "OK";
-        case 301: return "Moved Permanently";
-        case 400: return "Bad Request";
-        case 404: return "Not Found";
-        case 414: return "Request-URI Too Long";
-        case 431: return "Request Header Fields Too Large";
-        case 501: return "Not Implemented";
-        default: return "Internal Server Error";
+    case 200: return "OK";
+    case 301: return "Moved Permanently";
+    case 400: return "Bad Request";
+    case 404: return "Not Found";
+    case 414: return "Request-URI Too Long";
+    case 431: return "Request Header Fields Too Large";
+    case 501: return "Not Implemented";
+    default: return "Internal Server Error";
     }
 }
 
 //  > def send_response(self, code, message=None): ... def end_headers(self):
 // The status line and headers go out in one write, as http.server's _headers_buffer does.
-void send_head(pysock::stream_request& r, int code, const std::map<std::string, std::string>& headers) {
+void send_head(pysock::stream_request& r, int code,
+               const std::map<std::string, std::string>& headers) {
     std::string head = "HTTP/1.0 " + std::to_string(code) + " " + reason(code) + "\r\n";
     head += "Server: pysock-http/1.0\r\n";
     head += "Date: " + format_time("%a, %d %b %Y %H:%M:%S GMT", true) + "\r\n";
@@ -84,11 +85,11 @@ std::string html_escape(const std::string& text) {
     std::string out;
     for (char c : text) {
         switch (c) {
-            case '&': out += "&amp;"; break;
-            case '<': out += "&lt;"; break;
-            case '>': out += "&gt;"; break;
-            case '"': out += "&quot;"; break;
-            default: out += c;
+        case '&': out += "&amp;"; break;
+        case '<': out += "&lt;"; break;
+        case '>': out += "&gt;"; break;
+        case '"': out += "&quot;"; break;
+        default: out += c;
         }
     }
     return out;
@@ -98,13 +99,16 @@ std::string html_escape(const std::string& text) {
 void send_error(pysock::stream_request& r, const std::string& requestline, int code,
                 const std::string& message, bool head_only = false) {
     log_request(r.client_address, requestline, code);
-    const std::string body = "<!DOCTYPE HTML>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-                             "<title>Error response</title>\n</head>\n<body>\n<h1>Error response</h1>\n"
-                             "<p>Error code: " + std::to_string(code) + "</p>\n<p>Message: " +
-                             html_escape(message) + ".</p>\n</body>\n</html>\n";
-    send_head(r, code, {{"Connection", "close"},
-                        {"Content-Type", "text/html;charset=utf-8"},
-                        {"Content-Length", std::to_string(body.size())}});
+    const std::string body =
+        "<!DOCTYPE HTML>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+        "<title>Error response</title>\n</head>\n<body>\n<h1>Error response</h1>\n"
+        "<p>Error code: " +
+        std::to_string(code) + "</p>\n<p>Message: " + html_escape(message) +
+        ".</p>\n</body>\n</html>\n";
+    send_head(r, code,
+              {{"Connection", "close"},
+               {"Content-Type", "text/html;charset=utf-8"},
+               {"Content-Length", std::to_string(body.size())}});
     if (!head_only) r.wfile.write(body);
 }
 
@@ -112,7 +116,8 @@ void send_error(pysock::stream_request& r, const std::string& requestline, int c
 std::string unquote(const std::string& text) {
     std::string out;
     for (std::size_t i = 0; i < text.size(); ++i) {
-        if (text[i] == '%' && i + 2 < text.size() && std::isxdigit(static_cast<unsigned char>(text[i + 1])) &&
+        if (text[i] == '%' && i + 2 < text.size() &&
+            std::isxdigit(static_cast<unsigned char>(text[i + 1])) &&
             std::isxdigit(static_cast<unsigned char>(text[i + 2]))) {
             out += static_cast<char>(std::stoi(text.substr(i + 1, 2), nullptr, 16));
             i += 2;
@@ -132,7 +137,8 @@ fs::path translate_path(const std::string& url) {
     fs::path result = root;
     std::stringstream segments(path);
     for (std::string word; std::getline(segments, word, '/');) {
-        if (word.empty() || word == "." || word == ".." || word.find('\\') != std::string::npos) continue;
+        if (word.empty() || word == "." || word == ".." || word.find('\\') != std::string::npos)
+            continue;
         result /= word;
     }
     return result;
@@ -140,9 +146,9 @@ fs::path translate_path(const std::string& url) {
 
 std::string content_type(const fs::path& file) {
     static const std::map<std::string, std::string> types = {
-        {".html", "text/html"}, {".htm", "text/html"},        {".txt", "text/plain"},
-        {".css", "text/css"},   {".js", "text/javascript"},   {".json", "application/json"},
-        {".png", "image/png"},  {".jpg", "image/jpeg"},       {".svg", "image/svg+xml"}};
+        {".html", "text/html"}, {".htm", "text/html"},      {".txt", "text/plain"},
+        {".css", "text/css"},   {".js", "text/javascript"}, {".json", "application/json"},
+        {".png", "image/png"},  {".jpg", "image/jpeg"},     {".svg", "image/svg+xml"}};
     auto it = types.find(file.extension().string());
     return it != types.end() ? it->second : "application/octet-stream";
 }
@@ -154,16 +160,17 @@ std::string list_directory(const fs::path& dir, const std::string& url_path) {
         names.push_back(entry.path().filename().string() + (entry.is_directory() ? "/" : ""));
     std::sort(names.begin(), names.end());
     const std::string title = "Directory listing for " + html_escape(url_path);
-    std::string body = "<!DOCTYPE HTML>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>" + title +
-                       "</title>\n</head>\n<body>\n<h1>" + title + "</h1>\n<hr>\n<ul>\n";
+    std::string body =
+        "<!DOCTYPE HTML>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>" + title +
+        "</title>\n</head>\n<body>\n<h1>" + title + "</h1>\n<hr>\n<ul>\n";
     for (const auto& name : names)
         body += "<li><a href=\"" + html_escape(name) + "\">" + html_escape(name) + "</a></li>\n";
     return body + "</ul>\n<hr>\n</body>\n</html>\n";
 }
 
 //  > def do_GET(self): / def do_HEAD(self):
-void send_file_or_listing(pysock::stream_request& r, const std::string& requestline, const std::string& url,
-                          bool head_only) {
+void send_file_or_listing(pysock::stream_request& r, const std::string& requestline,
+                          const std::string& url, bool head_only) {
     const fs::path path = translate_path(url);
     std::error_code ec;
     const std::string url_path = url.substr(0, url.find_first_of("?#"));
@@ -176,18 +183,21 @@ void send_file_or_listing(pysock::stream_request& r, const std::string& requestl
         if (!fs::is_regular_file(path / "index.html", ec)) {
             const std::string body = list_directory(path, unquote(url_path));
             log_request(r.client_address, requestline, 200);
-            send_head(r, 200, {{"Content-type", "text/html; charset=utf-8"},
-                               {"Content-Length", std::to_string(body.size())}});
+            send_head(r, 200,
+                      {{"Content-type", "text/html; charset=utf-8"},
+                       {"Content-Length", std::to_string(body.size())}});
             if (!head_only) r.wfile.write(body);
             return;
         }
         return send_file_or_listing(r, requestline, url_path + "index.html", head_only);
     }
     std::ifstream file(path, std::ios::binary);
-    if (!fs::is_regular_file(path, ec) || !file) return send_error(r, requestline, 404, "File not found", head_only);
+    if (!fs::is_regular_file(path, ec) || !file)
+        return send_error(r, requestline, 404, "File not found", head_only);
     log_request(r.client_address, requestline, 200);
-    send_head(r, 200, {{"Content-type", content_type(path)},
-                       {"Content-Length", std::to_string(fs::file_size(path, ec))}});
+    send_head(r, 200,
+              {{"Content-type", content_type(path)},
+               {"Content-Length", std::to_string(fs::file_size(path, ec))}});
     if (head_only) return;
     std::vector<char> chunk(64 * 1024);
     while (file.read(chunk.data(), static_cast<std::streamsize>(chunk.size())) || file.gcount() > 0)
@@ -260,11 +270,12 @@ int main(int argc, char** argv) {
         httpd.shutdown_on_signals();
         const pysock::address a = httpd.server_address();
         //  > print(f"Serving HTTP on {host} port {port} (http://{url_host}:{port}/) ...")
-        std::cout << "Serving HTTP on " << a.host << " port " << a.port << " (http://" << a.host << ":" << a.port
-                  << "/) ..." << std::endl;
+        std::cout << "Serving HTTP on " << a.host << " port " << a.port << " (http://" << a.host
+                  << ":" << a.port << "/) ..." << std::endl;
         httpd.serve_forever();
         //  > except KeyboardInterrupt: print("\nKeyboard interrupt received, exiting.")
-        if (httpd.shutdown_signal() == SIGINT) std::cout << "\nKeyboard interrupt received, exiting." << std::endl;
+        if (httpd.shutdown_signal() == SIGINT)
+            std::cout << "\nKeyboard interrupt received, exiting." << std::endl;
     } catch (const std::exception& e) {
         std::cerr << "http_server: " << e.what() << "\n";
         return 1;

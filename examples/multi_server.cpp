@@ -13,40 +13,17 @@
 // Stop it with Ctrl-C.
 #include <pysock/socket.hpp>
 
-#include <csignal>
+#include "support.hpp"
+
 #include <cstdlib>
 #include <iostream>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
-#include <unistd.h>
 #include <utility>
 
 namespace {
-
-// Ctrl-C: Python raises KeyboardInterrupt and the process ends. A C++ signal handler must not
-// throw, so we leave at once; the OS closes every socket of the process.
-// Only async-signal-safe calls here (write, _Exit); 130 = 128 + SIGINT, what shells expect.
-extern "C" void on_ctrl_c(int) {
-    const char msg[] = "\nInterrompu (Ctrl-C).\n";
-    ssize_t n = ::write(2, msg, sizeof msg - 1);
-    (void)n;
-    std::_Exit(130);
-}
-
-// "[HOST [PORT]]": the course's address and port, overridable from the command line.
-bool parse_args(int argc, char** argv, std::string& host, int& port) {
-    if (argc > 3) return false;
-    if (argc >= 2) host = argv[1];
-    if (argc == 3) {
-        const std::string p = argv[2];
-        if (p.empty() || p.size() > 5 || p.find_first_not_of("0123456789") != std::string::npos) return false;
-        port = std::stoi(p);
-    }
-    if (!host.empty() && host[0] == '-') return false;  // an unknown option, not a host
-    return port <= 65535;
-}
 
 // Python's print() writes each line in one piece; std::cout from several threads could mix the
 // pieces of two lines, so one mutex lets one thread print at a time.
@@ -84,7 +61,7 @@ public:
         try {
             pysock::bytes data = clientSocket.recv(2048);
             print(pysock::repr(data));
-        } catch (const pysock::error& e) {  // e.g. the client reset the connection
+        } catch (const pysock::error& e) {               // e.g. the client reset the connection
             print(std::string("Erreur : ") + e.what());  // (Python: a traceback, this thread only)
         }
         clientSocket.close();
@@ -108,16 +85,11 @@ private:
 int main(int argc, char** argv) {
     std::string HOST = "";  // the course binds ('', 65432): "" = every interface
     int PORT = 65432;
-    const char* usage = "usage: multi_server [HOST [PORT]]   (defaults: \"\" (every interface) 65432)\n";
-    if (argc == 2 && (std::string(argv[1]) == "-h" || std::string(argv[1]) == "--help")) {
-        std::cout << usage;
-        return 0;
-    }
-    if (!parse_args(argc, argv, HOST, PORT)) {
-        std::cerr << usage;
-        return 2;
-    }
-    std::signal(SIGINT, on_ctrl_c);
+    const char* usage =
+        "usage: multi_server [HOST [PORT]]   (defaults: \"\" (every interface) 65432)\n";
+    if (int status = example::host_port_args(argc, argv, HOST, PORT, usage); status >= 0)
+        return status;
+    example::exit_on_ctrl_c("\nInterrompu (Ctrl-C).\n", 2);
 
     try {
         //  > listeningSocket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -138,7 +110,8 @@ int main(int argc, char** argv) {
             //  > (clientSocket, (ip, port)) = listeningSocket.accept()
             auto [clientSocket, address] = listeningSocket.accept();
             //  > newThread = ClientThread(ip, port, clientSocket)
-            auto newThread = std::make_shared<ClientThread>(address.host, address.port, std::move(clientSocket));
+            auto newThread =
+                std::make_shared<ClientThread>(address.host, address.port, std::move(clientSocket));
             //  > newThread.start()
             newThread->start();
         }

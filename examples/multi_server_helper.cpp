@@ -13,25 +13,14 @@
 // Stop it with Ctrl-C.
 #include <pysock/socket.hpp>
 
+#include "support.hpp"
+
 #include <csignal>
 #include <iostream>
 #include <mutex>
 #include <string>
 
 namespace {
-
-// "[HOST [PORT]]": the course's address and port, overridable from the command line.
-bool parse_args(int argc, char** argv, std::string& host, int& port) {
-    if (argc > 3) return false;
-    if (argc >= 2) host = argv[1];
-    if (argc == 3) {
-        const std::string p = argv[2];
-        if (p.empty() || p.size() > 5 || p.find_first_not_of("0123456789") != std::string::npos) return false;
-        port = std::stoi(p);
-    }
-    if (!host.empty() && host[0] == '-') return false;  // an unknown option, not a host
-    return port <= 65535;
-}
 
 // Python's print() writes each line in one piece; std::cout from several threads could mix the
 // pieces of two lines, so one mutex lets one thread print at a time.
@@ -65,15 +54,10 @@ void handle(pysock::socket& request, const pysock::address& client_address) {
 int main(int argc, char** argv) {
     std::string HOST = "";  // "" = every interface
     int PORT = 65432;
-    const char* usage = "usage: multi_server_helper [HOST [PORT]]   (defaults: \"\" (every interface) 65432)\n";
-    if (argc == 2 && (std::string(argv[1]) == "-h" || std::string(argv[1]) == "--help")) {
-        std::cout << usage;
-        return 0;
-    }
-    if (!parse_args(argc, argv, HOST, PORT)) {
-        std::cerr << usage;
-        return 2;
-    }
+    const char* usage =
+        "usage: multi_server_helper [HOST [PORT]]   (defaults: \"\" (every interface) 65432)\n";
+    if (int status = example::host_port_args(argc, argv, HOST, PORT, usage); status >= 0)
+        return status;
 
     try {
         //  > with socketserver.ThreadingTCPServer((HOST, PORT), ClientHandler) as server:

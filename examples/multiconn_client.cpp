@@ -62,8 +62,8 @@ void start_connections(const std::string& host, int port, int num_conns) {
         //  > )
         std::size_t msg_total = 0;
         for (const auto& m : messages) msg_total += m.size();
-        connection_state& data =
-            connections.emplace_back(connection_state{std::move(sock), connid, msg_total, 0, messages, {}});
+        connection_state& data = connections.emplace_back(
+            connection_state{std::move(sock), connid, msg_total, 0, messages, {}});
         //  > sel.register(sock, events, data=data)
         selector.register_(data.sock, events, &data);
     }
@@ -82,7 +82,8 @@ void service_connection(sel::selector_key& key, int mask) {
         //  > if recv_data:
         if (!recv_data.empty()) {
             //  > print(f"Received {recv_data!r} from connection {data.connid}")
-            std::cout << "Received " << pysock::repr(recv_data) << " from connection " << data->connid << std::endl;
+            std::cout << "Received " << pysock::repr(recv_data) << " from connection "
+                      << data->connid << std::endl;
             //  > data.recv_total += len(recv_data)
             data->recv_total += recv_data.size();
         }
@@ -109,7 +110,8 @@ void service_connection(sel::selector_key& key, int mask) {
         //  > if data.outb:
         if (!data->outb.empty()) {
             //  > print(f"Sending {data.outb!r} to connection {data.connid}")
-            std::cout << "Sending " << pysock::repr(data->outb) << " to connection " << data->connid << std::endl;
+            std::cout << "Sending " << pysock::repr(data->outb) << " to connection " << data->connid
+                      << std::endl;
             //  > sent = sock.send(data.outb)  # Should be ready to write
             std::size_t sent = sock.send(data->outb);
             //  > data.outb = data.outb[sent:]

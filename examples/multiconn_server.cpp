@@ -41,7 +41,8 @@ void accept_wrapper(pysock::socket& sock) {
     //  > conn.setblocking(False)
     conn.setblocking(false);
     //  > data = types.SimpleNamespace(addr=addr, inb=b"", outb=b"")
-    connection_state& data = connections.emplace_back(connection_state{std::move(conn), addr, {}, {}});
+    connection_state& data =
+        connections.emplace_back(connection_state{std::move(conn), addr, {}, {}});
     //  > events = selectors.EVENT_READ | selectors.EVENT_WRITE
     //  > sel.register(conn, events, data=data)
     // Not in the tutorial: registering EVENT_WRITE while there is nothing to send makes every
@@ -87,7 +88,8 @@ void service_connection_or_throw(sel::selector_key& key, int mask) {
         //  >     data.outb += recv_data
         if (!recv_data.empty()) {
             data->outb += recv_data;
-            selector.modify(sock, sel::EVENT_READ | sel::EVENT_WRITE, data);  // (see accept_wrapper)
+            selector.modify(sock, sel::EVENT_READ | sel::EVENT_WRITE,
+                            data);  // (see accept_wrapper)
         } else {
             close_connection(data);  // the three lines of the tutorial, shared with a reset
             return;
@@ -98,12 +100,14 @@ void service_connection_or_throw(sel::selector_key& key, int mask) {
         //  > if data.outb:
         if (!data->outb.empty()) {
             //  > print(f"Echoing {data.outb!r} to {data.addr}")
-            std::cout << "Echoing " << pysock::repr(data->outb) << " to " << data->addr << std::endl;
+            std::cout << "Echoing " << pysock::repr(data->outb) << " to " << data->addr
+                      << std::endl;
             //  > sent = sock.send(data.outb)  # Should be ready to write
             std::size_t sent = sock.send(data->outb);
             //  > data.outb = data.outb[sent:]
             data->outb.erase(0, sent);
-            if (data->outb.empty()) selector.modify(sock, sel::EVENT_READ, data);  // (see accept_wrapper)
+            if (data->outb.empty())
+                selector.modify(sock, sel::EVENT_READ, data);  // (see accept_wrapper)
         }
     }
 }

@@ -54,7 +54,8 @@ void fonction(int n, std::chrono::milliseconds pause) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    const char* usage = "usage: threads [--fast]   (--fast: thread 2 runs twice as fast as thread 1)\n";
+    const char* usage =
+        "usage: threads [--fast]   (--fast: thread 2 runs twice as fast as thread 1)\n";
     const std::string arg = argc == 2 ? argv[1] : "";
     if (arg == "-h" || arg == "--help") {
         std::cout << usage;

@@ -59,13 +59,15 @@ void op_inet_pton(FuzzedDataProvider& in) {
         FUZZ_CHECK(std::memcmp(packed.data(), want, packed.size()) == 0, fuzz::show(text));
         // inet_ntop writes the canonical text, which parses back to the same bytes.
         const std::string canonical = pysock::inet_ntop(family, packed);
-        FUZZ_CHECK(pysock::inet_pton(family, canonical) == packed, fuzz::show(text) + " -> " + canonical);
+        FUZZ_CHECK(pysock::inet_pton(family, canonical) == packed,
+                   fuzz::show(text) + " -> " + canonical);
         if (family == AF_INET) FUZZ_CHECK(canonical == dotted(packed), canonical);
     } catch (const std::invalid_argument&) {
         FUZZ_CHECK(has_nul(text), "invalid_argument without a NUL: " + fuzz::show(text));
     } catch (const pysock::error& e) {
         FUZZ_CHECK(!c_ok, "inet_pton refused " + fuzz::show(text) + ": " + e.what());
-        FUZZ_CHECK(std::string(e.what()) == "illegal IP address string passed to inet_pton", e.what());
+        FUZZ_CHECK(std::string(e.what()) == "illegal IP address string passed to inet_pton",
+                   e.what());
     }
 }
 
@@ -77,8 +79,8 @@ void op_inet_ntop(FuzzedDataProvider& in) {
     const bool length_ok = packed.size() == (family == AF_INET ? 4u : 16u);
     try {
         const std::string text = pysock::inet_ntop(family, packed);
-        FUZZ_CHECK(known && length_ok, "inet_ntop accepted family " + std::to_string(family) + ", " +
-                                           std::to_string(packed.size()) + " bytes");
+        FUZZ_CHECK(known && length_ok, "inet_ntop accepted family " + std::to_string(family) +
+                                           ", " + std::to_string(packed.size()) + " bytes");
         FUZZ_CHECK(pysock::inet_pton(family, text) == packed, text);
         if (family == AF_INET) {
             FUZZ_CHECK(text == dotted(packed), text);
@@ -95,7 +97,8 @@ void op_inet_aton(FuzzedDataProvider& in) {
     const bool c_ok = !has_nul(text) && ::inet_aton(text.c_str(), &want) != 0;
     try {
         const pysock::bytes packed = pysock::inet_aton(text);
-        FUZZ_CHECK(c_ok && packed.size() == 4 && std::memcmp(packed.data(), &want, 4) == 0, fuzz::show(text));
+        FUZZ_CHECK(c_ok && packed.size() == 4 && std::memcmp(packed.data(), &want, 4) == 0,
+                   fuzz::show(text));
         FUZZ_CHECK(pysock::inet_ntoa(packed) == dotted(packed), fuzz::show(text));
     } catch (const std::invalid_argument&) {
         // CPython: ValueError for an embedded NUL, never a parse of the text before it.
@@ -124,8 +127,8 @@ void op_getaddrinfo(FuzzedDataProvider& in) {
     }
     std::optional<int> port;
     switch (in.ConsumeIntegralInRange<int>(0, 3)) {
-    case 0: break;                                                   // None
-    case 1: port = in.ConsumeIntegral<int>(); break;                 // any int
+    case 0: break;                                    // None
+    case 1: port = in.ConsumeIntegral<int>(); break;  // any int
     default: port = in.ConsumeIntegralInRange<int>(0, 65535); break;
     }
     int flags = AI_NUMERICHOST | AI_NUMERICSERV;  // never DNS, never /etc/services
@@ -134,8 +137,9 @@ void op_getaddrinfo(FuzzedDataProvider& in) {
     if (extra & 2) flags |= AI_V4MAPPED;
     if (extra & 4) flags |= AI_ALL;
     const std::string host = in.ConsumeRemainingBytesAsString();
-    const std::string where = "getaddrinfo(" + fuzz::show(host) + ", " + (port ? std::to_string(*port) : "None") +
-                              ", " + std::to_string(family) + ", " + std::to_string(type) + ", " +
+    const std::string where = "getaddrinfo(" + fuzz::show(host) + ", " +
+                              (port ? std::to_string(*port) : "None") + ", " +
+                              std::to_string(family) + ", " + std::to_string(type) + ", " +
                               std::to_string(proto) + ", " + std::to_string(flags) + ")";
     std::vector<pysock::addrinfo> infos;
     try {
@@ -143,7 +147,8 @@ void op_getaddrinfo(FuzzedDataProvider& in) {
     } catch (const std::invalid_argument&) {
         FUZZ_CHECK(has_nul(host), "invalid_argument: " + where);
         return;
-    } catch (const pysock::error&) {  // gaierror (EAI_NONAME, EAI_FAMILY, ...), or EAI_SYSTEM's errno
+    } catch (
+        const pysock::error&) {  // gaierror (EAI_NONAME, EAI_FAMILY, ...), or EAI_SYSTEM's errno
         return;
     }
     FUZZ_CHECK(!infos.empty(), "no result and no exception: " + where);
@@ -165,17 +170,22 @@ void op_getaddrinfo(FuzzedDataProvider& in) {
 void op_getnameinfo(FuzzedDataProvider& in) {
     const bool four = in.ConsumeBool();
     const int port = in.ConsumeIntegralInRange<int>(0, 65535);
-    const auto flowinfo = in.ConsumeIntegralInRange<std::uint32_t>(0, in.ConsumeBool() ? 0xfffffu : 0xffffffffu);
-    const auto scope_id = in.ConsumeIntegralInRange<std::uint32_t>(0, in.ConsumeBool() ? 0u : 0xffffffffu);
+    const auto flowinfo =
+        in.ConsumeIntegralInRange<std::uint32_t>(0, in.ConsumeBool() ? 0xfffffu : 0xffffffffu);
+    const auto scope_id =
+        in.ConsumeIntegralInRange<std::uint32_t>(0, in.ConsumeBool() ? 0u : 0xffffffffu);
     const int flags = NI_NUMERICHOST | NI_NUMERICSERV | (in.ConsumeBool() ? NI_DGRAM : 0);
     const std::string host = in.ConsumeRemainingBytesAsString();
-    const pysock::address a = four ? pysock::address(host, port, flowinfo, scope_id) : pysock::address(host, port);
-    const std::string where = "getnameinfo(" + pysock::to_string(a) + ", " + std::to_string(flags) + ")";
+    const pysock::address a =
+        four ? pysock::address(host, port, flowinfo, scope_id) : pysock::address(host, port);
+    const std::string where =
+        "getnameinfo(" + pysock::to_string(a) + ", " + std::to_string(flags) + ")";
     try {
         const auto result = pysock::getnameinfo(a, flags);
         FUZZ_CHECK(result.second == std::to_string(port), where + " -> port " + result.second);
         FUZZ_CHECK(is_numeric_host(result.first), where + " -> host " + fuzz::show(result.first));
-        FUZZ_CHECK(host.empty() || host == "*" || is_numeric_host(host), "getnameinfo took a name: " + where);
+        FUZZ_CHECK(host.empty() || host == "*" || is_numeric_host(host),
+                   "getnameinfo took a name: " + where);
     } catch (const std::invalid_argument&) {
         FUZZ_CHECK(has_nul(host), "invalid_argument: " + where);
     } catch (const std::out_of_range&) {
@@ -191,16 +201,19 @@ void op_address(FuzzedDataProvider& in) {
     const bool port_ok = port >= 0 && port <= 65535;
     try {
         pysock::address a(host, port);
-        FUZZ_CHECK(port_ok && a.port == port && a.host == host && a.family == AF_INET, std::to_string(port));
+        FUZZ_CHECK(port_ok && a.port == port && a.host == host && a.family == AF_INET,
+                   std::to_string(port));
         pysock::address b(host, port, 0, 0);
-        FUZZ_CHECK(b.port == port && b.host == host && b.family == AF_INET6 && a == b, std::to_string(port));
+        FUZZ_CHECK(b.port == port && b.host == host && b.family == AF_INET6 && a == b,
+                   std::to_string(port));
     } catch (const std::out_of_range&) {
         FUZZ_CHECK(!port_ok, "port " + std::to_string(port) + " refused");
     }
     pysock::address path(host);
     FUZZ_CHECK(path.family == AF_UNIX && path.host == host, "path " + fuzz::show(host));
     pysock::address cpath(host.c_str());  // const char*: stops at the first NUL, as C strings do
-    FUZZ_CHECK(cpath.family == AF_UNIX && cpath.host == std::string(host.c_str()), "path " + fuzz::show(host));
+    FUZZ_CHECK(cpath.family == AF_UNIX && cpath.host == std::string(host.c_str()),
+               "path " + fuzz::show(host));
 }
 
 // The fast path may decline anything, but what it accepts inet_pton must accept, with the same bytes.
@@ -208,11 +221,12 @@ void op_parse_ipv4(FuzzedDataProvider& in) {
     const std::string text = in.ConsumeRemainingBytesAsString();
     unsigned char fast[4] = {}, libc[4] = {};
     if (!pysock::detail::parse_ipv4(text, fast)) return;
-    FUZZ_CHECK(!has_nul(text) && ::inet_pton(AF_INET, text.c_str(), libc) == 1, "parse_ipv4 accepted " + fuzz::show(text));
+    FUZZ_CHECK(!has_nul(text) && ::inet_pton(AF_INET, text.c_str(), libc) == 1,
+               "parse_ipv4 accepted " + fuzz::show(text));
     FUZZ_CHECK(std::memcmp(fast, libc, 4) == 0, "parse_ipv4 misread " + fuzz::show(text));
 }
 
-} // namespace
+}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     FuzzedDataProvider in(data, size);

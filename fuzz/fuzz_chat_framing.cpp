@@ -58,29 +58,34 @@ std::string show_lines(const std::vector<std::string>& lines) {
 pysock::socket feed(const std::vector<std::string>& pieces) {
     auto pair = pysock::socketpair(AF_UNIX, SOCK_SEQPACKET);
     pair.second.settimeout(10.0);
-    for (const auto& piece : pieces) FUZZ_CHECK(pair.first.send(piece) == piece.size(), "short send");
+    for (const auto& piece : pieces)
+        FUZZ_CHECK(pair.first.send(piece) == piece.size(), "short send");
     return std::move(pair.second);  // pair.first closes here: end of stream after the last piece
 }
 
-void check_chat_framing(const std::vector<std::string>& pieces, const std::string& stream, std::size_t buffering) {
+void check_chat_framing(const std::vector<std::string>& pieces, const std::string& stream,
+                        std::size_t buffering) {
     pysock::socket sock = feed(pieces);
     pysock::socket_file lines = sock.makefile("rb", buffering);
     std::vector<std::string> got;
-    for (auto line = example::read_message(lines); line; line = example::read_message(lines)) got.push_back(*line);
+    for (auto line = example::read_message(lines); line; line = example::read_message(lines))
+        got.push_back(*line);
     const std::vector<std::string> want = reference_lines(stream);
-    FUZZ_CHECK(got == want, "stream " + fuzz::show(stream) + " in " + std::to_string(pieces.size()) +
-                                " pieces, buffering " + std::to_string(buffering) + " gave " + show_lines(got) +
+    FUZZ_CHECK(got == want, "stream " + fuzz::show(stream) + " in " +
+                                std::to_string(pieces.size()) + " pieces, buffering " +
+                                std::to_string(buffering) + " gave " + show_lines(got) +
                                 ", expected " + show_lines(want));
     FUZZ_CHECK(!example::read_message(lines).has_value(), "a message after the end of the stream");
 }
 
-void check_readline_limit(const std::vector<std::string>& pieces, const std::string& stream, std::size_t buffering,
-                          std::size_t limit) {
+void check_readline_limit(const std::vector<std::string>& pieces, const std::string& stream,
+                          std::size_t buffering, std::size_t limit) {
     pysock::socket sock = feed(pieces);
     pysock::socket_file f = sock.makefile("rb", buffering);
     std::string joined;
     for (pysock::bytes line = f.readline(limit); !line.empty(); line = f.readline(limit)) {
-        FUZZ_CHECK(line.size() <= limit, "readline(" + std::to_string(limit) + ") gave " + fuzz::show(line));
+        FUZZ_CHECK(line.size() <= limit,
+                   "readline(" + std::to_string(limit) + ") gave " + fuzz::show(line));
         joined += line;
         const bool at_end = joined.size() == stream.size();
         FUZZ_CHECK(line.back() == '\n' || line.size() == limit || at_end,
@@ -89,11 +94,12 @@ void check_readline_limit(const std::vector<std::string>& pieces, const std::str
                    "readline went past a newline: " + fuzz::show(line));
         FUZZ_CHECK(joined.size() <= stream.size(), "readline gave more than was sent");
     }
-    FUZZ_CHECK(joined == stream, "readline(" + std::to_string(limit) + ") lost or changed bytes of " + fuzz::show(stream));
+    FUZZ_CHECK(joined == stream, "readline(" + std::to_string(limit) +
+                                     ") lost or changed bytes of " + fuzz::show(stream));
     FUZZ_CHECK(f.readline(limit).empty(), "a line after the end of the stream");
 }
 
-} // namespace
+}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     FuzzedDataProvider in(data, size);
@@ -105,7 +111,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     std::string stream;
     while (in.remaining_bytes() > 0) {
         // At most 64 pieces of any size, then 1024-byte pieces: bounded socket buffer use.
-        const std::size_t n = pieces.size() < 64 ? in.ConsumeIntegralInRange<std::size_t>(1, 1024) : 1024;
+        const std::size_t n =
+            pieces.size() < 64 ? in.ConsumeIntegralInRange<std::size_t>(1, 1024) : 1024;
         std::string piece = in.ConsumeBytesAsString(n);
         if (piece.empty()) break;
         stream += piece;

@@ -47,12 +47,14 @@ inline std::string show(std::string_view s) {
 //   * every other byte stands for itself (str: pysock passes UTF-8 through).
 // On success stores the value in `value`, moves pos past the closing quote and returns "";
 // otherwise returns what is wrong.
-inline std::string read_literal(std::string_view text, std::size_t& pos, bool as_bytes, std::string& value) {
+inline std::string read_literal(std::string_view text, std::size_t& pos, bool as_bytes,
+                                std::string& value) {
     value.clear();
     if (pos >= text.size() || (text[pos] != '\'' && text[pos] != '"')) return "no opening quote";
     const char quote = text[pos++];
     auto needs_hex = [as_bytes](unsigned char u) {
-        return (u < 0x20 && u != '\t' && u != '\n' && u != '\r') || u == 0x7f || (as_bytes && u >= 0x80);
+        return (u < 0x20 && u != '\t' && u != '\n' && u != '\r') || u == 0x7f ||
+               (as_bytes && u >= 0x80);
     };
     auto hexval = [](char c) -> int {
         if (c >= '0' && c <= '9') return c - '0';
@@ -65,7 +67,8 @@ inline std::string read_literal(std::string_view text, std::size_t& pos, bool as
         const auto u = static_cast<unsigned char>(c);
         if (c == quote) break;
         if (c != '\\') {
-            if (needs_hex(u) || c == '\t' || c == '\n' || c == '\r') return "raw byte that must be escaped";
+            if (needs_hex(u) || c == '\t' || c == '\n' || c == '\r')
+                return "raw byte that must be escaped";
             value += c;
             continue;
         }
@@ -101,6 +104,6 @@ inline std::string read_literal(std::string_view text, std::size_t& pos, bool as
     return "";
 }
 
-} // namespace fuzz
+}  // namespace fuzz
 
 #endif

@@ -38,12 +38,18 @@ std::string reference_repr(std::string_view data) {
         std::array<std::string, 256> t;
         const char* digits = "0123456789abcdef";
         for (int b = 0; b < 256; ++b) {
-            if (b == '\t') t[b] = "\\t";
-            else if (b == '\n') t[b] = "\\n";
-            else if (b == '\r') t[b] = "\\r";
-            else if (b == '\\') t[b] = "\\\\";
-            else if (b < 0x20 || b >= 0x7f) t[b] = std::string("\\x") + digits[b / 16] + digits[b % 16];
-            else t[b] = std::string(1, static_cast<char>(b));
+            if (b == '\t')
+                t[b] = "\\t";
+            else if (b == '\n')
+                t[b] = "\\n";
+            else if (b == '\r')
+                t[b] = "\\r";
+            else if (b == '\\')
+                t[b] = "\\\\";
+            else if (b < 0x20 || b >= 0x7f)
+                t[b] = std::string("\\x") + digits[b / 16] + digits[b % 16];
+            else
+                t[b] = std::string(1, static_cast<char>(b));
         }
         return t;
     }();
@@ -94,16 +100,19 @@ void check_address(const pysock::address& a) {
     const std::string text = pysock::to_string(a);
     std::ostringstream os;
     os << a;
-    FUZZ_CHECK(os.str() == text, "operator<< wrote " + fuzz::show(os.str()) + ", to_string " + fuzz::show(text));
+    FUZZ_CHECK(os.str() == text,
+               "operator<< wrote " + fuzz::show(os.str()) + ", to_string " + fuzz::show(text));
 
-    const std::string where = "address printed as " + fuzz::show(text) + " (host " + fuzz::show(a.host) + ")";
+    const std::string where =
+        "address printed as " + fuzz::show(text) + " (host " + fuzz::show(a.host) + ")";
     std::size_t pos = 0;
     std::string host;
     if (a.family == AF_UNIX) {
         const bool abstract = !a.host.empty() && a.host[0] == '\0';
         if (abstract) {
             FUZZ_CHECK(expect(text, pos, "b"), where);
-            FUZZ_CHECK(text == pysock::repr(a.host), "abstract name not printed as bytes: " + where);
+            FUZZ_CHECK(text == pysock::repr(a.host),
+                       "abstract name not printed as bytes: " + where);
         }
         std::string problem = fuzz::read_literal(text, pos, abstract, host);
         FUZZ_CHECK(problem.empty(), problem + ": " + where);
@@ -126,7 +135,7 @@ void check_address(const pysock::address& a) {
     FUZZ_CHECK(expect(text, pos, ")") && pos == text.size(), where);
 }
 
-} // namespace
+}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     FuzzedDataProvider in(data, size);
@@ -146,24 +155,28 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         switch (shape) {
         case 0: a = pysock::address(bytes, port); break;
         case 1: a = pysock::address(bytes, port, flowinfo, scope_id); break;
-        case 2: a = pysock::address(bytes); break;                      // AF_UNIX, maybe abstract
+        case 2: a = pysock::address(bytes); break;  // AF_UNIX, maybe abstract
         case 3: a = pysock::address(std::string(1, '\0') + bytes); break;  // always abstract
         default:  // a default address with its fields set directly (family any int)
             a.host = bytes;
             a.port = static_cast<std::uint16_t>(port);
             a.flowinfo = flowinfo;
             a.scope_id = scope_id;
-            a.family = static_cast<int>(flowinfo ^ scope_id) % 4 == 0 ? AF_UNSPEC : static_cast<int>(scope_id);
+            a.family = static_cast<int>(flowinfo ^ scope_id) % 4 == 0 ? AF_UNSPEC
+                                                                      : static_cast<int>(scope_id);
             break;
         }
-        FUZZ_CHECK(port_ok || shape >= 2, "out-of-range port " + std::to_string(port) + " accepted");
+        FUZZ_CHECK(port_ok || shape >= 2,
+                   "out-of-range port " + std::to_string(port) + " accepted");
     } catch (const std::out_of_range&) {
         FUZZ_CHECK(!port_ok && shape < 2, "port " + std::to_string(port) + " refused");
         a = pysock::address(bytes, 0);
     }
-    if (shape == 0 && port_ok) FUZZ_CHECK(a.family == AF_INET && a.port == port, "address(host, port)");
+    if (shape == 0 && port_ok)
+        FUZZ_CHECK(a.family == AF_INET && a.port == port, "address(host, port)");
     if (shape == 1 && port_ok)
-        FUZZ_CHECK(a.family == AF_INET6 && a.port == port && a.flowinfo == flowinfo && a.scope_id == scope_id,
+        FUZZ_CHECK(a.family == AF_INET6 && a.port == port && a.flowinfo == flowinfo &&
+                       a.scope_id == scope_id,
                    "address(host, port, flowinfo, scope_id)");
     if (shape == 2 || shape == 3) FUZZ_CHECK(a.family == AF_UNIX, "address(path)");
     check_address(a);

@@ -23,7 +23,8 @@ int main() {
                                 std::to_string(PYSOCK_VERSION_PATCH);
 #ifdef PYSOCK_EXPECTED_VERSION
     if (version != PYSOCK_EXPECTED_VERSION) {
-        std::cerr << "header says " << version << ", package says " << PYSOCK_EXPECTED_VERSION << "\n";
+        std::cerr << "header says " << version << ", package says " << PYSOCK_EXPECTED_VERSION
+                  << "\n";
         return 1;
     }
 #endif
@@ -35,10 +36,11 @@ int main() {
     b.sendall("pong");
     const pysock::bytes pong = recv_exactly(a, 4);
     if (ping != "ping" || pong != "pong") {
-        std::cerr << "round trip failed: " << pysock::repr(ping) << " " << pysock::repr(pong) << "\n";
+        std::cerr << "round trip failed: " << pysock::repr(ping) << " " << pysock::repr(pong)
+                  << "\n";
         return 1;
     }
-    std::cout << "pysock " << version << ": socketpair round trip ok (" << pysock::repr(ping) << ", "
-              << pysock::repr(pong) << ")\n";
+    std::cout << "pysock " << version << ": socketpair round trip ok (" << pysock::repr(ping)
+              << ", " << pysock::repr(pong) << ")\n";
     return 0;
 }

@@ -40,7 +40,8 @@ std::string describe(int fd) {
     char target[256] = {};
     std::string link = "/proc/self/fd/" + std::to_string(fd);
     ssize_t n = ::readlink(link.c_str(), target, sizeof target - 1);
-    return std::to_string(fd) + " -> " + (n > 0 ? std::string(target, static_cast<std::size_t>(n)) : "?");
+    return std::to_string(fd) + " -> " +
+           (n > 0 ? std::string(target, static_cast<std::size_t>(n)) : "?");
 }
 #else
 std::set<int> open_descriptors() { return {}; }
@@ -91,7 +92,7 @@ struct fd_leak_checker : doctest::IReporter {
 
 REGISTER_LISTENER("fd_leak_check", 1, fd_leak_checker);
 
-} // namespace
+}  // namespace
 
 int main(int argc, char** argv) {
     doctest::Context context(argc, argv);

@@ -109,7 +109,10 @@ inline const char* wine_version() noexcept {
 inline bool under_wine() noexcept { return wine_version() != nullptr; }
 
 /// What CPython prints (or returns) on this platform: `posix` on POSIX, `windows` on Windows.
-template <class T> T on_platform(T posix, T windows) { return on_windows ? windows : posix; }
+template <class T>
+T on_platform(T posix, T windows) {
+    return on_windows ? windows : posix;
+}
 
 /// The errno of an operation on a closed socket: EBADF on POSIX; on Windows CPython reports
 /// WSAENOTSOCK ([WinError 10038]).
@@ -168,7 +171,7 @@ inline skip_if only_on_windows(const char* reason) { return {!on_windows, reason
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 inline constexpr bool sanitizer_runtime = true;
 #elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || \
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) ||                         \
     __has_feature(undefined_behavior_sanitizer)
 inline constexpr bool sanitizer_runtime = true;
 #else
@@ -176,6 +179,18 @@ inline constexpr bool sanitizer_runtime = false;
 #endif
 #else
 inline constexpr bool sanitizer_runtime = false;
+#endif
+/// ThreadSanitizer in particular (it slows threaded loads about ten times).
+#if defined(__SANITIZE_THREAD__)
+inline constexpr bool thread_sanitizer = true;
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+inline constexpr bool thread_sanitizer = true;
+#else
+inline constexpr bool thread_sanitizer = false;
+#endif
+#else
+inline constexpr bool thread_sanitizer = false;
 #endif
 /// Decorator: this test cannot run under a sanitizer (it exhausts descriptors).
 inline skip_if skip_under_sanitizers(const char* reason) { return {sanitizer_runtime, reason}; }
@@ -201,8 +216,8 @@ struct skip_reporter : doctest::IReporter {
     void log_message(const doctest::MessageData&) override {}
 };
 
-} // namespace pysock_test
+}  // namespace pysock_test
 
 REGISTER_LISTENER("pysock_skips", 1, pysock_test::skip_reporter);
 
-#endif // PYSOCK_TESTS_PLATFORM_HPP
+#endif  // PYSOCK_TESTS_PLATFORM_HPP

@@ -1,13 +1,22 @@
-// Helpers shared by pysock's socket test suites: catching an expected exception with what it
-// carried, a peer thread whose failures fail the test, and loopback listeners and connections.
-// Test-only code; it uses nothing but pysock's public API.
+// The helpers of pysock's test suites, each written once: catching an expected exception with
+// what it carried, a peer thread whose failures fail the test, loopback listeners, connections
+// and refusing ports, reading to a count or to the end, the default timeout restored, open
+// descriptors listed, and (Linux) signals delivered to a thread blocked in a system call.
+// Test-only code. Every test file includes it after <doctest/doctest.h> and <pysock/socket.hpp>.
 #ifndef PYSOCK_TESTS_SUPPORT_HPP
 #define PYSOCK_TESTS_SUPPORT_HPP
 
 #include <doctest/doctest.h>
 #include <pysock/socket.hpp>
 
+#include "platform.hpp"
+
+#include <algorithm>
 #include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <vector>
 #include <exception>
 #include <string>
 #include <system_error>
@@ -15,6 +24,17 @@
 #include <typeindex>
 #include <typeinfo>
 #include <utility>
+
+#if defined(_WIN32)
+#include <random>
+#include <windows.h>
+#else
+#include <fcntl.h>
+#include <stdlib.h>
+#if defined(__linux__)
+#include <dirent.h>
+#endif
+#endif
 
 #if defined(__linux__)
 #include <atomic>
@@ -109,21 +129,168 @@ struct tcp_connection {
 };
 
 /// A connected pair without threads: a loopback connect completes as soon as the listener's
-/// kernel queue takes it, and accept() then returns at once.
-inline tcp_connection connect_tcp(int family = AF_INET) {
+/// kernel queue takes it, and accept() then returns at once. With `timeout`, both ends are in
+/// timeout mode (a test that goes wrong then fails instead of hanging).
+inline tcp_connection connect_tcp(int family = AF_INET,
+                                  std::optional<double> timeout = std::nullopt) {
     pysock::socket listener = make_listener(family);
     pysock::socket client(family, SOCK_STREAM);
     client.connect(listener.getsockname());
     auto [server, addr] = listener.accept();
+    if (timeout) {
+        client.settimeout(timeout);
+        server.settimeout(timeout);
+    }
     return {std::move(listener), std::move(client), std::move(server)};
 }
+
+/// A TCP port on 127.0.0.1 that refuses connections: held by a bound socket that never
+/// listens, so nobody else can take it while the test runs.
+struct refusing_port {
+    pysock::socket holder{AF_INET, SOCK_STREAM};
+    pysock::address addr;
+    refusing_port() {
+        holder.bind({"127.0.0.1", 0});
+        addr = holder.getsockname();
+    }
+};
+
+/// Reads exactly n bytes (fewer only at end of stream), within the socket's timeout.
+inline pysock::bytes recv_exactly(pysock::socket& s, std::size_t n) {
+    pysock::bytes out;
+    while (out.size() < n) {
+        pysock::bytes part = s.recv(n - out.size());
+        if (part.empty()) break;
+        out += part;
+    }
+    return out;
+}
+
+/// Reads until the peer ends the stream (bounded by the socket's timeout).
+inline pysock::bytes recv_all(pysock::socket& s) {
+    pysock::bytes out;
+    for (auto data = s.recv(4096); !data.empty(); data = s.recv(4096)) out += data;
+    return out;
+}
+
+/// FNV-1a: a cheap checksum that depends on every byte and its position. Feed it piece by
+/// piece by passing the previous value as `h`.
+inline constexpr std::uint64_t fnv_seed = 14695981039346656037ull;
+inline std::uint64_t fnv1a(const char* data, std::size_t n, std::uint64_t h = fnv_seed) {
+    for (std::size_t i = 0; i < n; ++i) h = (h ^ static_cast<unsigned char>(data[i])) * 1099511628211ull;
+    return h;
+}
+
+inline bool starts_with(const std::string& s, const std::string& prefix) {
+    return s.rfind(prefix, 0) == 0;
+}
+
+/// Restores the process-wide default timeout when a test ends, whatever happens. (A flag and a
+/// double rather than a std::optional: mingw-w64's GCC 12 at -O2 warns, wrongly, that the
+/// optional "may be used uninitialized" in the destructor.)
+struct default_timeout_guard {
+    bool had_timeout = pysock::getdefaulttimeout().has_value();
+    double saved = pysock::getdefaulttimeout().value_or(0.0);
+    default_timeout_guard() = default;
+    default_timeout_guard(const default_timeout_guard&) = delete;
+    default_timeout_guard& operator=(const default_timeout_guard&) = delete;
+    ~default_timeout_guard() {
+        if (had_timeout)
+            pysock::setdefaulttimeout(saved);
+        else
+            pysock::setdefaulttimeout(std::nullopt);
+    }
+};
+
+/// A fresh temporary directory (for AF_UNIX paths), removed with what it holds at scope exit.
+struct temp_dir {
+    std::string path;
+    temp_dir() {
+#if defined(_WIN32)
+        std::random_device rd;
+        auto p = std::filesystem::temp_directory_path() / ("pysock-" + std::to_string(rd()));
+        REQUIRE(std::filesystem::create_directory(p));
+        path = p.string();
+#else
+        char tmpl[] = "/tmp/pysock-XXXXXX";
+        REQUIRE(::mkdtemp(tmpl) != nullptr);
+        path = tmpl;
+#endif
+    }
+    temp_dir(const temp_dir&) = delete;
+    temp_dir& operator=(const temp_dir&) = delete;
+    ~temp_dir() {
+        std::error_code ignored;
+        std::filesystem::remove_all(path, ignored);
+    }
+    std::string operator/(const std::string& name) const { return path + "/" + name; }
+    /// A path inside this directory whose total length is exactly n bytes.
+    std::string path_of_length(std::size_t n) const {
+        REQUIRE(n > path.size() + 1);
+        return path + "/" + std::string(n - path.size() - 1, 'x');
+    }
+};
+
+// ---------------------------------------------------------------------------------------------
+// Descriptors
+// ---------------------------------------------------------------------------------------------
+
+#if defined(_WIN32)
+/// The open handle values, sorted (probed: wine 8 cannot enumerate handles; it hands out small
+/// values). A SOCKET is a handle.
+inline std::vector<std::string> fd_listing() {
+    std::vector<std::string> names;
+    DWORD flags = 0;
+    for (std::uintptr_t h = 4; h < 0x10000; h += 4)
+        if (::GetHandleInformation(reinterpret_cast<HANDLE>(h), &flags))
+            names.push_back(std::to_string(h));
+    std::sort(names.begin(), names.end());
+    return names;
+}
+
+/// Windows' close-on-exec: the handle is not inheritable.
+inline bool fd_is_cloexec(pysock::native_handle_type fd) {
+    DWORD flags = 0;
+    REQUIRE(::GetHandleInformation(reinterpret_cast<HANDLE>(fd), &flags));
+    return (flags & HANDLE_FLAG_INHERIT) == 0;
+}
+#else
+/// The open descriptors, sorted, from /proc/self/fd (Linux; the listing's own descriptor left
+/// out). Elsewhere an empty list: the checks that compare listings then compare nothing.
+inline std::vector<std::string> fd_listing() {
+    std::vector<std::string> names;
+#if defined(__linux__)
+    DIR* dir = ::opendir("/proc/self/fd");
+    REQUIRE(dir != nullptr);
+    const std::string own = std::to_string(::dirfd(dir));
+    while (dirent* e = ::readdir(dir))
+        if (e->d_name[0] != '.' && e->d_name != own) names.push_back(e->d_name);
+    ::closedir(dir);
+    std::sort(names.begin(), names.end());
+#endif
+    return names;
+}
+
+inline bool fd_is_cloexec(int fd) {
+    int flags = ::fcntl(fd, F_GETFD);
+    REQUIRE(flags != -1);
+    return (flags & FD_CLOEXEC) != 0;
+}
+
+inline bool fd_is_nonblocking(int fd) {
+    int flags = ::fcntl(fd, F_GETFL);
+    REQUIRE(flags != -1);
+    return (flags & O_NONBLOCK) != 0;
+}
+#endif
 
 /// Closes `s` with a reset (RST) instead of an orderly FIN: SO_LINGER with a zero timeout.
 inline void close_with_reset(pysock::socket& s) {
     ::linger l{};
     l.l_onoff = 1;
     l.l_linger = 0;
-    s.setsockopt(SOL_SOCKET, SO_LINGER, std::string_view(reinterpret_cast<const char*>(&l), sizeof l));
+    s.setsockopt(SOL_SOCKET, SO_LINGER,
+                 std::string_view(reinterpret_cast<const char*>(&l), sizeof l));
     s.close();
 }
 
@@ -170,8 +337,7 @@ public:
         sigset_t old_mask;
         ::pthread_sigmask(SIG_BLOCK, &set, &old_mask);
         timespec zero{};
-        while (::sigtimedwait(&set, nullptr, &zero) == TEST_SIGNAL) {
-        }
+        while (::sigtimedwait(&set, nullptr, &zero) == TEST_SIGNAL) {}
         ::sigaction(TEST_SIGNAL, &old_, nullptr);
         ::pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
     }
@@ -182,7 +348,9 @@ private:
 
 inline pid_t current_tid() { return static_cast<pid_t>(::syscall(SYS_gettid)); }
 
-inline std::string syscall_file(pid_t tid) { return "/proc/self/task/" + std::to_string(tid) + "/syscall"; }
+inline std::string syscall_file(pid_t tid) {
+    return "/proc/self/task/" + std::to_string(tid) + "/syscall";
+}
 
 inline bool can_see_syscalls() {
     std::ifstream f(syscall_file(current_tid()));
@@ -199,8 +367,8 @@ inline bool blocked_in_socket_call(pid_t tid) {
     long nr = std::strtol(first.c_str(), &end, 10);
     if (end == first.c_str()) return false;
     static const long blocking[] = {
-        SYS_recvfrom, SYS_recvmsg, SYS_read, SYS_sendto, SYS_sendmsg, SYS_write, SYS_ppoll,
-        SYS_pselect6, SYS_accept4, SYS_connect,
+        SYS_recvfrom,    SYS_recvmsg, SYS_read,     SYS_sendto,  SYS_sendmsg,
+        SYS_write,       SYS_ppoll,   SYS_pselect6, SYS_accept4, SYS_connect,
 #ifdef SYS_poll
         SYS_poll,
 #endif
@@ -252,7 +420,7 @@ struct target_thread {
     pid_t tid = current_tid();
     void interrupt() const { ::pthread_kill(handle, TEST_SIGNAL); }
 };
-#endif // __linux__
+#endif  // __linux__
 
 /// Whether this process can see what system call each of its threads is blocked in (Linux's
 /// /proc/self/task/<tid>/syscall): what the tests that interrupt a blocked call wait on.
@@ -264,6 +432,6 @@ inline bool syscalls_visible() {
 #endif
 }
 
-} // namespace pysock_test
+}  // namespace pysock_test
 
-#endif // PYSOCK_TESTS_SUPPORT_HPP
+#endif  // PYSOCK_TESTS_SUPPORT_HPP

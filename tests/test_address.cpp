@@ -52,7 +52,9 @@ TEST_CASE("address rejects a port outside 0..65535 with std::out_of_range") {
         CHECK(pysock::address("127.0.0.1", 65535).port == 65535);
         CHECK(pysock::address("::1", 65535, 0, 0).port == 65535);
     }
-    SUBCASE("one past the top") { CHECK_THROWS_AS(pysock::address("127.0.0.1", 65536), std::out_of_range); }
+    SUBCASE("one past the top") {
+        CHECK_THROWS_AS(pysock::address("127.0.0.1", 65536), std::out_of_range);
+    }
     SUBCASE("minus one") { CHECK_THROWS_AS(pysock::address("127.0.0.1", -1), std::out_of_range); }
     SUBCASE("a port that would wrap to a valid one") {
         CHECK_THROWS_AS(pysock::address("127.0.0.1", 65536 + 80), std::out_of_range);
@@ -107,7 +109,8 @@ TEST_CASE("an AF_INET address prints as Python prints the 2-tuple") {
 TEST_CASE("an AF_INET6 address prints as Python prints the 4-tuple") {
     CHECK(printed(pysock::address("::1", 8080, 0, 0)) == "('::1', 8080, 0, 0)");
     CHECK(printed(pysock::address("fe80::1", 80, 5, 2)) == "('fe80::1', 80, 5, 2)");
-    CHECK(printed(pysock::address("::", 0, 1048575, 4294967295u)) == "('::', 0, 1048575, 4294967295)");
+    CHECK(printed(pysock::address("::", 0, 1048575, 4294967295u)) ==
+          "('::', 0, 1048575, 4294967295)");
 }
 
 TEST_CASE("an AF_UNIX address prints as Python prints the path") {
@@ -146,7 +149,9 @@ TEST_CASE("the host is quoted with Python's str repr rules") {
         CHECK(printed(pysock::address("/tmp/a\nb")) == R"('/tmp/a\nb')");
     }
     SUBCASE("printable non-ASCII (UTF-8) is shown as is, as in Python 3") {
-        CHECK(printed(pysock::address("/tmp/donn\xc3\xa9" "e")) == "'/tmp/donn\xc3\xa9" "e'");
+        CHECK(printed(pysock::address("/tmp/donn\xc3\xa9"
+                                      "e")) == "'/tmp/donn\xc3\xa9"
+                                               "e'");
     }
 }
 
@@ -190,7 +195,8 @@ TEST_CASE("operator== compares host, port, flowinfo and scope_id") {
         CHECK_FALSE(pysock::address("::1", 80, 0, 1) == pysock::address("::1", 80, 0, 0));
     }
     SUBCASE("abstract names differing after an embedded NUL are unequal") {
-        CHECK_FALSE(pysock::address(std::string("\0a\0b", 4)) == pysock::address(std::string("\0a\0c", 4)));
+        CHECK_FALSE(pysock::address(std::string("\0a\0b", 4)) ==
+                    pysock::address(std::string("\0a\0c", 4)));
     }
     SUBCASE("operator!= is the negation") {
         CHECK(pysock::address("127.0.0.1", 80) != pysock::address("127.0.0.1", 81));
@@ -241,8 +247,10 @@ TEST_CASE("binding an AF_INET6 address with flowinfo above 20 bits throws std::o
 // CPython: bind(('127.0.0.1\0junk', 0)) raises TypeError "host name must not contain null character".
 TEST_CASE("a host with an embedded NUL is rejected with std::invalid_argument") {
     pysock::socket s(AF_INET, SOCK_STREAM);
-    CHECK_THROWS_AS(s.bind(pysock::address(std::string("127.0.0.1\0junk", 14), 0)), std::invalid_argument);
-    CHECK_THROWS_AS(s.connect(pysock::address(std::string("127.0.0.1\0junk", 14), 9)), std::invalid_argument);
+    CHECK_THROWS_AS(s.bind(pysock::address(std::string("127.0.0.1\0junk", 14), 0)),
+                    std::invalid_argument);
+    CHECK_THROWS_AS(s.connect(pysock::address(std::string("127.0.0.1\0junk", 14), 9)),
+                    std::invalid_argument);
 }
 
 TEST_CASE("binding to an unresolvable host name raises gaierror") {
@@ -261,14 +269,17 @@ TEST_CASE("binding to a malformed IPv4 address raises gaierror") {
 // instructions per sendto). It must never accept what inet_pton refuses, nor read it differently;
 // what it declines goes the general way (inet_pton, then getaddrinfo).
 namespace {
-bool fast_parse(const std::string& text, unsigned char (&out)[4]) { return pysock::detail::parse_ipv4(text, out); }
+bool fast_parse(const std::string& text, unsigned char (&out)[4]) {
+    return pysock::detail::parse_ipv4(text, out);
+}
 bool libc_parse(const std::string& text, unsigned char (&out)[4]) {
     return text.find('\0') == std::string::npos && ::inet_pton(AF_INET, text.c_str(), out) == 1;
 }
 }  // namespace
 
 TEST_CASE("the dotted-quad fast path reads canonical IPv4 text as inet_pton does") {
-    for (const char* text : {"127.0.0.1", "0.0.0.0", "255.255.255.255", "10.0.0.10", "9.99.199.249", "1.2.3.0"}) {
+    for (const char* text :
+         {"127.0.0.1", "0.0.0.0", "255.255.255.255", "10.0.0.10", "9.99.199.249", "1.2.3.0"}) {
         CAPTURE(text);
         unsigned char fast[4] = {}, libc[4] = {};
         REQUIRE(fast_parse(text, fast));
@@ -279,7 +290,8 @@ TEST_CASE("the dotted-quad fast path reads canonical IPv4 text as inet_pton does
     std::uint32_t x = 12345;
     for (int i = 0; i < 20000; ++i) {
         x = x * 1664525u + 1013904223u;
-        const std::string text = pysock::inet_ntoa(std::string(reinterpret_cast<const char*>(&x), 4));
+        const std::string text =
+            pysock::inet_ntoa(std::string(reinterpret_cast<const char*>(&x), 4));
         unsigned char fast[4] = {};
         REQUIRE_MESSAGE(fast_parse(text, fast), text);
         CHECK(std::memcmp(fast, &x, 4) == 0);
@@ -287,15 +299,17 @@ TEST_CASE("the dotted-quad fast path reads canonical IPv4 text as inet_pton does
 }
 
 TEST_CASE("the dotted-quad fast path leaves anything unusual to inet_pton and getaddrinfo") {
-    for (const char* text : {"", "1.2.3", "1.2.3.4.", "1.2.3.4.5", ".1.2.3", "1..2.3", "256.0.0.1", "1.2.3.1000",
-                             "01.2.3.4", "1.2.3.04", "00.0.0.0", "0x1.2.3.4", " 1.2.3.4", "1.2.3.4 ", "1.2.3.-4",
-                             "1.2.3.255a", "localhost", "::1"}) {
+    for (const char* text :
+         {"", "1.2.3", "1.2.3.4.", "1.2.3.4.5", ".1.2.3", "1..2.3", "256.0.0.1", "1.2.3.1000",
+          "01.2.3.4", "1.2.3.04", "00.0.0.0", "0x1.2.3.4", " 1.2.3.4", "1.2.3.4 ", "1.2.3.-4",
+          "1.2.3.255a", "localhost", "::1"}) {
         CAPTURE(text);
         unsigned char fast[4] = {};
         CHECK_FALSE(fast_parse(text, fast));
     }
     unsigned char fast[4] = {};
-    CHECK_FALSE(fast_parse(std::string("1.2.3.4\0", 8), fast));   // the embedded NUL is refused later, as before
+    CHECK_FALSE(fast_parse(std::string("1.2.3.4\0", 8),
+                           fast));  // the embedded NUL is refused later, as before
     // Random strings of digits, dots and a few strangers: accepted only when inet_pton agrees.
     const char alphabet[] = "0123456789.0123456789..x 5";
     std::uint32_t x = 777;
@@ -313,7 +327,7 @@ TEST_CASE("the dotted-quad fast path leaves anything unusual to inet_pton and ge
         REQUIRE_MESSAGE(libc_parse(text, l), text);
         REQUIRE_MESSAGE(std::memcmp(f, l, 4) == 0, text);
     }
-    CHECK(accepted > 0);   // the campaign did reach the accepting path
+    CHECK(accepted > 0);  // the campaign did reach the accepting path
 }
 
 TEST_CASE("sendto and connect reach the address the fast path parsed") {
@@ -323,7 +337,7 @@ TEST_CASE("sendto and connect reach the address the fast path parsed") {
     const auto port = receiver.getsockname().port;
     pysock::socket sender(AF_INET, SOCK_DGRAM);
     sender.sendto("via 127.0.0.1", pysock::address("127.0.0.1", port));
-    sender.sendto("via localhost", pysock::address("localhost", port));   // the general way
+    sender.sendto("via localhost", pysock::address("localhost", port));  // the general way
     CHECK(receiver.recv(64) == "via 127.0.0.1");
     CHECK(receiver.recv(64) == "via localhost");
     sender.connect(pysock::address("127.0.0.1", port));
@@ -342,7 +356,8 @@ TEST_CASE("an IPv6 literal on an AF_INET socket raises gaierror EAI_ADDRFAMILY")
         CHECK(std::string(e.what()) == "[Errno -9] Address family for hostname not supported");
 #else
         // Windows (no EAI_ADDRFAMILY, no gai_strerror in CPython): "[Errno 11001] getaddrinfo failed"
-        CHECK(std::string(e.what()) == "[Errno " + std::to_string(e.code().value()) + "] getaddrinfo failed");
+        CHECK(std::string(e.what()) ==
+              "[Errno " + std::to_string(e.code().value()) + "] getaddrinfo failed");
 #endif
     }
 }

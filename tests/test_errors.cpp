@@ -7,6 +7,7 @@
 #include <pysock/socket.hpp>
 
 #include "platform.hpp"
+#include "support.hpp"
 
 #include <cerrno>
 #include <string>
@@ -19,34 +20,27 @@ namespace {
 template <class Derived, class Base>
 constexpr bool is_a = std::is_base_of<Base, Derived>::value;
 
-// A connected TCP pair on 127.0.0.1 (the server side accepted), with bounded timeouts.
-struct tcp_pair {
-    pysock::socket server = pysock::create_server(pysock::address("127.0.0.1", 0));
-    pysock::socket client;
-    pysock::socket conn;
-    tcp_pair() {
-        server.settimeout(5.0);
-        client = pysock::create_connection(server.getsockname(), 5.0);
-        conn = server.accept().first;
-        conn.settimeout(5.0);
-    }
-};
-
 }  // namespace
 
 // CPython: TestExceptions.testExceptionTree
 TEST_CASE("the exception tree mirrors Python's OSError hierarchy") {
     static_assert(is_a<pysock::error, std::system_error>, "error is a std::system_error");
-    static_assert(is_a<pysock::timeout, pysock::error>, "timeout is an error (socket.timeout is TimeoutError)");
+    static_assert(is_a<pysock::timeout, pysock::error>,
+                  "timeout is an error (socket.timeout is TimeoutError)");
     static_assert(is_a<pysock::gaierror, pysock::error>, "gaierror is an error");
     static_assert(is_a<pysock::blocking_io_error, pysock::error>, "BlockingIOError is an OSError");
     static_assert(is_a<pysock::permission_error, pysock::error>, "PermissionError is an OSError");
-    static_assert(is_a<pysock::file_not_found_error, pysock::error>, "FileNotFoundError is an OSError");
+    static_assert(is_a<pysock::file_not_found_error, pysock::error>,
+                  "FileNotFoundError is an OSError");
     static_assert(is_a<pysock::connection_error, pysock::error>, "ConnectionError is an OSError");
-    static_assert(is_a<pysock::broken_pipe_error, pysock::connection_error>, "BrokenPipeError is a ConnectionError");
-    static_assert(is_a<pysock::connection_aborted_error, pysock::connection_error>, "ConnectionAbortedError");
-    static_assert(is_a<pysock::connection_refused_error, pysock::connection_error>, "ConnectionRefusedError");
-    static_assert(is_a<pysock::connection_reset_error, pysock::connection_error>, "ConnectionResetError");
+    static_assert(is_a<pysock::broken_pipe_error, pysock::connection_error>,
+                  "BrokenPipeError is a ConnectionError");
+    static_assert(is_a<pysock::connection_aborted_error, pysock::connection_error>,
+                  "ConnectionAbortedError");
+    static_assert(is_a<pysock::connection_refused_error, pysock::connection_error>,
+                  "ConnectionRefusedError");
+    static_assert(is_a<pysock::connection_reset_error, pysock::connection_error>,
+                  "ConnectionResetError");
     // Siblings are not related.
     static_assert(!is_a<pysock::timeout, pysock::connection_error>, "");
     static_assert(!is_a<pysock::gaierror, pysock::timeout>, "");
@@ -104,14 +98,25 @@ TEST_CASE("a closed socket raises error EBADF") {
             CHECK(e.code().value() == pysock_test::closed_socket_errno);
             CHECK(std::string(e.what()) ==
                   pysock_test::on_platform("[Errno 9] Bad file descriptor",
-                                           "[WinError 10038] An operation was attempted on something that is not a socket"));
+                                           "[WinError 10038] An operation was attempted on "
+                                           "something that is not a socket"));
         }
     };
-    SUBCASE("send") { check_ebadf([&] { s.send("x"); }); }
-    SUBCASE("recv") { check_ebadf([&] { s.recv(1); }); }
-    SUBCASE("bind") { check_ebadf([&] { s.bind(pysock::address("127.0.0.1", 0)); }); }
-    SUBCASE("getsockname") { check_ebadf([&] { (void)s.getsockname(); }); }
-    SUBCASE("settimeout") { check_ebadf([&] { s.settimeout(1.0); }); }  // CPython: [Errno 9] too
+    SUBCASE("send") {
+        check_ebadf([&] { s.send("x"); });
+    }
+    SUBCASE("recv") {
+        check_ebadf([&] { s.recv(1); });
+    }
+    SUBCASE("bind") {
+        check_ebadf([&] { s.bind(pysock::address("127.0.0.1", 0)); });
+    }
+    SUBCASE("getsockname") {
+        check_ebadf([&] { (void)s.getsockname(); });
+    }
+    SUBCASE("settimeout") {
+        check_ebadf([&] { s.settimeout(1.0); });
+    }  // CPython: [Errno 9] too
     SUBCASE("close again is harmless") { CHECK_NOTHROW(s.close()); }
 }
 
@@ -142,10 +147,11 @@ TEST_CASE("gaierror has its own category and gai_strerror's message") {
         CHECK(e.code().category() != std::system_category());
         CHECK(e.code().category() == pysock::gai_category());
         // CPython on Windows has no gai_strerror: "[Errno 11001] getaddrinfo failed".
-        CHECK(e.code().message() == pysock_test::on_platform<std::string>(::gai_strerror(EAI_NONAME),
-                                                                          "getaddrinfo failed"));
-        CHECK(std::string(e.what()) == pysock_test::on_platform("[Errno -2] Name or service not known",
-                                                                "[Errno 11001] getaddrinfo failed"));
+        CHECK(e.code().message() == pysock_test::on_platform<std::string>(
+                                        ::gai_strerror(EAI_NONAME), "getaddrinfo failed"));
+        CHECK(std::string(e.what()) ==
+              pysock_test::on_platform("[Errno -2] Name or service not known",
+                                       "[Errno 11001] getaddrinfo failed"));
     }
 }
 
@@ -175,7 +181,8 @@ TEST_CASE("blocking_io_error on a non-blocking socket reads like BlockingIOError
         CHECK((e.code().value() == EAGAIN || e.code().value() == EWOULDBLOCK));
         CHECK(std::string(e.what()) ==
               pysock_test::on_platform("[Errno 11] Resource temporarily unavailable",
-                                       "[WinError 10035] A non-blocking socket operation could not be completed immediately"));
+                                       "[WinError 10035] A non-blocking socket operation could not "
+                                       "be completed immediately"));
     }
 }
 
@@ -205,14 +212,17 @@ TEST_CASE("permission_error for a broadcast without SO_BROADCAST") {
     } catch (const pysock::permission_error& e) {
         CHECK(e.code().value() == pysock_test::on_platform(EACCES, 10013));  // WSAEACCES
         CHECK(std::string(e.what()) ==
-              pysock_test::on_platform("[Errno 13] Permission denied",
-                                       "[WinError 10013] An attempt was made to access a socket in a way "
-                                       "forbidden by its access permissions"));
+              pysock_test::on_platform(
+                  "[Errno 13] Permission denied",
+                  "[WinError 10013] An attempt was made to access a socket in a way "
+                  "forbidden by its access permissions"));
     }
 }
 
-TEST_CASE("file_not_found_error when an AF_UNIX path does not exist" *
-          pysock_test::skip_on_windows("POSIX AF_UNIX paths (wine has no AF_UNIX; Windows reports a missing path differently)")) {
+TEST_CASE(
+    "file_not_found_error when an AF_UNIX path does not exist" *
+    pysock_test::skip_on_windows(
+        "POSIX AF_UNIX paths (wine has no AF_UNIX; Windows reports a missing path differently)")) {
     pysock::socket s(AF_UNIX, SOCK_STREAM);
     try {
         s.connect(pysock::address("/nonexistent-pysock-dir/sock"));
@@ -235,9 +245,10 @@ TEST_CASE("connection_refused_error when nobody listens") {
     } catch (const pysock::connection_refused_error& e) {
         CHECK(e.code().value() == ECONNREFUSED);
         CHECK(std::string(e.what()) ==
-              pysock_test::on_platform("[Errno 111] Connection refused",
-                                       "[WinError 10061] No connection could be made because the target "
-                                       "machine actively refused it"));
+              pysock_test::on_platform(
+                  "[Errno 111] Connection refused",
+                  "[WinError 10061] No connection could be made because the target "
+                  "machine actively refused it"));
     }
 }
 
@@ -250,7 +261,8 @@ TEST_CASE("connect_ex returns the errno instead of throwing") {
 }
 
 TEST_CASE("broken_pipe_error when the peer is gone, and no SIGPIPE" *
-          pysock_test::skip_on_windows("socketpair() is TCP on Windows: the first send to a closed peer succeeds")) {
+          pysock_test::skip_on_windows(
+              "socketpair() is TCP on Windows: the first send to a closed peer succeeds")) {
     auto [a, b] = pysock::socketpair();
     b.close();
     try {
@@ -264,7 +276,8 @@ TEST_CASE("broken_pipe_error when the peer is gone, and no SIGPIPE" *
 
 TEST_CASE("connection_reset_error when the peer closes with unread data") {
     SUBCASE("AF_UNIX") {
-        PYSOCK_TEST_SKIP_IF(pysock_test::under_wine(), "wine 8: a close with unread data reaches the peer as a clean EOF");
+        PYSOCK_TEST_SKIP_IF(pysock_test::under_wine(),
+                            "wine 8: a close with unread data reaches the peer as a clean EOF");
         auto [a, b] = pysock::socketpair();
         a.settimeout(5.0);
         a.send("unread");
@@ -276,13 +289,14 @@ TEST_CASE("connection_reset_error when the peer closes with unread data") {
             CHECK(e.code().value() == ECONNRESET);
             CHECK(std::string(e.what()) ==
                   pysock_test::on_platform("[Errno 104] Connection reset by peer",
-                                           "[WinError 10054] An existing connection was forcibly closed by the remote host"));
+                                           "[WinError 10054] An existing connection was forcibly "
+                                           "closed by the remote host"));
         }
     }
     SUBCASE("TCP") {
-        tcp_pair p;
+        auto p = pysock_test::connect_tcp(AF_INET, 5.0);
         p.client.sendall("data");
-        p.conn.close();  // unread data: TCP sends RST
+        p.server.close();  // unread data: TCP sends RST
         try {
             p.client.recv(10);
             FAIL("no throw");
@@ -290,7 +304,8 @@ TEST_CASE("connection_reset_error when the peer closes with unread data") {
             CHECK(e.code().value() == ECONNRESET);
             CHECK(std::string(e.what()) ==
                   pysock_test::on_platform("[Errno 104] Connection reset by peer",
-                                           "[WinError 10054] An existing connection was forcibly closed by the remote host"));
+                                           "[WinError 10054] An existing connection was forcibly "
+                                           "closed by the remote host"));
         }
     }
 }
@@ -298,7 +313,8 @@ TEST_CASE("connection_reset_error when the peer closes with unread data") {
 TEST_CASE("sendall's timeout says how many bytes got out") {
     auto [a, b] = pysock::socketpair();
     a.settimeout(0.2);
-    const std::string big(16 * 1024 * 1024, 'x');  // far more than the socket buffers hold; b never reads
+    const std::string big(16 * 1024 * 1024,
+                          'x');  // far more than the socket buffers hold; b never reads
     try {
         a.sendall(big);
         FAIL("no throw");

@@ -43,7 +43,8 @@ int wait_child(pid_t pid) {
             ::waitpid(pid, &status, 0);
             return -1;
         }
-        std::this_thread::sleep_for(1ms);  // polling a child's exit: there is no descriptor to wait on
+        // Polling a child's exit: there is no descriptor to wait on.
+        std::this_thread::sleep_for(1ms);
     }
     return WIFEXITED(status) ? WEXITSTATUS(status) : -3;
 }
@@ -63,7 +64,7 @@ int socket_visible_after_exec(int fd) {
 }
 #endif
 
-} // namespace
+}  // namespace
 
 TEST_CASE("sockets are closed across exec unless set_inheritable(true)" *
           pysock_test::skip_on_windows("POSIX fork/exec and /proc/self/fd: Windows has neither")) {
@@ -136,11 +137,15 @@ TEST_CASE("module functions may be called from many threads at once") {
                     pysock::socket s(AF_INET, SOCK_DGRAM);
                     auto got = s.gettimeout();
                     if (!got || *got < 1.0 || *got > threads) fail();
-                    auto infos = pysock::getaddrinfo("127.0.0.1", 1000 + i, AF_INET, SOCK_DGRAM, 0, AI_NUMERICHOST);
+                    auto infos = pysock::getaddrinfo("127.0.0.1", 1000 + i, AF_INET, SOCK_DGRAM, 0,
+                                                     AI_NUMERICHOST);
                     if (infos.size() != 1 || infos[0].sockaddr.port != 1000 + i) fail();
-                    if (pysock::inet_ntop(AF_INET6, pysock::inet_pton(AF_INET6, "fe80::1")) != "fe80::1") fail();
+                    if (pysock::inet_ntop(AF_INET6, pysock::inet_pton(AF_INET6, "fe80::1")) !=
+                        "fe80::1")
+                        fail();
                     if (pysock::repr(std::string(1, static_cast<char>(i))).empty()) fail();
-                    if (pysock::to_string(pysock::address("::1", i, 0, 0)) != "('::1', " + std::to_string(i) + ", 0, 0)")
+                    if (pysock::to_string(pysock::address("::1", i, 0, 0)) !=
+                        "('::1', " + std::to_string(i) + ", 0, 0)")
                         fail();
                 }
             } catch (...) {
@@ -153,14 +158,16 @@ TEST_CASE("module functions may be called from many threads at once") {
     CHECK(failures.load() == 0);
 }
 
-TEST_CASE("changing the timeout while another thread is blocked in recv is defined, not a data race") {
+TEST_CASE(
+    "changing the timeout while another thread is blocked in recv is defined, not a data race") {
     auto pair = pysock::socketpair();
     pair.first.settimeout(WAIT.count());
     auto reader = std::async(std::launch::async, [&] { return pair.first.recv(16); });
     // The reader keeps the mode it started with; the writes here race with its reads of the
     // socket's state, which the header keeps in atomics (TSan checks it).
     for (int i = 0; i < 1000; ++i) {
-        pair.first.settimeout(i % 2 ? std::optional<double>(WAIT.count()) : std::optional<double>(2.0 * WAIT.count()));
+        pair.first.settimeout(i % 2 ? std::optional<double>(WAIT.count())
+                                    : std::optional<double>(2.0 * WAIT.count()));
         auto t = pair.first.gettimeout();
         CHECK((t && *t >= WAIT.count()));
     }

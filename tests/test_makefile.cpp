@@ -27,13 +27,6 @@ struct pair_of_sockets {
     }
 };
 
-// Everything the peer sends until it closes.
-pysock::bytes drain(pysock::socket& s) {
-    pysock::bytes all;
-    for (auto chunk = s.recv(4096); !chunk.empty(); chunk = s.recv(4096)) all += chunk;
-    return all;
-}
-
 }  // namespace
 
 // =============================================================================================
@@ -46,9 +39,10 @@ TEST_CASE("makefile accepts Python's modes and says what each can do") {
         const char* mode;
         bool readable, writable;
     };
-    for (auto e : {expected{"r", true, false}, expected{"rb", true, false}, expected{"b", true, false},
-                   expected{"w", false, true}, expected{"wb", false, true}, expected{"rw", true, true},
-                   expected{"rwb", true, true}, expected{"wr", true, true}, expected{"", true, false}}) {
+    for (auto e :
+         {expected{"r", true, false}, expected{"rb", true, false}, expected{"b", true, false},
+          expected{"w", false, true}, expected{"wb", false, true}, expected{"rw", true, true},
+          expected{"rwb", true, true}, expected{"wr", true, true}, expected{"", true, false}}) {
         CAPTURE(e.mode);
         pysock::socket_file f = p.a.makefile(e.mode);
         CHECK(f.readable() == e.readable);
@@ -102,7 +96,8 @@ TEST_CASE("readline keeps the newline, and returns the last line without one at 
 TEST_CASE("a line split across many recv calls, one byte each, comes back whole") {
     pair_of_sockets p;
     peer_thread writer([&] {
-        for (char c : std::string("split across many reads\nnext\n")) p.a.sendall(std::string(1, c));
+        for (char c : std::string("split across many reads\nnext\n"))
+            p.a.sendall(std::string(1, c));
         p.a.shutdown(SHUT_WR);
     });
     pysock::socket_file f = p.b.makefile("rb", 1);  // a one-byte buffer: one recv() per byte
@@ -132,8 +127,8 @@ TEST_CASE("readline's limit cuts a line, and the rest follows") {
     CHECK(f.readline(5) == "hello");
     CHECK(f.readline(5) == " worl");
     CHECK(f.readline(5) == "d\n");
-    CHECK(f.readline(2) == "x\n");   // the newline fits: the line ends there
-    CHECK(f.readline(0).empty());    // Python: readline(0) is b''
+    CHECK(f.readline(2) == "x\n");  // the newline fits: the line ends there
+    CHECK(f.readline(0).empty());   // Python: readline(0) is b''
 }
 
 TEST_CASE("a limit bounds what a peer that never sends a newline can make the reader hold") {
@@ -190,7 +185,8 @@ TEST_CASE("readinto fills the buffer, from what is buffered first") {
     CHECK(rest.substr(0, 2) == "89");
 }
 
-TEST_CASE("an unbuffered file reads with one recv per read, and readline never reads past its line") {
+TEST_CASE(
+    "an unbuffered file reads with one recv per read, and readline never reads past its line") {
     pair_of_sockets p;
     p.a.sendall("one\ntwo\n");
     pysock::socket_file f = p.b.makefile("rb", 0);
@@ -241,7 +237,7 @@ TEST_CASE("a write larger than the buffer goes out at once, after what was buffe
     CHECK(f.write(big) == big.size());
     f.close();
     p.a.close();
-    CHECK(drain(p.b) == "head:" + big);
+    CHECK(recv_all(p.b) == "head:" + big);
 }
 
 TEST_CASE("an unbuffered writer sends every write at once") {
@@ -337,8 +333,9 @@ TEST_CASE("the file keeps the socket's timeout mode") {
     expect_raises<pysock::blocking_io_error>([&] { f.readline(); });
 }
 
-TEST_CASE("a peer reset in the middle of a line is ConnectionResetError" *
-          skip_under_wine("wine 8: an abortive close (SO_LINGER 0) reaches the peer as a clean EOF")) {
+TEST_CASE(
+    "a peer reset in the middle of a line is ConnectionResetError" *
+    skip_under_wine("wine 8: an abortive close (SO_LINGER 0) reaches the peer as a clean EOF")) {
     tcp_connection c = connect_tcp();
     c.server.settimeout(SAFETY_TIMEOUT);
     pysock::socket_file f = c.server.makefile("rb");

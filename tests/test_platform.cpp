@@ -18,35 +18,7 @@
 #include <type_traits>
 #include <vector>
 
-namespace {
-
-bool starts_with(const std::string& s, const std::string& prefix) {
-    return s.compare(0, prefix.size(), prefix) == 0;
-}
-
-// A connected TCP pair on 127.0.0.1 with bounded timeouts.
-struct tcp_pair {
-    pysock::socket listener = pysock::create_server(pysock::address("127.0.0.1", 0));
-    pysock::socket client;
-    pysock::socket conn;
-    tcp_pair() {
-        listener.settimeout(5.0);
-        client = pysock::create_connection(listener.getsockname(), 5.0);
-        conn = listener.accept().first;
-        conn.settimeout(5.0);
-    }
-};
-
-// A port on 127.0.0.1 nobody listens on: bound by a socket that is then closed.
-int closed_port() {
-    pysock::socket s(AF_INET, SOCK_STREAM);
-    s.bind(pysock::address("127.0.0.1", 0));
-    int port = s.getsockname().port;
-    s.close();
-    return port;
-}
-
-}  // namespace
+using pysock_test::starts_with;
 
 // First in this file (doctest runs a file's tests in order), so that it starts the network
 // stack: on Windows, Winsock must be started once, lazily and thread-safely, by pysock itself.
@@ -63,7 +35,9 @@ TEST_CASE("the first calls, from many threads at once, need no set-up (Winsock s
                     if (s.getsockname().port != 0) ++ok;
                 } else {
                     auto infos = pysock::getaddrinfo("127.0.0.1", 80, AF_INET, SOCK_STREAM);
-                    if (!infos.empty() && infos[0].sockaddr.port == 80 && !pysock::gethostname().empty()) ++ok;
+                    if (!infos.empty() && infos[0].sockaddr.port == 80 &&
+                        !pysock::gethostname().empty())
+                        ++ok;
                 }
             } catch (const std::exception&) {
                 // counted as missing below (doctest assertions stay on the main thread)
@@ -87,7 +61,8 @@ TEST_CASE("native_handle_type is the platform's handle and fileno() is -1 once c
 }
 
 TEST_CASE("a refused connection is connection_refused_error with the platform's text") {
-    int port = closed_port();
+    pysock_test::refusing_port nobody;
+    const int port = nobody.addr.port;
     pysock::socket s(AF_INET, SOCK_STREAM);
     s.settimeout(10.0);  // real Windows retries a refused SYN for about 2 s before giving up
     try {
@@ -98,10 +73,11 @@ TEST_CASE("a refused connection is connection_refused_error with the platform's 
         // CPython: "[Errno 111] Connection refused" on Linux,
         // "[WinError 10061] No connection could be made because the target machine actively refused it"
         if (pysock_test::on_windows)
-            CHECK(std::string(e.what()) ==
-                  "[WinError 10061] No connection could be made because the target machine actively refused it");
+            CHECK(std::string(e.what()) == "[WinError 10061] No connection could be made because "
+                                           "the target machine actively refused it");
         else
-            CHECK(std::string(e.what()) == "[Errno " + std::to_string(ECONNREFUSED) + "] Connection refused");
+            CHECK(std::string(e.what()) ==
+                  "[Errno " + std::to_string(ECONNREFUSED) + "] Connection refused");
     }
     pysock::socket t(AF_INET, SOCK_STREAM);
     t.settimeout(10.0);
@@ -109,22 +85,23 @@ TEST_CASE("a refused connection is connection_refused_error with the platform's 
 }
 
 TEST_CASE("a non-blocking recv with nothing to read is blocking_io_error (EWOULDBLOCK)") {
-    tcp_pair p;
-    p.conn.setblocking(false);
+    auto p = pysock_test::connect_tcp(AF_INET, 5.0);
+    p.server.setblocking(false);
     try {
-        p.conn.recv(10);
+        p.server.recv(10);
         FAIL("recv on an empty non-blocking socket returned");
     } catch (const pysock::blocking_io_error& e) {
         CHECK(e.code().value() == EWOULDBLOCK);
         if (pysock_test::on_windows)
-            CHECK(std::string(e.what()) ==
-                  "[WinError 10035] A non-blocking socket operation could not be completed immediately");
+            CHECK(std::string(e.what()) == "[WinError 10035] A non-blocking socket operation could "
+                                           "not be completed immediately");
         else
             CHECK(std::string(e.what()) == "[Errno 11] Resource temporarily unavailable");
     }
 }
 
-TEST_CASE("a non-blocking connect is blocking_io_error, connect_ex returns EWOULDBLOCK/EINPROGRESS") {
+TEST_CASE(
+    "a non-blocking connect is blocking_io_error, connect_ex returns EWOULDBLOCK/EINPROGRESS") {
     pysock::socket listener = pysock::create_server(pysock::address("127.0.0.1", 0));
     pysock::socket s(AF_INET, SOCK_STREAM);
     s.setblocking(false);
@@ -135,11 +112,11 @@ TEST_CASE("a non-blocking connect is blocking_io_error, connect_ex returns EWOUL
 }
 
 TEST_CASE("a recv deadline is timeout: 'timed out' with ETIMEDOUT") {
-    tcp_pair p;
-    p.conn.settimeout(0.05);
+    auto p = pysock_test::connect_tcp(AF_INET, 5.0);
+    p.server.settimeout(0.05);
     auto start = std::chrono::steady_clock::now();
     try {
-        p.conn.recv(10);
+        p.server.recv(10);
         FAIL("recv returned without data");
     } catch (const pysock::timeout& e) {
         CHECK(std::string(e.what()) == "timed out");
@@ -150,21 +127,22 @@ TEST_CASE("a recv deadline is timeout: 'timed out' with ETIMEDOUT") {
     CHECK(waited < 3.0);
     // The socket is still usable after the timeout.
     p.client.sendall("ok");
-    p.conn.settimeout(5.0);
-    CHECK(p.conn.recv(10) == "ok");
+    p.server.settimeout(5.0);
+    CHECK(p.server.recv(10) == "ok");
 }
 
 TEST_CASE("sending after shutdown(SHUT_WR) is broken_pipe_error (EPIPE, WSAESHUTDOWN on Windows)") {
-    tcp_pair p;
+    auto p = pysock_test::connect_tcp(AF_INET, 5.0);
     p.client.shutdown(SHUT_WR);
-    CHECK(p.conn.recv(10) == "");  // the peer sees the end of the stream
+    CHECK(p.server.recv(10) == "");  // the peer sees the end of the stream
     try {
         p.client.send("x");
         FAIL("send after SHUT_WR succeeded");
     } catch (const pysock::broken_pipe_error& e) {
         CHECK(e.code().value() == (pysock_test::on_windows ? ESHUTDOWN : EPIPE));
         if (pysock_test::on_windows)
-            CHECK(starts_with(e.what(), "[WinError 10058] A request to send or receive data was disallowed"));
+            CHECK(starts_with(e.what(),
+                              "[WinError 10058] A request to send or receive data was disallowed"));
         else
             CHECK(std::string(e.what()) == "[Errno 32] Broken pipe");
     }
@@ -197,7 +175,8 @@ TEST_CASE("a failed name lookup is gaierror with the platform's text") {
         std::string what = e.what();
         CHECK(starts_with(what, "[Errno " + std::to_string(e.code().value()) + "] "));
         // CPython on Windows has no gai_strerror: "[Errno 11001] getaddrinfo failed".
-        if (pysock_test::on_windows) CHECK(what.substr(what.find("] ") + 2) == "getaddrinfo failed");
+        if (pysock_test::on_windows)
+            CHECK(what.substr(what.find("] ") + 2) == "getaddrinfo failed");
         CHECK(e.code().category() == pysock::gai_category());
     }
 }
@@ -238,8 +217,9 @@ TEST_CASE("create_server sets SO_REUSEADDR on POSIX only, as CPython") {
     // process bind the listening port.
     CHECK((s.getsockopt(SOL_SOCKET, SO_REUSEADDR) != 0) == !pysock_test::on_windows);
 #if !defined(SO_REUSEPORT)
-    CHECK_THROWS_AS(pysock::create_server(pysock::address("127.0.0.1", 0), AF_INET, std::nullopt, true),
-                    std::invalid_argument);
+    CHECK_THROWS_AS(
+        pysock::create_server(pysock::address("127.0.0.1", 0), AF_INET, std::nullopt, true),
+        std::invalid_argument);
 #endif
 }
 
@@ -256,23 +236,23 @@ TEST_CASE("a second server on a port in use is EADDRINUSE, with the address in t
         CHECK(starts_with(what, "[Errno " + std::to_string(EADDRINUSE) + "] "));
         if (pysock_test::on_windows)
             CHECK(starts_with(what, "[Errno 10048] Only one usage of each socket address"));
-        CHECK(what.find("(while attempting to bind on address ('127.0.0.1', " + std::to_string(taken.port) +
-                        "))") != std::string::npos);
+        CHECK(what.find("(while attempting to bind on address ('127.0.0.1', " +
+                        std::to_string(taken.port) + "))") != std::string::npos);
     }
 }
 
 TEST_CASE("sockets, accepted sockets and duplicates are not inherited by child processes") {
-    tcp_pair p;
+    auto p = pysock_test::connect_tcp(AF_INET, 5.0);
     CHECK_FALSE(p.listener.get_inheritable());
     CHECK_FALSE(p.client.get_inheritable());
     // Windows hands accept() an inheritable handle: pysock clears the flag.
-    CHECK_FALSE(p.conn.get_inheritable());
-    pysock::socket d = p.conn.dup();
+    CHECK_FALSE(p.server.get_inheritable());
+    pysock::socket d = p.server.dup();
     CHECK_FALSE(d.get_inheritable());
-    p.conn.set_inheritable(true);
-    CHECK(p.conn.get_inheritable());
-    p.conn.set_inheritable(false);
-    CHECK_FALSE(p.conn.get_inheritable());
+    p.server.set_inheritable(true);
+    CHECK(p.server.get_inheritable());
+    p.server.set_inheritable(false);
+    CHECK_FALSE(p.server.get_inheritable());
 }
 
 TEST_CASE("an accepted socket starts blocking even when the listener is non-blocking") {
@@ -305,11 +285,11 @@ TEST_CASE("an accepted socket starts blocking even when the listener is non-bloc
 }
 
 TEST_CASE("dup() shares the socket: the duplicate works after the original is closed") {
-    tcp_pair p;
-    pysock::socket d = p.conn.dup();
-    CHECK(d.getsockname() == p.conn.getsockname());
-    CHECK(d.gettimeout() == p.conn.gettimeout());
-    p.conn.close();
+    auto p = pysock_test::connect_tcp(AF_INET, 5.0);
+    pysock::socket d = p.server.dup();
+    CHECK(d.getsockname() == p.server.getsockname());
+    CHECK(d.gettimeout() == p.server.gettimeout());
+    p.server.close();
     p.client.sendall("still here");
     CHECK(d.recv(20) == "still here");
 }
@@ -333,7 +313,8 @@ TEST_CASE("getsockopt reads one-byte BOOL options as 0/1 (Windows returns some a
 }
 
 TEST_CASE("IPv6 loopback, and a dual-stack server accepts IPv4 clients") {
-    pysock::socket server = pysock::create_server(pysock::address("", 0), AF_INET6, std::nullopt, false, true);
+    pysock::socket server =
+        pysock::create_server(pysock::address("", 0), AF_INET6, std::nullopt, false, true);
     server.settimeout(5.0);
     int port = server.getsockname().port;
     pysock::socket v4 = pysock::create_connection(pysock::address("127.0.0.1", port), 5.0);
@@ -367,8 +348,9 @@ TEST_CASE("inet_aton accepts the classic short forms and 255.255.255.255") {
 }
 
 TEST_CASE("AF_UNIX stream sockets carry data" *
-          pysock_test::skip_under_wine("wine 8: socket(AF_UNIX) fails with WSAEAFNOSUPPORT (works on Windows 10 1803+)")) {
-    std::string path = "pysock-platform-" + std::to_string(closed_port()) + ".sock";
+          pysock_test::skip_under_wine(
+              "wine 8: socket(AF_UNIX) fails with WSAEAFNOSUPPORT (works on Windows 10 1803+)")) {
+    std::string path = "pysock-platform-" + std::to_string(pysock_test::refusing_port().addr.port) + ".sock";
     pysock::socket server(AF_UNIX, SOCK_STREAM);
     server.bind(pysock::address(path));
     server.listen();
@@ -384,19 +366,20 @@ TEST_CASE("AF_UNIX stream sockets carry data" *
 }
 
 TEST_CASE("shutdown(SHUT_RDWR) from another thread wakes a thread blocked in recv" *
-          pysock_test::skip_under_wine("wine 8: shutdown() from another thread does not wake a blocked recv")) {
-    tcp_pair p;
+          pysock_test::skip_under_wine(
+              "wine 8: shutdown() from another thread does not wake a blocked recv")) {
+    auto p = pysock_test::connect_tcp(AF_INET, 5.0);
     std::atomic<bool> receiving{false};
     std::thread closer([&] {
         while (!receiving.load()) std::this_thread::yield();
         std::this_thread::sleep_for(std::chrono::milliseconds(100));  // let recv block first
-        p.conn.shutdown(SHUT_RDWR);
+        p.server.shutdown(SHUT_RDWR);
     });
     auto start = std::chrono::steady_clock::now();
     std::string got = "unset";
     try {
         receiving = true;
-        got = p.conn.recv(10);  // 5 s timeout: a missing wake-up fails, never hangs
+        got = p.server.recv(10);  // 5 s timeout: a missing wake-up fails, never hangs
     } catch (const pysock::error& e) {
         got = std::string("error: ") + e.what();
     }
@@ -406,9 +389,10 @@ TEST_CASE("shutdown(SHUT_RDWR) from another thread wakes a thread blocked in rec
     CHECK(waited < 4.0);
 }
 
-TEST_CASE("an abortive close (SO_LINGER 0) reaches the peer as connection_reset_error" *
-          pysock_test::skip_under_wine("wine 8: an abortive close reaches the peer as a clean EOF")) {
-    tcp_pair p;
+TEST_CASE(
+    "an abortive close (SO_LINGER 0) reaches the peer as connection_reset_error" *
+    pysock_test::skip_under_wine("wine 8: an abortive close reaches the peer as a clean EOF")) {
+    auto p = pysock_test::connect_tcp(AF_INET, 5.0);
     pysock_test::close_with_reset(p.client);
-    CHECK_THROWS_AS(p.conn.recv(10), pysock::connection_reset_error);
+    CHECK_THROWS_AS(p.server.recv(10), pysock::connection_reset_error);
 }

@@ -29,7 +29,7 @@
 namespace bench {
 unsigned long long allocations();  // bench/alloc_counter.cpp, linked into this test
 bool allocations_counted();        // false under ThreadSanitizer (its runtime owns operator new)
-}
+}  // namespace bench
 
 namespace sel = pysock::selectors;
 using namespace pysock_test;
@@ -76,8 +76,9 @@ TEST_CASE("the event constants are Python's") {
 #endif
 }
 
-TEST_CASE_TEMPLATE("register returns a key holding the socket, its descriptor, the events and the data", S,
-                   PYSOCK_TEST_SELECTORS) {
+TEST_CASE_TEMPLATE(
+    "register returns a key holding the socket, its descriptor, the events and the data", S,
+    PYSOCK_TEST_SELECTORS) {
     S selector;
     auto pair = pysock::socketpair();  // named: clang 14 lambdas cannot capture bindings
     pysock::socket& a = pair.first;
@@ -129,13 +130,15 @@ TEST_CASE_TEMPLATE("invalid events are a ValueError", S, PYSOCK_TEST_SELECTORS) 
     CHECK(selector.get_key(a).events == sel::EVENT_READ);
 }
 
-TEST_CASE_TEMPLATE("a closed socket or an invalid descriptor is a ValueError", S, PYSOCK_TEST_SELECTORS) {
+TEST_CASE_TEMPLATE("a closed socket or an invalid descriptor is a ValueError", S,
+                   PYSOCK_TEST_SELECTORS) {
     S selector;
     pysock::socket s;
     s.close();
     auto r = expect_raises<std::invalid_argument>([&] { selector.register_(s, sel::EVENT_READ); });
     CHECK(r.what == "Invalid file descriptor: -1");
-    expect_raises<std::invalid_argument>([&] { selector.register_(pysock::native_handle_type(-1), sel::EVENT_READ); });
+    expect_raises<std::invalid_argument>(
+        [&] { selector.register_(pysock::native_handle_type(-1), sel::EVENT_READ); });
     // Closed and never registered: no key can be found by identity either.
     expect_raises<std::invalid_argument>([&] { selector.unregister(s); });
     expect_raises<std::invalid_argument>([&] { selector.get_key(s); });
@@ -159,7 +162,8 @@ TEST_CASE_TEMPLATE("unregister returns the key and forgets it", S, PYSOCK_TEST_S
     CHECK(selector.register_(a, sel::EVENT_WRITE).events == sel::EVENT_WRITE);
 }
 
-TEST_CASE_TEMPLATE("a socket closed after it was registered can still be unregistered", S, PYSOCK_TEST_SELECTORS) {
+TEST_CASE_TEMPLATE("a socket closed after it was registered can still be unregistered", S,
+                   PYSOCK_TEST_SELECTORS) {
     S selector;
     auto pair = pysock::socketpair();  // named: clang 14 lambdas cannot capture bindings
     pysock::socket& a = pair.first;
@@ -172,7 +176,8 @@ TEST_CASE_TEMPLATE("a socket closed after it was registered can still be unregis
     CHECK(selector.get_map().size() == 0);
 }
 
-TEST_CASE_TEMPLATE("get_key and modify of something never registered are KeyErrors", S, PYSOCK_TEST_SELECTORS) {
+TEST_CASE_TEMPLATE("get_key and modify of something never registered are KeyErrors", S,
+                   PYSOCK_TEST_SELECTORS) {
     S selector;
     auto pair = pysock::socketpair();  // named: clang 14 lambdas cannot capture bindings
     pysock::socket& a = pair.first;
@@ -229,7 +234,8 @@ TEST_CASE_TEMPLATE("get_map gives every key by descriptor", S, PYSOCK_TEST_SELEC
     CHECK_THROWS_AS(map.at(pysock::native_handle_type(12345)), std::out_of_range);
 }
 
-TEST_CASE_TEMPLATE("a closed selector refuses every call, and close is idempotent", S, PYSOCK_TEST_SELECTORS) {
+TEST_CASE_TEMPLATE("a closed selector refuses every call, and close is idempotent", S,
+                   PYSOCK_TEST_SELECTORS) {
     S selector;
     auto pair = pysock::socketpair();  // named: clang 14 lambdas cannot capture bindings
     pysock::socket& a = pair.first;
@@ -267,7 +273,8 @@ TEST_CASE_TEMPLATE("select reports a socket readable once data arrives", S, PYSO
     CHECK(selector.select(0).empty());  // level-triggered: nothing left, nothing reported
 }
 
-TEST_CASE_TEMPLATE("select reports both events when a socket is readable and writable", S, PYSOCK_TEST_SELECTORS) {
+TEST_CASE_TEMPLATE("select reports both events when a socket is readable and writable", S,
+                   PYSOCK_TEST_SELECTORS) {
     S selector;
     auto pair = pysock::socketpair();  // named: clang 14 lambdas cannot capture bindings
     pysock::socket& a = pair.first;
@@ -301,8 +308,8 @@ TEST_CASE_TEMPLATE("select reports only the registered events", S, PYSOCK_TEST_S
     CHECK(ready[0].second == sel::EVENT_READ);
 }
 
-TEST_CASE_TEMPLATE("a peer that closes makes the reader's key readable, and recv then returns EOF", S,
-                   PYSOCK_TEST_SELECTORS) {
+TEST_CASE_TEMPLATE("a peer that closes makes the reader's key readable, and recv then returns EOF",
+                   S, PYSOCK_TEST_SELECTORS) {
     S selector;
     auto pair = pysock::socketpair();  // named: clang 14 lambdas cannot capture bindings
     pysock::socket& a = pair.first;
@@ -315,7 +322,8 @@ TEST_CASE_TEMPLATE("a peer that closes makes the reader's key readable, and recv
     CHECK(a.recv(16).empty());
 }
 
-TEST_CASE_TEMPLATE("the key in a select result is the registered key itself", S, PYSOCK_TEST_SELECTORS) {
+TEST_CASE_TEMPLATE("the key in a select result is the registered key itself", S,
+                   PYSOCK_TEST_SELECTORS) {
     S selector;
     auto pair = pysock::socketpair();  // named: clang 14 lambdas cannot capture bindings
     pysock::socket& a = pair.first;
@@ -327,8 +335,9 @@ TEST_CASE_TEMPLATE("the key in a select result is the registered key itself", S,
     CHECK(std::any_cast<int>(selector.get_key(a).data) == 42);
 }
 
-TEST_CASE_TEMPLATE("keys unregistered while the results are walked stay valid until the next select", S,
-                   PYSOCK_TEST_SELECTORS) {
+TEST_CASE_TEMPLATE(
+    "keys unregistered while the results are walked stay valid until the next select", S,
+    PYSOCK_TEST_SELECTORS) {
     S selector;
     auto pair = pysock::socketpair();  // named: clang 14 lambdas cannot capture bindings
     pysock::socket& a = pair.first;
@@ -348,7 +357,8 @@ TEST_CASE_TEMPLATE("keys unregistered while the results are walked stay valid un
     CHECK(selector.select(0).empty());
 }
 
-TEST_CASE_TEMPLATE("registering while the results are walked leaves them valid", S, PYSOCK_TEST_SELECTORS) {
+TEST_CASE_TEMPLATE("registering while the results are walked leaves them valid", S,
+                   PYSOCK_TEST_SELECTORS) {
     // An accept handler registers new connections in the middle of the walk: the results must
     // not move (this crashed a server before select() reserved its room up front).
     S selector;
@@ -430,10 +440,12 @@ TEST_CASE_TEMPLATE("an empty selector with a timeout sleeps that long", S, PYSOC
 
 TEST_CASE_TEMPLATE("a NaN timeout is a ValueError", S, PYSOCK_TEST_SELECTORS) {
     S selector;
-    expect_raises<std::invalid_argument>([&] { selector.select(std::numeric_limits<double>::quiet_NaN()); });
+    expect_raises<std::invalid_argument>(
+        [&] { selector.select(std::numeric_limits<double>::quiet_NaN()); });
 }
 
-TEST_CASE_TEMPLATE("select without a timeout blocks until another thread writes", S, PYSOCK_TEST_SELECTORS) {
+TEST_CASE_TEMPLATE("select without a timeout blocks until another thread writes", S,
+                   PYSOCK_TEST_SELECTORS) {
     S selector;
     auto pair = pysock::socketpair();  // named: clang 14 lambdas cannot capture bindings
     pysock::socket& a = pair.first;
@@ -452,10 +464,10 @@ TEST_CASE_TEMPLATE("select without a timeout blocks until another thread writes"
 }
 
 #if defined(__linux__)
-TEST_CASE_TEMPLATE("a signal during select is retried with the time left" *
-                       doctest::skip(!can_see_syscalls()) *
-                       doctest::description("needs /proc/self/task/<tid>/syscall to see the thread blocked"),
-                   S, PYSOCK_TEST_SELECTORS) {
+TEST_CASE_TEMPLATE(
+    "a signal during select is retried with the time left" * doctest::skip(!can_see_syscalls()) *
+        doctest::description("needs /proc/self/task/<tid>/syscall to see the thread blocked"),
+    S, PYSOCK_TEST_SELECTORS) {
     S selector;
     auto pair = pysock::socketpair();  // named: clang 14 lambdas cannot capture bindings
     pysock::socket& a = pair.first;
@@ -505,7 +517,8 @@ TEST_CASE_TEMPLATE("a signal during a blocking select does not end it", S, PYSOC
 // =============================================================================================
 
 #if !defined(_WIN32)
-TEST_CASE("a descriptor above FD_SETSIZE works with poll and epoll, and select_selector refuses it") {
+TEST_CASE(
+    "a descriptor above FD_SETSIZE works with poll and epoll, and select_selector refuses it") {
     ::rlimit limit{};
     REQUIRE(::getrlimit(RLIMIT_NOFILE, &limit) == 0);
     if (limit.rlim_cur < FD_SETSIZE + 16) {
@@ -526,7 +539,8 @@ TEST_CASE("a descriptor above FD_SETSIZE works with poll and epoll, and select_s
     b.sendall("x");
 
     sel::select_selector by_select;
-    auto r = expect_raises<std::invalid_argument>([&] { by_select.register_(big, sel::EVENT_READ); });
+    auto r =
+        expect_raises<std::invalid_argument>([&] { by_select.register_(big, sel::EVENT_READ); });
     CHECK(r.what == "filedescriptor out of range in select()");
     CHECK(by_select.get_map().size() == 0);
 
@@ -543,10 +557,10 @@ TEST_CASE("a descriptor above FD_SETSIZE works with poll and epoll, and select_s
 }
 #endif
 
-TEST_CASE_TEMPLATE("select makes no allocation in steady state" *
-                       doctest::skip(!bench::allocations_counted()) *
-                       doctest::description("ThreadSanitizer's runtime owns operator new: nothing to count with"),
-                   S, PYSOCK_TEST_SELECTORS) {
+TEST_CASE_TEMPLATE(
+    "select makes no allocation in steady state" * doctest::skip(!bench::allocations_counted()) *
+        doctest::description("ThreadSanitizer's runtime owns operator new: nothing to count with"),
+    S, PYSOCK_TEST_SELECTORS) {
     S selector;
     std::vector<std::pair<pysock::socket, pysock::socket>> pairs;
     for (int i = 0; i < 32; ++i) pairs.push_back(pysock::socketpair());
@@ -578,13 +592,15 @@ TEST_CASE("epoll refuses a regular file with PermissionError, and no key is left
     sel::epoll_selector selector;
     int fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
     REQUIRE(fd >= 0);
-    auto r = expect_raises<pysock::permission_error>([&] { selector.register_(fd, sel::EVENT_READ); });
+    auto r =
+        expect_raises<pysock::permission_error>([&] { selector.register_(fd, sel::EVENT_READ); });
     CHECK(r.code.value() == EPERM);
     CHECK(selector.get_map().size() == 0);
     ::close(fd);
 }
 
-TEST_CASE("epoll: modify of a descriptor closed behind the selector's back raises and unregisters it") {
+TEST_CASE(
+    "epoll: modify of a descriptor closed behind the selector's back raises and unregisters it") {
     sel::epoll_selector selector;
     auto pair = pysock::socketpair();  // named: clang 14 lambdas cannot capture bindings
     pysock::socket& a = pair.first;
@@ -610,7 +626,8 @@ TEST_CASE("destroying a selector releases its descriptor") {
 // Non-blocking connect, as in the selectors tutorial
 // =============================================================================================
 
-TEST_CASE_TEMPLATE("a non-blocking connect completes when the socket becomes writable", S, PYSOCK_TEST_SELECTORS) {
+TEST_CASE_TEMPLATE("a non-blocking connect completes when the socket becomes writable", S,
+                   PYSOCK_TEST_SELECTORS) {
     pysock::socket listener = make_listener();
     pysock::socket client;
     client.setblocking(false);
@@ -627,12 +644,10 @@ TEST_CASE_TEMPLATE("a non-blocking connect completes when the socket becomes wri
     CHECK(addr == client.getsockname());
 }
 
-TEST_CASE_TEMPLATE("a refused non-blocking connect is reported by SO_ERROR", S, PYSOCK_TEST_SELECTORS) {
-    pysock::address closed_port;
-    {
-        pysock::socket probe = make_listener();
-        closed_port = probe.getsockname();
-    }  // closed: nothing listens there now
+TEST_CASE_TEMPLATE("a refused non-blocking connect is reported by SO_ERROR", S,
+                   PYSOCK_TEST_SELECTORS) {
+    refusing_port nobody;
+    const pysock::address closed_port = nobody.addr;
     pysock::socket client;
     client.setblocking(false);
     int err = client.connect_ex(closed_port);
@@ -654,161 +669,159 @@ TEST_CASE_TEMPLATE("a refused non-blocking connect is reported by SO_ERROR", S, 
 
 TEST_SUITE("error_code calls") {
 
-TEST_CASE("recv_into with an error_code reports a would-block without throwing") {
-    auto pair = pysock::socketpair();  // named: clang 14 lambdas cannot capture bindings
-    pysock::socket& a = pair.first;
-    pysock::socket& b = pair.second;
-    a.setblocking(false);
-    char buf[16];
-    std::error_code ec = std::make_error_code(std::errc::io_error);
-    CHECK(a.recv_into(buf, sizeof buf, ec) == 0);
-    CHECK(would_block(ec));
-    CHECK(ec.category() == os_category());
-    b.sendall("abc");
-    std::string buffer(8, '\0');
-    auto start = clock_type::now();
-    std::size_t n = 0;
-    do {  // the bytes may take a moment to arrive on loopback: wait for them, bounded
-        n = a.recv_into(buffer, ec);
-    } while (would_block(ec) && seconds_since(start) < SAFETY_TIMEOUT);
-    CHECK_FALSE(ec);
-    CHECK(buffer.substr(0, n) == "abc");
-}
+    TEST_CASE("recv_into with an error_code reports a would-block without throwing") {
+        auto pair = pysock::socketpair();  // named: clang 14 lambdas cannot capture bindings
+        pysock::socket& a = pair.first;
+        pysock::socket& b = pair.second;
+        a.setblocking(false);
+        char buf[16];
+        std::error_code ec = std::make_error_code(std::errc::io_error);
+        CHECK(a.recv_into(buf, sizeof buf, ec) == 0);
+        CHECK(would_block(ec));
+        CHECK(ec.category() == os_category());
+        b.sendall("abc");
+        std::string buffer(8, '\0');
+        auto start = clock_type::now();
+        std::size_t n = 0;
+        do {  // the bytes may take a moment to arrive on loopback: wait for them, bounded
+            n = a.recv_into(buffer, ec);
+        } while (would_block(ec) && seconds_since(start) < SAFETY_TIMEOUT);
+        CHECK_FALSE(ec);
+        CHECK(buffer.substr(0, n) == "abc");
+    }
 
-TEST_CASE("is_blocking_io recognises Python's BlockingIOError codes, and nothing else") {
-    CHECK(pysock::is_blocking_io(std::error_code(EWOULDBLOCK, os_category())));
-    CHECK(pysock::is_blocking_io(std::error_code(EINPROGRESS, os_category())));
-    CHECK(pysock::is_blocking_io(std::error_code(EALREADY, os_category())));
-    CHECK_FALSE(pysock::is_blocking_io(std::error_code()));
-    CHECK_FALSE(pysock::is_blocking_io(std::error_code(ECONNRESET, os_category())));
-    CHECK_FALSE(pysock::is_blocking_io(std::error_code(ETIMEDOUT, os_category())));
-    CHECK_FALSE(pysock::is_blocking_io(std::error_code(EWOULDBLOCK, pysock::gai_category())));
+    TEST_CASE("is_blocking_io recognises Python's BlockingIOError codes, and nothing else") {
+        CHECK(pysock::is_blocking_io(std::error_code(EWOULDBLOCK, os_category())));
+        CHECK(pysock::is_blocking_io(std::error_code(EINPROGRESS, os_category())));
+        CHECK(pysock::is_blocking_io(std::error_code(EALREADY, os_category())));
+        CHECK_FALSE(pysock::is_blocking_io(std::error_code()));
+        CHECK_FALSE(pysock::is_blocking_io(std::error_code(ECONNRESET, os_category())));
+        CHECK_FALSE(pysock::is_blocking_io(std::error_code(ETIMEDOUT, os_category())));
+        CHECK_FALSE(pysock::is_blocking_io(std::error_code(EWOULDBLOCK, pysock::gai_category())));
 #if !defined(_WIN32)
-    CHECK(std::error_code(EAGAIN, os_category()) == std::errc::operation_would_block);  // POSIX only
+        CHECK(std::error_code(EAGAIN, os_category()) ==
+              std::errc::operation_would_block);  // POSIX only
 #endif
-}
-
-TEST_CASE("recv and send with an error_code move data and clear the code") {
-    auto pair = pysock::socketpair();  // named: clang 14 lambdas cannot capture bindings
-    pysock::socket& a = pair.first;
-    pysock::socket& b = pair.second;
-    std::error_code ec = std::make_error_code(std::errc::io_error);
-    CHECK(a.send("hello", ec) == 5);
-    CHECK_FALSE(ec);
-    ec = std::make_error_code(std::errc::io_error);
-    CHECK(b.recv(16, ec) == "hello");
-    CHECK_FALSE(ec);
-    a.close();
-    CHECK(b.recv(16, 0, ec).empty());  // EOF is not an error
-    CHECK_FALSE(ec);
-}
-
-TEST_CASE("a closed socket's error_code calls report the closed-socket error") {
-    pysock::socket s;
-    s.close();
-    std::error_code ec;
-    char buf[4];
-    CHECK(s.recv_into(buf, sizeof buf, ec) == 0);
-    CHECK(ec.value() == closed_socket_errno);
-    CHECK(s.send("x", ec) == 0);
-    CHECK(ec.value() == closed_socket_errno);
-    CHECK(s.sendto("x", {"127.0.0.1", 9}, ec) == 0);
-    CHECK(ec.value() == closed_socket_errno);
-    auto [conn, addr] = s.accept(ec);
-    CHECK(ec.value() == closed_socket_errno);
-    CHECK(conn.fileno() == pysock::native_handle_type(-1));
-}
-
-TEST_CASE("send with an error_code fills the buffer, then reports a would-block") {
-    auto pair = pysock::socketpair();  // named: clang 14 lambdas cannot capture bindings
-    pysock::socket& a = pair.first;
-    a.setblocking(false);
-    std::string chunk(65536, 'x');
-    std::error_code ec;
-    std::size_t total = 0;
-    for (int i = 0; i < 10000 && !ec; ++i) total += a.send(chunk, ec);
-    CHECK(would_block(ec));
-    CHECK(total > 0);
-}
-
-TEST_CASE("a timeout reports ETIMEDOUT in the error_code") {
-    auto pair = pysock::socketpair();  // named: clang 14 lambdas cannot capture bindings
-    pysock::socket& a = pair.first;
-    a.settimeout(0.05);
-    std::error_code ec;
-    char buf[4];
-    auto start = clock_type::now();
-    CHECK(a.recv_into(buf, sizeof buf, ec) == 0);
-    CHECK(ec.value() == ETIMEDOUT);
-    CHECK(seconds_since(start) >= 0.04);
-}
-
-TEST_CASE("accept with an error_code: a would-block, then a connection") {
-    pysock::socket listener = make_listener();
-    listener.setblocking(false);
-    std::error_code ec;
-    auto [none, none_addr] = listener.accept(ec);
-    CHECK(would_block(ec));
-    CHECK(none.fileno() == pysock::native_handle_type(-1));
-    pysock::socket client;
-    client.connect(listener.getsockname());
-    sel::default_selector selector;
-    selector.register_(listener, sel::EVENT_READ);
-    REQUIRE(selector.select(READY_WAIT).size() == 1);
-    auto [conn, addr] = listener.accept(ec);
-    CHECK_FALSE(ec);
-    CHECK(conn.fileno() != pysock::native_handle_type(-1));
-    CHECK(addr == client.getsockname());
-}
-
-TEST_CASE("connect with an error_code reports refusal, a bad name and a non-blocking start") {
-    pysock::address closed_port;
-    {
-        pysock::socket probe = make_listener();
-        closed_port = probe.getsockname();
     }
-    std::error_code ec;
-    {
-        pysock::socket s;
-        s.settimeout(SAFETY_TIMEOUT);
-        s.connect(closed_port, ec);
-        CHECK(ec.value() == ECONNREFUSED);
+
+    TEST_CASE("recv and send with an error_code move data and clear the code") {
+        auto pair = pysock::socketpair();  // named: clang 14 lambdas cannot capture bindings
+        pysock::socket& a = pair.first;
+        pysock::socket& b = pair.second;
+        std::error_code ec = std::make_error_code(std::errc::io_error);
+        CHECK(a.send("hello", ec) == 5);
+        CHECK_FALSE(ec);
+        ec = std::make_error_code(std::errc::io_error);
+        CHECK(b.recv(16, ec) == "hello");
+        CHECK_FALSE(ec);
+        a.close();
+        CHECK(b.recv(16, 0, ec).empty());  // EOF is not an error
+        CHECK_FALSE(ec);
     }
-    {
+
+    TEST_CASE("a closed socket's error_code calls report the closed-socket error") {
         pysock::socket s;
-        s.connect({"no-such-host.invalid", 80}, ec);
+        s.close();
+        std::error_code ec;
+        char buf[4];
+        CHECK(s.recv_into(buf, sizeof buf, ec) == 0);
+        CHECK(ec.value() == closed_socket_errno);
+        CHECK(s.send("x", ec) == 0);
+        CHECK(ec.value() == closed_socket_errno);
+        CHECK(s.sendto("x", {"127.0.0.1", 9}, ec) == 0);
+        CHECK(ec.value() == closed_socket_errno);
+        auto [conn, addr] = s.accept(ec);
+        CHECK(ec.value() == closed_socket_errno);
+        CHECK(conn.fileno() == pysock::native_handle_type(-1));
+    }
+
+    TEST_CASE("send with an error_code fills the buffer, then reports a would-block") {
+        auto pair = pysock::socketpair();  // named: clang 14 lambdas cannot capture bindings
+        pysock::socket& a = pair.first;
+        a.setblocking(false);
+        std::string chunk(65536, 'x');
+        std::error_code ec;
+        std::size_t total = 0;
+        for (int i = 0; i < 10000 && !ec; ++i) total += a.send(chunk, ec);
+        CHECK(would_block(ec));
+        CHECK(total > 0);
+    }
+
+    TEST_CASE("a timeout reports ETIMEDOUT in the error_code") {
+        auto pair = pysock::socketpair();  // named: clang 14 lambdas cannot capture bindings
+        pysock::socket& a = pair.first;
+        a.settimeout(0.05);
+        std::error_code ec;
+        char buf[4];
+        auto start = clock_type::now();
+        CHECK(a.recv_into(buf, sizeof buf, ec) == 0);
+        CHECK(ec.value() == ETIMEDOUT);
+        CHECK(seconds_since(start) >= 0.04);
+    }
+
+    TEST_CASE("accept with an error_code: a would-block, then a connection") {
+        pysock::socket listener = make_listener();
+        listener.setblocking(false);
+        std::error_code ec;
+        auto [none, none_addr] = listener.accept(ec);
+        CHECK(would_block(ec));
+        CHECK(none.fileno() == pysock::native_handle_type(-1));
+        pysock::socket client;
+        client.connect(listener.getsockname());
+        sel::default_selector selector;
+        selector.register_(listener, sel::EVENT_READ);
+        REQUIRE(selector.select(READY_WAIT).size() == 1);
+        auto [conn, addr] = listener.accept(ec);
+        CHECK_FALSE(ec);
+        CHECK(conn.fileno() != pysock::native_handle_type(-1));
+        CHECK(addr == client.getsockname());
+    }
+
+    TEST_CASE("connect with an error_code reports refusal, a bad name and a non-blocking start") {
+        refusing_port nobody;
+        const pysock::address closed_port = nobody.addr;
+        std::error_code ec;
+        {
+            pysock::socket s;
+            s.settimeout(SAFETY_TIMEOUT);
+            s.connect(closed_port, ec);
+            CHECK(ec.value() == ECONNREFUSED);
+        }
+        {
+            pysock::socket s;
+            s.connect({"no-such-host.invalid", 80}, ec);
+            CHECK(ec.category() == pysock::gai_category());
+        }
+        {
+            pysock::socket s;
+            s.connect({"127.0.0.1", 1, 0, 0}, ec);  // a 4-tuple on an AF_INET socket
+            CHECK(ec);
+        }
+        {
+            pysock::socket listener = make_listener();
+            pysock::socket s;
+            s.setblocking(false);
+            s.connect(listener.getsockname(), ec);
+            CHECK((!ec || ec.value() == EINPROGRESS || ec.value() == EWOULDBLOCK));
+        }
+    }
+
+    TEST_CASE("sendto and recvfrom_into with an error_code carry datagrams and addresses") {
+        pysock::socket receiver(AF_INET, SOCK_DGRAM);
+        receiver.bind({"127.0.0.1", 0});
+        receiver.settimeout(SAFETY_TIMEOUT);
+        pysock::socket sender(AF_INET, SOCK_DGRAM);
+        sender.bind({"127.0.0.1", 0});
+        std::error_code ec;
+        CHECK(sender.sendto("datagram", receiver.getsockname(), ec) == 8);
+        CHECK_FALSE(ec);
+        char buf[32];
+        auto [n, from] = receiver.recvfrom_into(buf, sizeof buf, ec);
+        CHECK_FALSE(ec);
+        CHECK(std::string(buf, n) == "datagram");
+        CHECK(from == sender.getsockname());
+        CHECK(sender.sendto("x", 0, {"no-such-host.invalid", 9}, ec) == 0);
         CHECK(ec.category() == pysock::gai_category());
     }
-    {
-        pysock::socket s;
-        s.connect({"127.0.0.1", 1, 0, 0}, ec);  // a 4-tuple on an AF_INET socket
-        CHECK(ec);
-    }
-    {
-        pysock::socket listener = make_listener();
-        pysock::socket s;
-        s.setblocking(false);
-        s.connect(listener.getsockname(), ec);
-        CHECK((!ec || ec.value() == EINPROGRESS || ec.value() == EWOULDBLOCK));
-    }
-}
-
-TEST_CASE("sendto and recvfrom_into with an error_code carry datagrams and addresses") {
-    pysock::socket receiver(AF_INET, SOCK_DGRAM);
-    receiver.bind({"127.0.0.1", 0});
-    receiver.settimeout(SAFETY_TIMEOUT);
-    pysock::socket sender(AF_INET, SOCK_DGRAM);
-    sender.bind({"127.0.0.1", 0});
-    std::error_code ec;
-    CHECK(sender.sendto("datagram", receiver.getsockname(), ec) == 8);
-    CHECK_FALSE(ec);
-    char buf[32];
-    auto [n, from] = receiver.recvfrom_into(buf, sizeof buf, ec);
-    CHECK_FALSE(ec);
-    CHECK(std::string(buf, n) == "datagram");
-    CHECK(from == sender.getsockname());
-    CHECK(sender.sendto("x", 0, {"no-such-host.invalid", 9}, ec) == 0);
-    CHECK(ec.category() == pysock::gai_category());
-}
 
 }  // TEST_SUITE

@@ -61,30 +61,22 @@
 
 namespace {
 
-using clock_type = std::chrono::steady_clock;
+using pysock_test::clock_type;
 using pysock::address;
 using pysock::bytes;
 using pysock::server_options;
 using pysock::threading_tcp_server;
+using pysock_test::fd_listing;
+using pysock_test::recv_all;
+using pysock_test::recv_exactly;
 
 // A bound for every wait that should not happen at all in a passing test.
-constexpr double SAFETY_TIMEOUT = 10.0;
+using pysock_test::SAFETY_TIMEOUT;
 const auto SAFETY = std::chrono::seconds(10);
 
-double seconds_since(clock_type::time_point start) {
-    return std::chrono::duration<double>(clock_type::now() - start).count();
-}
+using pysock_test::seconds_since;
 
 #if defined(_WIN32)
-// Windows: the open handle values (probed: wine 8 has no handle enumeration; it hands out small values).
-std::vector<std::string> fd_listing() {
-    std::vector<std::string> names;
-    DWORD flags = 0;
-    for (std::uintptr_t h = 4; h < 0x10000; h += 4)
-        if (::GetHandleInformation(reinterpret_cast<HANDLE>(h), &flags)) names.push_back(std::to_string(h));
-    std::sort(names.begin(), names.end());
-    return names;
-}
 
 // Threads of this process (Toolhelp snapshot).
 std::size_t thread_count() {
@@ -99,18 +91,6 @@ std::size_t thread_count() {
     return n;
 }
 #else
-// Names in /proc/self/fd (the directory's own descriptor shows up in both listings alike).
-std::vector<std::string> fd_listing() {
-    std::vector<std::string> names;
-    DIR* dir = ::opendir("/proc/self/fd");
-    REQUIRE(dir != nullptr);
-    while (dirent* e = ::readdir(dir)) {
-        if (e->d_name[0] != '.') names.push_back(e->d_name);
-    }
-    ::closedir(dir);
-    std::sort(names.begin(), names.end());
-    return names;
-}
 
 // Threads of this process, as the kernel sees them.
 std::size_t thread_count() {
@@ -137,7 +117,8 @@ std::size_t baseline_thread_count() {
 long vm_size_kib() {
     long long total = 0;
     MEMORY_BASIC_INFORMATION info{};
-    for (const char* p = nullptr; ::VirtualQuery(p, &info, sizeof info) == sizeof info; p += info.RegionSize) {
+    for (const char* p = nullptr; ::VirtualQuery(p, &info, sizeof info) == sizeof info;
+         p += info.RegionSize) {
         if (info.State != MEM_FREE) total += static_cast<long long>(info.RegionSize);
         if (info.RegionSize == 0) break;
     }
@@ -157,7 +138,8 @@ long vm_size_kib() {
 #endif
 
 pysock::socket connect_to(const address& a) {
-    pysock::socket s(a.family == AF_UNIX ? AF_UNIX : (a.family == AF_INET6 ? AF_INET6 : AF_INET), SOCK_STREAM);
+    pysock::socket s(a.family == AF_UNIX ? AF_UNIX : (a.family == AF_INET6 ? AF_INET6 : AF_INET),
+                     SOCK_STREAM);
     s.settimeout(SAFETY_TIMEOUT);
     s.connect(a);
     return s;
@@ -166,23 +148,7 @@ pysock::socket connect_to(const address& a) {
 // The loopback address of a server bound to 127.0.0.1 (or ::1).
 address loopback(const pysock::base_server& server) { return server.server_address(); }
 
-// Reads exactly n bytes (or fewer at end of stream).
-bytes recv_exactly(pysock::socket& s, std::size_t n) {
-    bytes out;
-    while (out.size() < n) {
-        bytes part = s.recv(n - out.size());
-        if (part.empty()) break;
-        out += part;
-    }
-    return out;
-}
 
-// Reads until end of stream (bounded by the socket's timeout).
-bytes recv_all(pysock::socket& s) {
-    bytes out;
-    for (auto data = s.recv(4096); !data.empty(); data = s.recv(4096)) out += data;
-    return out;
-}
 
 void echo(pysock::socket& conn, const address&) {
     for (auto data = conn.recv(4096); !data.empty(); data = conn.recv(4096)) conn.sendall(data);
@@ -248,7 +214,8 @@ public:
     serving(const serving&) = delete;
     serving& operator=(const serving&) = delete;
     // Waits (bounded) until serve_forever() returns; false if it did not.
-    bool wait_returned(std::chrono::milliseconds bound = std::chrono::duration_cast<std::chrono::milliseconds>(SAFETY)) {
+    bool wait_returned(std::chrono::milliseconds bound =
+                           std::chrono::duration_cast<std::chrono::milliseconds>(SAFETY)) {
         if (future_.wait_for(bound) != std::future_status::ready) return false;
         thread_.join();
         if (error_) std::rethrow_exception(error_);
@@ -284,7 +251,9 @@ public:
         return max_;
     }
     // True when the value reached n within the bound.
-    bool wait_for_at_least(int n, std::chrono::milliseconds bound = std::chrono::duration_cast<std::chrono::milliseconds>(SAFETY)) {
+    bool wait_for_at_least(int n,
+                           std::chrono::milliseconds bound =
+                               std::chrono::duration_cast<std::chrono::milliseconds>(SAFETY)) {
         std::unique_lock<std::mutex> lock(m_);
         return cv_.wait_for(lock, bound, [&] { return value_ >= n; });
     }
@@ -332,7 +301,7 @@ server_options quick_stop() {
 constexpr const char* wine_no_shutdown_wakeup =
     "wine 8: shutdown() from another thread does not wake a handler blocked in recv()";
 
-} // namespace
+}  // namespace
 
 TEST_CASE("binding port 0 gives the real port in server_address()") {
     threading_tcp_server server({"127.0.0.1", 0}, echo);
@@ -380,14 +349,18 @@ TEST_CASE("the connection is closed when the handler returns") {
     CHECK(recv_all(c) == "bye");  // end of stream, not a timeout
 }
 
-TEST_CASE("the connection is closed when the handler throws, and the error hook sees the exception") {
+TEST_CASE(
+    "the connection is closed when the handler throws, and the error hook sees the exception") {
     error_log log;
     server_options o;
     o.handle_error = log.hook();
-    threading_tcp_server server({"127.0.0.1", 0}, [](pysock::socket& conn, const address&) {
-        conn.sendall("x");
-        throw std::runtime_error("boom");
-    }, o);
+    threading_tcp_server server(
+        {"127.0.0.1", 0},
+        [](pysock::socket& conn, const address&) {
+            conn.sendall("x");
+            throw std::runtime_error("boom");
+        },
+        o);
     serving run(server);
     auto c = connect_to(loopback(server));
     CHECK(recv_all(c) == "x");
@@ -401,12 +374,15 @@ TEST_CASE("a throwing handler does not stop the server") {
     error_log log;
     server_options o;
     o.handle_error = log.hook();
-    threading_tcp_server server({"127.0.0.1", 0}, [](pysock::socket& conn, const address&) {
-        auto data = conn.recv(16);
-        if (data == "throw") throw std::logic_error("handler failed");
-        if (data == "int") throw 42;  // not even a std::exception
-        conn.sendall("ok:" + data);
-    }, o);
+    threading_tcp_server server(
+        {"127.0.0.1", 0},
+        [](pysock::socket& conn, const address&) {
+            auto data = conn.recv(16);
+            if (data == "throw") throw std::logic_error("handler failed");
+            if (data == "int") throw 42;  // not even a std::exception
+            conn.sendall("ok:" + data);
+        },
+        o);
     serving run(server);
     for (const char* what : {"throw", "int"}) {
         auto bad = connect_to(loopback(server));
@@ -427,8 +403,10 @@ TEST_CASE("the default error hook writes one line naming the client to stderr") 
     {
 #if defined(_WIN32)
         path = (std::filesystem::temp_directory_path() /
-                ("pysock-server-stderr-" + std::to_string(::GetCurrentProcessId()))).string();
-        int fd = ::_open(path.c_str(), _O_CREAT | _O_TRUNC | _O_WRONLY | _O_BINARY, _S_IREAD | _S_IWRITE);
+                ("pysock-server-stderr-" + std::to_string(::GetCurrentProcessId())))
+                   .string();
+        int fd = ::_open(path.c_str(), _O_CREAT | _O_TRUNC | _O_WRONLY | _O_BINARY,
+                         _S_IREAD | _S_IWRITE);
         REQUIRE(fd >= 0);
         std::fflush(stderr);
         int saved = ::_dup(2);
@@ -449,15 +427,17 @@ TEST_CASE("the default error hook writes one line naming the client to stderr") 
         address client;
         {
             counter done;
-            threading_tcp_server server({"127.0.0.1", 0}, [&](pysock::socket& conn, const address&) {
-                struct finish {
-                    counter& c;
-                    ~finish() { c.add(); }
-                } f{done};
-                (void)conn.recv(1);
-                throw pysock::connection_reset_error(std::error_code(ECONNRESET, std::generic_category()),
-                                                     "[Errno 104] Connection reset by peer");
-            });
+            threading_tcp_server server(
+                {"127.0.0.1", 0}, [&](pysock::socket& conn, const address&) {
+                    struct finish {
+                        counter& c;
+                        ~finish() { c.add(); }
+                    } f{done};
+                    (void)conn.recv(1);
+                    throw pysock::connection_reset_error(
+                        std::error_code(ECONNRESET, std::generic_category()),
+                        "[Errno 104] Connection reset by peer");
+                });
             serving run(server);
             auto c = connect_to(loopback(server));
             client = c.getsockname();
@@ -476,7 +456,8 @@ TEST_CASE("the default error hook writes one line naming the client to stderr") 
         std::ifstream in(path);
         std::stringstream text;
         text << in.rdbuf();
-        CHECK(text.str() == "Exception occurred during processing of request from " + pysock::to_string(client) +
+        CHECK(text.str() == "Exception occurred during processing of request from " +
+                                pysock::to_string(client) +
                                 ": [Errno 104] Connection reset by peer\n");
     }
 #if defined(_WIN32)
@@ -521,12 +502,16 @@ TEST_CASE("a stop requested before serve_forever() makes it return at once") {
     CHECK(recv_exactly(c, 5) == "again");
 }
 
-TEST_CASE("shutdown() unblocks handlers stuck in recv() when there is no grace period" * pysock_test::skip_under_wine(wine_no_shutdown_wakeup)) {
+TEST_CASE("shutdown() unblocks handlers stuck in recv() when there is no grace period" *
+          pysock_test::skip_under_wine(wine_no_shutdown_wakeup)) {
     counter entered, saw_end;
-    threading_tcp_server server({"127.0.0.1", 0}, [&](pysock::socket& conn, const address&) {
-        entered.add();
-        if (conn.recv(16).empty()) saw_end.add();
-    }, quick_stop());
+    threading_tcp_server server(
+        {"127.0.0.1", 0},
+        [&](pysock::socket& conn, const address&) {
+            entered.add();
+            if (conn.recv(16).empty()) saw_end.add();
+        },
+        quick_stop());
     serving run(server);
     auto c1 = connect_to(loopback(server));
     auto c2 = connect_to(loopback(server));
@@ -546,11 +531,14 @@ TEST_CASE("handlers that finish within the grace period are not cut off") {
     server_options o;
     o.grace_period = 5.0;
     o.handle_error = log.hook();
-    threading_tcp_server server({"127.0.0.1", 0}, [&](pysock::socket& conn, const address&) {
-        entered.add();
-        auto data = conn.recv(16);
-        conn.sendall("ack:" + data);
-    }, o);
+    threading_tcp_server server(
+        {"127.0.0.1", 0},
+        [&](pysock::socket& conn, const address&) {
+            entered.add();
+            auto data = conn.recv(16);
+            conn.sendall("ack:" + data);
+        },
+        o);
     serving run(server);
     auto c = connect_to(loopback(server));
     REQUIRE(entered.wait_for_at_least(1));
@@ -566,17 +554,21 @@ TEST_CASE("handlers that finish within the grace period are not cut off") {
     CHECK(log.count.value() == 0);
 }
 
-TEST_CASE("the grace period is bounded: a silent client is cut off after it" * pysock_test::skip_under_wine(wine_no_shutdown_wakeup)) {
+TEST_CASE("the grace period is bounded: a silent client is cut off after it" *
+          pysock_test::skip_under_wine(wine_no_shutdown_wakeup)) {
     error_log log;
     counter entered;
     server_options o;
     o.grace_period = 0.3;
     o.handle_error = log.hook();
-    threading_tcp_server server({"127.0.0.1", 0}, [&](pysock::socket& conn, const address&) {
-        entered.add();
-        (void)conn.recv(16);
-        conn.sendall("never delivered");  // the socket is shut down: this throws, unreported
-    }, o);
+    threading_tcp_server server(
+        {"127.0.0.1", 0},
+        [&](pysock::socket& conn, const address&) {
+            entered.add();
+            (void)conn.recv(16);
+            conn.sendall("never delivered");  // the socket is shut down: this throws, unreported
+        },
+        o);
     serving run(server);
     auto c = connect_to(loopback(server));
     REQUIRE(entered.wait_for_at_least(1));
@@ -589,15 +581,19 @@ TEST_CASE("the grace period is bounded: a silent client is cut off after it" * p
     CHECK(log.count.value() == 0);  // errors of connections the server cut are not reported
 }
 
-TEST_CASE("after shutdown and server_close no thread and no descriptor is left" * pysock_test::skip_under_wine(wine_no_shutdown_wakeup)) {
+TEST_CASE("after shutdown and server_close no thread and no descriptor is left" *
+          pysock_test::skip_under_wine(wine_no_shutdown_wakeup)) {
     const auto fds_before = fd_listing();
     const auto threads_before = baseline_thread_count();
     {
         counter entered;
-        threading_tcp_server server({"127.0.0.1", 0}, [&](pysock::socket& conn, const address& a) {
-            entered.add();
-            echo(conn, a);
-        }, quick_stop());
+        threading_tcp_server server(
+            {"127.0.0.1", 0},
+            [&](pysock::socket& conn, const address& a) {
+                entered.add();
+                echo(conn, a);
+            },
+            quick_stop());
         std::vector<pysock::socket> clients;
         {
             serving run(server);
@@ -607,7 +603,8 @@ TEST_CASE("after shutdown and server_close no thread and no descriptor is left" 
             server.shutdown();
             REQUIRE(run.wait_returned());
         }
-        CHECK(thread_count() == threads_before);  // every handler joined when serve_forever() returned
+        CHECK(thread_count() ==
+              threads_before);  // every handler joined when serve_forever() returned
         server.server_close();
         CHECK(server.fileno() == -1);
         clients.clear();
@@ -642,7 +639,7 @@ handler_type current_handler(int sig) {
     std::signal(sig, h);
     return h;
 }
-} // namespace
+}  // namespace
 
 TEST_CASE("SIGINT and SIGTERM stop serve_forever() through shutdown_on_signals()") {
     for (int sig : {SIGINT, SIGTERM}) {
@@ -712,7 +709,7 @@ std::atomic<threading_tcp_server*> signalled_server{nullptr};
 extern "C" void stop_signalled_server(int) {
     if (auto* s = signalled_server.load()) s->request_shutdown();
 }
-} // namespace
+}  // namespace
 #endif
 
 TEST_CASE("request_shutdown() called from the program's own signal handler stops the server" *
@@ -720,7 +717,8 @@ TEST_CASE("request_shutdown() called from the program's own signal handler stops
 #if !defined(_WIN32)
     threading_tcp_server server({"127.0.0.1", 0}, echo);
     signalled_server = &server;
-    struct sigaction action {}, previous {};
+    struct sigaction action {
+    }, previous{};
     action.sa_handler = stop_signalled_server;
     sigemptyset(&action.sa_mask);
     REQUIRE(::sigaction(SIGUSR1, &action, &previous) == 0);
@@ -761,13 +759,16 @@ TEST_CASE("max_clients makes extra clients wait until a handler finishes") {
     counter started, running;
     server_options o = quick_stop();
     o.max_clients = 2;
-    threading_tcp_server server({"127.0.0.1", 0}, [&](pysock::socket& conn, const address&) {
-        running.add();
-        started.add();
-        auto data = conn.recv(16);
-        conn.sendall("done:" + data);
-        running.add(-1);
-    }, o);
+    threading_tcp_server server(
+        {"127.0.0.1", 0},
+        [&](pysock::socket& conn, const address&) {
+            running.add();
+            started.add();
+            auto data = conn.recv(16);
+            conn.sendall("done:" + data);
+            running.add(-1);
+        },
+        o);
     serving run(server);
     auto c1 = connect_to(loopback(server));
     auto c2 = connect_to(loopback(server));
@@ -790,10 +791,13 @@ TEST_CASE("max_clients with refuse_when_full turns extra clients away politely")
     o.max_clients = 1;
     o.refuse_when_full = true;
     o.refuse_message = "busy, try later\n";
-    threading_tcp_server server({"127.0.0.1", 0}, [&](pysock::socket& conn, const address& a) {
-        entered.add();
-        echo(conn, a);
-    }, o);
+    threading_tcp_server server(
+        {"127.0.0.1", 0},
+        [&](pysock::socket& conn, const address& a) {
+            entered.add();
+            echo(conn, a);
+        },
+        o);
     serving run(server);
     auto c1 = connect_to(loopback(server));
     REQUIRE(entered.wait_for_at_least(1));
@@ -806,10 +810,13 @@ TEST_CASE("max_clients with refuse_when_full turns extra clients away politely")
 
 TEST_CASE("a silent client does not block other clients") {
     counter entered;
-    threading_tcp_server server({"127.0.0.1", 0}, [&](pysock::socket& conn, const address& a) {
-        entered.add();
-        echo(conn, a);
-    }, quick_stop());
+    threading_tcp_server server(
+        {"127.0.0.1", 0},
+        [&](pysock::socket& conn, const address& a) {
+            entered.add();
+            echo(conn, a);
+        },
+        quick_stop());
     serving run(server);
     auto silent = connect_to(loopback(server));
     REQUIRE(entered.wait_for_at_least(1));
@@ -839,13 +846,13 @@ TEST_CASE("the connection timeout drops a silent client") {
         std::rethrow_exception(log.errors.at(0).second);
     } catch (const pysock::timeout& e) {
         is_timeout = std::string(e.what()) == "timed out";
-    } catch (...) {
-    }
+    } catch (...) {}
     CHECK(is_timeout);
 }
 
 TEST_CASE("a client that resets mid-transfer is one handled error" *
-          pysock_test::skip_under_wine("wine 8: an abortive close (SO_LINGER 0) may reach the peer as a clean EOF")) {
+          pysock_test::skip_under_wine(
+              "wine 8: an abortive close (SO_LINGER 0) may reach the peer as a clean EOF")) {
     error_log log;
     server_options o;
     o.handle_error = log.hook();
@@ -854,13 +861,14 @@ TEST_CASE("a client that resets mid-transfer is one handled error" *
     {
         auto c = connect_to(loopback(server));
         const bytes chunk(64 * 1024, 'r');
-        c.settimeout(0.0);  // send what the buffers take, never block: the server echoes, we read none
+        c.settimeout(
+            0.0);  // send what the buffers take, never block: the server echoes, we read none
         try {
             for (int i = 0; i < 16; ++i) c.send(chunk);
-        } catch (const pysock::blocking_io_error&) {
-        }
+        } catch (const pysock::blocking_io_error&) {}
         ::linger l{1, 0};
-        c.setsockopt(SOL_SOCKET, SO_LINGER, std::string_view(reinterpret_cast<const char*>(&l), sizeof l));
+        c.setsockopt(SOL_SOCKET, SO_LINGER,
+                     std::string_view(reinterpret_cast<const char*>(&l), sizeof l));
     }  // close with linger 0: a reset
     REQUIRE(log.count.wait_for_at_least(1));
     auto other = connect_to(loopback(server));
@@ -873,14 +881,15 @@ TEST_CASE("a client that resets mid-transfer is one handled error" *
         std::rethrow_exception(log.errors.at(0).second);
     } catch (const pysock::connection_error&) {  // reset, or broken pipe if it was sending
         connection_error = true;
-    } catch (...) {
-    }
+    } catch (...) {}
     CHECK(connection_error);
 }
 
 TEST_CASE("running out of descriptors in accept() is reported and retried, without spinning" *
-          pysock_test::skip_under_sanitizers("sanitizer runtimes misbehave when the process has no descriptor left") *
-          pysock_test::skip_on_windows("RLIMIT_NOFILE/EMFILE: Windows has no per-process descriptor limit to lower")) {
+          pysock_test::skip_under_sanitizers(
+              "sanitizer runtimes misbehave when the process has no descriptor left") *
+          pysock_test::skip_on_windows(
+              "RLIMIT_NOFILE/EMFILE: Windows has no per-process descriptor limit to lower")) {
 #if !defined(_WIN32)
     error_log log;
     server_options o;
@@ -927,14 +936,15 @@ TEST_CASE("running out of descriptors in accept() is reported and retried, witho
         std::rethrow_exception(log.errors.at(0).second);
     } catch (const pysock::error& e) {
         emfile = e.code().value() == EMFILE;
-    } catch (...) {
-    }
+    } catch (...) {}
     CHECK(emfile);
 #endif
 }
 
-TEST_CASE("an AF_INET6 server with dualstack_ipv6 accepts IPv4 clients, and IPv6-only refuses them" *
-          pysock_test::skip_when(!pysock_test::ipv6_loopback_available(), "no IPv6 loopback (::1) on this machine")) {
+TEST_CASE(
+    "an AF_INET6 server with dualstack_ipv6 accepts IPv4 clients, and IPv6-only refuses them" *
+    pysock_test::skip_when(!pysock_test::ipv6_loopback_available(),
+                           "no IPv6 loopback (::1) on this machine")) {
     std::mutex m;
     std::vector<std::string> hosts;
     auto record = [&](pysock::socket& conn, const address& client) {
@@ -968,27 +978,24 @@ TEST_CASE("an AF_INET6 server with dualstack_ipv6 accepts IPv4 clients, and IPv6
     // IPv6 only: an IPv4-mapped address cannot be bound.
     server_options v6only;
     v6only.dualstack_ipv6 = false;
-    CHECK_THROWS_AS(threading_tcp_server({"::ffff:127.0.0.1", 0, 0, 0}, record, v6only), pysock::error);
+    CHECK_THROWS_AS(threading_tcp_server({"::ffff:127.0.0.1", 0, 0, 0}, record, v6only),
+                    pysock::error);
 }
 
-TEST_CASE("an AF_UNIX server works" *
-          pysock_test::skip_on_windows("AF_UNIX: CPython on Windows has no socket.AF_UNIX (and wine 8's "
-                                       "socket(AF_UNIX) fails with WSAEAFNOSUPPORT)")) {
+TEST_CASE(
+    "an AF_UNIX server works" *
+    pysock_test::skip_on_windows("AF_UNIX: CPython on Windows has no socket.AF_UNIX (and wine 8's "
+                                 "socket(AF_UNIX) fails with WSAEAFNOSUPPORT)")) {
 #if !defined(_WIN32)
-    char dir[] = "/tmp/pysock-server-XXXXXX";
-    REQUIRE(::mkdtemp(dir) != nullptr);
-    const std::string path = std::string(dir) + "/sock";
-    {
-        threading_tcp_server server(address(path), echo);
-        CHECK(server.server_address().host == path);
-        CHECK(server.server_address().family == AF_UNIX);
-        serving run(server);
-        auto c = connect_to(address(path));
-        c.sendall("unix");
-        CHECK(recv_exactly(c, 4) == "unix");
-    }
-    ::unlink(path.c_str());
-    ::rmdir(dir);
+    pysock_test::temp_dir dir;
+    const std::string path = dir / "sock";
+    threading_tcp_server server(address(path), echo);
+    CHECK(server.server_address().host == path);
+    CHECK(server.server_address().family == AF_UNIX);
+    serving run(server);
+    auto c = connect_to(address(path));
+    c.sendall("unix");
+    CHECK(recv_exactly(c, 4) == "unix");
 #endif
 }
 
@@ -1044,20 +1051,23 @@ TEST_CASE("a server can adopt a listening socket made with create_server()") {
 }
 
 TEST_CASE("invalid handlers and options are rejected") {
-    CHECK_THROWS_AS(threading_tcp_server({"127.0.0.1", 0}, threading_tcp_server::handler()), std::invalid_argument);
+    CHECK_THROWS_AS(threading_tcp_server({"127.0.0.1", 0}, threading_tcp_server::handler()),
+                    std::invalid_argument);
     server_options o;
     o.grace_period = -1.0;
     CHECK_THROWS_AS(threading_tcp_server({"127.0.0.1", 0}, echo, o), std::invalid_argument);
     server_options c;
     c.connection_timeout = -0.5;
     CHECK_THROWS_AS(threading_tcp_server({"127.0.0.1", 0}, echo, c), std::invalid_argument);
-    CHECK_THROWS_AS(threading_tcp_server(pysock::socket(AF_INET, SOCK_DGRAM), echo), std::invalid_argument);
+    CHECK_THROWS_AS(threading_tcp_server(pysock::socket(AF_INET, SOCK_DGRAM), echo),
+                    std::invalid_argument);
     threading_tcp_server server({"127.0.0.1", 0}, echo);
     CHECK_THROWS_AS(server.shutdown_on_signals({0}), std::invalid_argument);
 #if defined(SIGKILL)
     CHECK_THROWS_AS(server.shutdown_on_signals({SIGKILL}), pysock::error);
 #else
-    CHECK_THROWS_AS(server.shutdown_on_signals({9}), pysock::error);  // Windows: no signal 9 (SIGKILL)
+    CHECK_THROWS_AS(server.shutdown_on_signals({9}),
+                    pysock::error);  // Windows: no signal 9 (SIGKILL)
 #endif
 }
 
@@ -1070,18 +1080,9 @@ TEST_CASE("invalid handlers and options are rejected") {
 namespace {
 
 // ThreadSanitizer slows this test down about ten times: its builds run the same 1,000 concurrent
-// clients with fewer messages each. Every other build (AddressSanitizer too) runs the full load.
-#if defined(__SANITIZE_THREAD__)
-constexpr bool thread_sanitizer = true;
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-constexpr bool thread_sanitizer = true;
-#else
-constexpr bool thread_sanitizer = false;
-#endif
-#else
-constexpr bool thread_sanitizer = false;
-#endif
+// clients with fewer messages each (pysock_test::thread_sanitizer). Every other build
+// (AddressSanitizer too) runs the full load.
+using pysock_test::thread_sanitizer;
 
 // A checksum over 8-byte words (fast even unoptimised; the tail is hashed byte by byte).
 // Messages start at word boundaries of the pool, and the echo comes back in arbitrary pieces,
@@ -1137,8 +1138,8 @@ const bytes& random_pool() {
 struct load_client {
     pysock::socket sock{pysock::socket(AF_INET, SOCK_STREAM)};
     std::uint64_t rng = 0;
-    int message = 0;         // messages fully echoed
-    std::string_view out;    // the current message: a random slice of the pool
+    int message = 0;       // messages fully echoed
+    std::string_view out;  // the current message: a random slice of the pool
     std::size_t sent = 0;
     std::size_t received = 0;
     std::uint64_t sent_sum = 0;
@@ -1159,8 +1160,8 @@ struct load_client {
 };
 
 // Drives clients [first, last) until each has had `messages` echoed; returns the failures.
-std::string drive(std::vector<load_client>& clients, std::size_t first, std::size_t last, int messages,
-                  clock_type::time_point deadline) {
+std::string drive(std::vector<load_client>& clients, std::size_t first, std::size_t last,
+                  int messages, clock_type::time_point deadline) {
     std::vector<char> buf(64 * 1024);
     std::size_t done = 0;
 #if defined(_WIN32)
@@ -1171,7 +1172,9 @@ std::string drive(std::vector<load_client>& clients, std::size_t first, std::siz
     std::vector<std::size_t> who;
     for (std::size_t i = first; i < last; ++i) clients[i].next_message();
     while (done < last - first) {
-        if (clock_type::now() > deadline) return "deadline passed with " + std::to_string(last - first - done) + " clients unfinished";
+        if (clock_type::now() > deadline)
+            return "deadline passed with " + std::to_string(last - first - done) +
+                   " clients unfinished";
         fds.clear();
         who.clear();
         for (std::size_t i = first; i < last; ++i) {
@@ -1202,14 +1205,16 @@ std::string drive(std::vector<load_client>& clients, std::size_t first, std::siz
                 if (fds[k].revents & (POLLIN | POLLHUP | POLLERR)) {
                     std::size_t got = c.sock.recv_into(buf.data(), buf.size());
                     if (got == 0 || c.received + got > c.out.size()) {
-                        return "client " + std::to_string(who[k]) + ": unexpected end of stream or extra bytes";
+                        return "client " + std::to_string(who[k]) +
+                               ": unexpected end of stream or extra bytes";
                     }
                     c.received_sum.add(buf.data(), got);
                     c.received += got;
                     c.bytes_total += got;
                     if (c.received == c.out.size()) {
                         if (c.received_sum.value() != c.sent_sum) {
-                            return "client " + std::to_string(who[k]) + ": checksum mismatch on message " + std::to_string(c.message);
+                            return "client " + std::to_string(who[k]) +
+                                   ": checksum mismatch on message " + std::to_string(c.message);
                         }
                         if (++c.message == messages) {
                             ++done;
@@ -1236,20 +1241,24 @@ bool descriptor_limit_allows(unsigned long n) {
     return true;
 #else
     rlimit lim{};
-    return ::getrlimit(RLIMIT_NOFILE, &lim) == 0 && (lim.rlim_max == RLIM_INFINITY || lim.rlim_max >= n);
+    return ::getrlimit(RLIMIT_NOFILE, &lim) == 0 &&
+           (lim.rlim_max == RLIM_INFINITY || lim.rlim_max >= n);
 #endif
 }
 
-} // namespace
+}  // namespace
 
 TEST_CASE("load: 1,000 concurrent clients echo 100 messages of 1 B to 64 KiB each, checksummed" *
-          pysock_test::skip_when(!descriptor_limit_allows(2 * 1000 + 64),
-                                 "RLIMIT_NOFILE's hard limit is below 2,064 (1,000 client and 1,000 server sockets)") *
-          pysock_test::skip_under_wine("wine 8 echoes ~45 MiB/s through wineserver: 2,248 of the ~3,200 MiB "
-                                       "in the 50 s deadline (measured); runs on Linux and real Windows")) {
+          pysock_test::skip_when(
+              !descriptor_limit_allows(2 * 1000 + 64),
+              "RLIMIT_NOFILE's hard limit is below 2,064 (1,000 client and 1,000 server sockets)") *
+          pysock_test::skip_under_wine(
+              "wine 8 echoes ~45 MiB/s through wineserver: 2,248 of the ~3,200 MiB "
+              "in the 50 s deadline (measured); runs on Linux and real Windows")) {
     constexpr std::size_t clients = 1000;
     constexpr int messages = thread_sanitizer ? 25 : 100;
-    if (thread_sanitizer) MESSAGE("ThreadSanitizer build: " << messages << " messages per client instead of 100");
+    if (thread_sanitizer)
+        MESSAGE("ThreadSanitizer build: " << messages << " messages per client instead of 100");
 #if !defined(_WIN32)
     rlimit lim{};
     REQUIRE(::getrlimit(RLIMIT_NOFILE, &lim) == 0);
@@ -1257,7 +1266,8 @@ TEST_CASE("load: 1,000 concurrent clients echo 100 messages of 1 B to 64 KiB eac
     lim.rlim_cur = lim.rlim_max;
     ::setrlimit(RLIMIT_NOFILE, &lim);
     REQUIRE(::getrlimit(RLIMIT_NOFILE, &lim) == 0);
-    REQUIRE((lim.rlim_cur == RLIM_INFINITY || lim.rlim_cur >= 2 * clients + 64));  // the skip above checked
+    REQUIRE((lim.rlim_cur == RLIM_INFINITY ||
+             lim.rlim_cur >= 2 * clients + 64));  // the skip above checked
 #endif
     const auto fds_before = fd_listing();
     const auto threads_before = baseline_thread_count();
@@ -1267,17 +1277,21 @@ TEST_CASE("load: 1,000 concurrent clients echo 100 messages of 1 B to 64 KiB eac
         error_log log;
         server_options o;
         o.request_queue_size = 1024;
-        o.max_clients = clients;     // exactly enough: refusing any of them fails the test
+        o.max_clients = clients;  // exactly enough: refusing any of them fails the test
         o.refuse_when_full = true;
         o.refuse_message = "refused";
-        o.connection_timeout = 30.0; // a stuck client ends its handler, not the test
+        o.connection_timeout = 30.0;  // a stuck client ends its handler, not the test
         o.handle_error = log.hook();
-        threading_tcp_server server({"127.0.0.1", 0}, [&](pysock::socket& conn, const address&) {
-            char buf[64 * 1024];
-            for (std::size_t n = conn.recv_into(buf, sizeof buf); n != 0; n = conn.recv_into(buf, sizeof buf))
-                conn.sendall(std::string_view(buf, n));
-            handled.add();
-        }, o);
+        threading_tcp_server server(
+            {"127.0.0.1", 0},
+            [&](pysock::socket& conn, const address&) {
+                char buf[64 * 1024];
+                for (std::size_t n = conn.recv_into(buf, sizeof buf); n != 0;
+                     n = conn.recv_into(buf, sizeof buf))
+                    conn.sendall(std::string_view(buf, n));
+                handled.add();
+            },
+            o);
         const address where = server.server_address();
         serving run(server);
         watchdog bound(170);
@@ -1355,7 +1369,9 @@ pysock::socket udp_client() {
     return s;
 }
 
-void echo_datagram(const bytes& data, pysock::socket& sock, const address& client) { sock.sendto(data, client); }
+void echo_datagram(const bytes& data, pysock::socket& sock, const address& client) {
+    sock.sendto(data, client);
+}
 
 std::string upper(std::string s) {
     for (auto& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
@@ -1378,7 +1394,7 @@ std::vector<int> exchange_numbered(const address& server, int total, int window)
     return answers;
 }
 
-} // namespace
+}  // namespace
 
 TEST_CASE("tcp_server serves one client at a time, in the thread that calls serve_forever()") {
     counter active, done;
@@ -1391,7 +1407,8 @@ TEST_CASE("tcp_server serves one client at a time, in the thread that calls serv
             std::lock_guard<std::mutex> lock(m);
             handler_threads.insert(std::this_thread::get_id());
         }
-        if (done.value() == 0) release.wait();  // the first client is held until the second is queued
+        if (done.value() == 0)
+            release.wait();  // the first client is held until the second is queued
         conn.sendall("served");
         active.add(-1);
         done.add();
@@ -1470,10 +1487,13 @@ TEST_CASE("a stream handler reads lines with rfile and answers with wfile") {
 TEST_CASE("wfile is unbuffered: each write reaches the client while the handler still runs") {
     server_options o;
     o.connection_timeout = SAFETY_TIMEOUT;  // a buffered wfile would deadlock until this
-    tcp_server server({"127.0.0.1", 0}, [](stream_request& r) {
-        r.wfile.write("ready\n");
-        if (r.rfile.readline() == "go\n") r.wfile.write("went\n");
-    }, o);
+    tcp_server server(
+        {"127.0.0.1", 0},
+        [](stream_request& r) {
+            r.wfile.write("ready\n");
+            if (r.rfile.readline() == "go\n") r.wfile.write("went\n");
+        },
+        o);
     serving run(server);
     auto c = connect_to(loopback(server));
     auto f = c.makefile("rb");
@@ -1489,10 +1509,13 @@ TEST_CASE("a stream handler leaves no descriptor behind, even when it throws") {
     o.handle_error = log.hook();
     const auto before = fd_listing();
     {
-        tcp_server server({"127.0.0.1", 0}, [](stream_request& r) {
-            r.wfile.write(r.rfile.readline());
-            throw std::runtime_error("after one line");
-        }, o);
+        tcp_server server(
+            {"127.0.0.1", 0},
+            [](stream_request& r) {
+                r.wfile.write(r.rfile.readline());
+                throw std::runtime_error("after one line");
+            },
+            o);
         serving run(server);
         auto c = connect_to(loopback(server));
         c.sendall("line\n");
@@ -1511,10 +1534,13 @@ TEST_CASE("shutdown() cuts tcp_server's connection after the grace period" *
     server_options o;
     o.grace_period = 0.2;
     o.handle_error = log.hook();
-    tcp_server server({"127.0.0.1", 0}, [&](pysock::socket& conn, const address&) {
-        entered.add();
-        got = conn.recv(16);  // the client never sends: only the cut ends this
-    }, o);
+    tcp_server server(
+        {"127.0.0.1", 0},
+        [&](pysock::socket& conn, const address&) {
+            entered.add();
+            got = conn.recv(16);  // the client never sends: only the cut ends this
+        },
+        o);
     serving run(server);
     auto c = connect_to(loopback(server));
     REQUIRE(entered.wait_for_at_least(1));
@@ -1524,17 +1550,18 @@ TEST_CASE("shutdown() cuts tcp_server's connection after the grace period" *
     CHECK(took >= 0.19);
     CHECK(took < 5.0);
     CHECK(run.wait_returned());
-    CHECK(got == "");           // the handler saw the end of the stream
+    CHECK(got == "");  // the handler saw the end of the stream
     CHECK(log.count.value() == 0);
     CHECK(recv_all(c) == "");
 }
 
 TEST_CASE("udp_server answers each datagram with sendto, to the sender") {
     address seen_client;
-    udp_server server({"127.0.0.1", 0}, [&](const bytes& data, pysock::socket& sock, const address& client) {
-        seen_client = client;
-        sock.sendto("re: " + data, client);
-    });
+    udp_server server({"127.0.0.1", 0},
+                      [&](const bytes& data, pysock::socket& sock, const address& client) {
+                          seen_client = client;
+                          sock.sendto("re: " + data, client);
+                      });
     CHECK(server.socket_type() == SOCK_DGRAM);
     serving run(server);
     auto c = udp_client();
@@ -1548,7 +1575,8 @@ TEST_CASE("udp_server answers each datagram with sendto, to the sender") {
 }
 
 TEST_CASE("a datagram longer than max_packet_size reaches the handler cut to that size" *
-          pysock_test::skip_on_windows("Winsock fails recvfrom() with WSAEMSGSIZE: the datagram is dropped")) {
+          pysock_test::skip_on_windows(
+              "Winsock fails recvfrom() with WSAEMSGSIZE: the datagram is dropped")) {
     server_options o;
     o.max_packet_size = 4;
     udp_server server({"127.0.0.1", 0}, echo_datagram, o);
@@ -1562,10 +1590,13 @@ TEST_CASE("a throwing datagram handler is reported and the server goes on") {
     error_log log;
     server_options o;
     o.handle_error = log.hook();
-    udp_server server({"127.0.0.1", 0}, [](const bytes& data, pysock::socket& sock, const address& client) {
-        if (data == "boom") throw std::runtime_error("boom");
-        sock.sendto(data, client);
-    }, o);
+    udp_server server(
+        {"127.0.0.1", 0},
+        [](const bytes& data, pysock::socket& sock, const address& client) {
+            if (data == "boom") throw std::runtime_error("boom");
+            sock.sendto(data, client);
+        },
+        o);
     serving run(server);
     auto c = udp_client();
     c.sendto("boom", server.server_address());
@@ -1582,12 +1613,15 @@ TEST_CASE("threading_udp_server runs at most max_clients handlers at once") {
     gate release;
     server_options o;
     o.max_clients = 4;
-    threading_udp_server server({"127.0.0.1", 0}, [&](const bytes& data, pysock::socket& sock, const address& client) {
-        running.add(1);
-        release.wait();
-        running.add(-1);
-        sock.sendto(data, client);
-    }, o);
+    threading_udp_server server(
+        {"127.0.0.1", 0},
+        [&](const bytes& data, pysock::socket& sock, const address& client) {
+            running.add(1);
+            release.wait();
+            running.add(-1);
+            sock.sendto(data, client);
+        },
+        o);
     serving run(server);
     auto c = udp_client();
     for (int i = 0; i < 12; ++i) c.sendto(std::to_string(i), server.server_address());
@@ -1600,7 +1634,8 @@ TEST_CASE("threading_udp_server runs at most max_clients handlers at once") {
     CHECK(server.peak_concurrency() == 4);
 }
 
-TEST_CASE("load: 10,000 datagrams, each answered exactly once, by udp_server and threading_udp_server") {
+TEST_CASE(
+    "load: 10,000 datagrams, each answered exactly once, by udp_server and threading_udp_server") {
     const int total = 10000;
     {
         udp_server server({"127.0.0.1", 0}, echo_datagram);
@@ -1626,7 +1661,7 @@ TEST_CASE("server_close() of a threading_udp_server joins its threads and closes
             serving run(server);  // (its watchdog is a thread on Windows: gone at the scope's end)
             auto answers = exchange_numbered(server.server_address(), 200, 32);
             CHECK(std::count(answers.begin(), answers.end(), 1) == 200);
-        }  // shutdown(): serve_forever() returned
+        }                                         // shutdown(): serve_forever() returned
         CHECK(thread_count() == threads_before);  // the pool ends with serve_forever()
         server.server_close();
     }
@@ -1646,10 +1681,9 @@ TEST_CASE("a datagram server never sets SO_REUSEADDR, so a second one cannot tak
 TEST_CASE("AF_UNIX datagram and stream servers work through the same classes" *
           pysock_test::skip_on_windows("AF_UNIX: CPython on Windows has no socket.AF_UNIX")) {
 #if !defined(_WIN32)
-    char dir[] = "/tmp/pysock-server-XXXXXX";
-    REQUIRE(::mkdtemp(dir) != nullptr);
-    const std::string server_path = std::string(dir) + "/server";
-    const std::string client_path = std::string(dir) + "/client";
+    pysock_test::temp_dir dir;
+    const std::string server_path = dir / "server";
+    const std::string client_path = dir / "client";
     {
         threading_udp_server server(address(server_path), echo_datagram);
         CHECK(server.server_address().family == AF_UNIX);
@@ -1664,24 +1698,24 @@ TEST_CASE("AF_UNIX datagram and stream servers work through the same classes" *
     }
     ::unlink(server_path.c_str());
     {
-        tcp_server server(address(server_path), [](stream_request& r) { r.wfile.write(r.rfile.readline()); });
+        tcp_server server(address(server_path),
+                          [](stream_request& r) { r.wfile.write(r.rfile.readline()); });
         serving run(server);
         auto c = connect_to(address(server_path));
         c.sendall("unix stream\n");
         CHECK(recv_all(c) == "unix stream\n");
     }
-    ::unlink(server_path.c_str());
-    ::unlink(client_path.c_str());
-    ::rmdir(dir);
 #endif
 }
 
 TEST_CASE("udp_server rejects a stream socket, an empty handler and a zero max_packet_size") {
-    CHECK_THROWS_AS(udp_server(pysock::socket(AF_INET, SOCK_STREAM), echo_datagram), std::invalid_argument);
+    CHECK_THROWS_AS(udp_server(pysock::socket(AF_INET, SOCK_STREAM), echo_datagram),
+                    std::invalid_argument);
     CHECK_THROWS_AS(udp_server({"127.0.0.1", 0}, udp_server::handler()), std::invalid_argument);
     server_options o;
     o.max_packet_size = 0;
     CHECK_THROWS_AS(udp_server({"127.0.0.1", 0}, echo_datagram, o), std::invalid_argument);
-    CHECK_THROWS_AS(tcp_server({"127.0.0.1", 0}, tcp_server::stream_handler()), std::invalid_argument);
+    CHECK_THROWS_AS(tcp_server({"127.0.0.1", 0}, tcp_server::stream_handler()),
+                    std::invalid_argument);
     CHECK_THROWS_AS(tcp_server(pysock::socket(AF_INET, SOCK_DGRAM), echo), std::invalid_argument);
 }

@@ -42,12 +42,6 @@ bool fd_is_open(fd_type fd) {
            ::WSAGetLastError() != WSAENOTSOCK;
 }
 
-// Windows' close-on-exec: the handle is not inheritable.
-bool fd_is_cloexec(fd_type fd) {
-    DWORD flags = 0;
-    REQUIRE(::GetHandleInformation(reinterpret_cast<HANDLE>(fd), &flags));
-    return (flags & HANDLE_FLAG_INHERIT) == 0;
-}
 
 bool fd_is_valid(fd_type fd) { return fd != INVALID_SOCKET; }
 
@@ -61,25 +55,14 @@ fd_type make_bad_fd() {
 }
 
 std::string winerror_prefix(int code) { return "[WinError " + std::to_string(code) + "] "; }
-bool starts_with(const std::string& s, const std::string& prefix) { return s.rfind(prefix, 0) == 0; }
 #else
 bool fd_is_open(int fd) { return ::fcntl(fd, F_GETFD) != -1 || errno != EBADF; }
 
-bool fd_is_cloexec(int fd) {
-    int flags = ::fcntl(fd, F_GETFD);
-    REQUIRE(flags != -1);
-    return (flags & FD_CLOEXEC) != 0;
-}
 
 bool fd_is_valid(int fd) { return fd >= 0; }
 
 void close_fd(int fd) { ::close(fd); }
 
-bool fd_is_nonblocking(int fd) {
-    int flags = ::fcntl(fd, F_GETFL);
-    REQUIRE(flags != -1);
-    return (flags & O_NONBLOCK) != 0;
-}
 
 // Opens an fd that is certainly not a socket: the read end of a pipe (the write end is closed).
 int make_pipe_fd() {
@@ -134,7 +117,8 @@ TEST_CASE("a socket reports the family and type it was created with") {
     // No early return in a subcase here: doctest would then never reach the later subcases.
     SUBCASE("AF_UNIX SOCK_STREAM") {
 #if defined(_WIN32)
-        MESSAGE("[pysock] SKIPPED (AF_UNIX: CPython on Windows has no socket.AF_UNIX; wine 8: WSAEAFNOSUPPORT)");
+        MESSAGE("[pysock] SKIPPED (AF_UNIX: CPython on Windows has no socket.AF_UNIX; wine 8: "
+                "WSAEAFNOSUPPORT)");
 #else
         pysock::socket s(AF_UNIX, SOCK_STREAM);
         CHECK(s.family() == AF_UNIX);
@@ -163,7 +147,8 @@ TEST_CASE("a socket reports the family and type it was created with") {
 
 // CPython: GeneralModuleTests.test_socket_consistent_sock_type, InheritanceTest.test_SOCK_CLOEXEC
 TEST_CASE("type() hides SOCK_NONBLOCK and SOCK_CLOEXEC whatever the blocking mode" *
-          pysock_test::skip_on_windows("SOCK_NONBLOCK and SOCK_CLOEXEC do not exist on Windows (nor in its Python)")) {
+          pysock_test::skip_on_windows(
+              "SOCK_NONBLOCK and SOCK_CLOEXEC do not exist on Windows (nor in its Python)")) {
 #if !defined(_WIN32)
     pysock::socket s(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC);
     CHECK(s.type() == SOCK_STREAM);
@@ -197,8 +182,10 @@ TEST_CASE("creating a socket of an invalid type throws error with EINVAL") {
 // Ownership: move-only, destructor, close, detach
 
 TEST_CASE("socket is move-only") {
-    static_assert(!std::is_copy_constructible<pysock::socket>::value, "socket must not be copyable");
-    static_assert(!std::is_copy_assignable<pysock::socket>::value, "socket must not be copy-assignable");
+    static_assert(!std::is_copy_constructible<pysock::socket>::value,
+                  "socket must not be copyable");
+    static_assert(!std::is_copy_assignable<pysock::socket>::value,
+                  "socket must not be copy-assignable");
     static_assert(std::is_nothrow_move_constructible<pysock::socket>::value,
                   "socket must be nothrow move-constructible");
     static_assert(std::is_nothrow_move_assignable<pysock::socket>::value,
@@ -215,7 +202,8 @@ TEST_CASE("moving a socket transfers the descriptor and leaves the source closed
     CHECK(b.family() == AF_INET);
     CHECK(b.type() == SOCK_DGRAM);
     CHECK(b.gettimeout() == 2.5);
-    CHECK(a.fileno() == NO_FD);  // NOLINT(bugprone-use-after-move): the moved-from state is specified
+    CHECK(a.fileno() ==
+          NO_FD);  // NOLINT(bugprone-use-after-move): the moved-from state is specified
     auto r = expect_raises<pysock::error>([&] { (void)a.getsockname(); });
     CHECK(r.code.value() == closed_socket_errno);
     a.close();  // harmless on a moved-from socket
@@ -245,7 +233,8 @@ TEST_CASE("the destructor closes the descriptor") {
 }
 
 TEST_CASE("the destructor of a closed or detached socket does not close someone else's descriptor" *
-          pysock_test::skip_on_windows("takes the freed descriptor number with pipe(): POSIX lowest-number reuse, not Winsock handles")) {
+          pysock_test::skip_on_windows("takes the freed descriptor number with pipe(): POSIX "
+                                       "lowest-number reuse, not Winsock handles")) {
 #if !defined(_WIN32)
     int fd = -1;
     {
@@ -339,7 +328,8 @@ void check_adopt(pysock::socket& s, int family, int type) {
 }  // namespace
 
 // CPython: GeneralModuleTests.test_socket_fileno (via _test_socket_fileno)
-TEST_CASE("from_fd adopts an AF_INET6 descriptor" * skip_when(!ipv6_loopback_available(), "::1 is not available on this machine")) {
+TEST_CASE("from_fd adopts an AF_INET6 descriptor" *
+          skip_when(!ipv6_loopback_available(), "::1 is not available on this machine")) {
     pysock::socket s(AF_INET6, SOCK_STREAM);
     s.bind({"::1", 0, 0, 0});
     check_adopt(s, AF_INET6, SOCK_STREAM);
@@ -359,10 +349,12 @@ TEST_CASE("from_fd adopts a socket descriptor and discovers its family and type"
     }
     SUBCASE("AF_UNIX SOCK_STREAM (abstract name)") {
 #if defined(_WIN32)
-        MESSAGE("[pysock] SKIPPED (AF_UNIX abstract names: Linux only; CPython on Windows has no AF_UNIX)");
+        MESSAGE("[pysock] SKIPPED (AF_UNIX abstract names: Linux only; CPython on Windows has no "
+                "AF_UNIX)");
 #else
         pysock::socket s(AF_UNIX, SOCK_STREAM);
-        s.bind(pysock::address(std::string("\0pysock-basics-from-fd-", 23) + std::to_string(::getpid())));
+        s.bind(pysock::address(std::string("\0pysock-basics-from-fd-", 23) +
+                               std::to_string(::getpid())));
         check_adopt(s, AF_UNIX, SOCK_STREAM);
 #endif
     }
@@ -378,7 +370,8 @@ TEST_CASE("from_fd keeps the socket usable: getsockname matches the original") {
 
 // CPython: GeneralModuleTests.test_socket_fileno_requires_socket_fd
 TEST_CASE("from_fd on a descriptor that is not a socket throws ENOTSOCK and leaves it open" *
-          pysock_test::skip_on_windows("uses a pipe descriptor; Windows' socket(fileno=) takes a SOCKET only")) {
+          pysock_test::skip_on_windows(
+              "uses a pipe descriptor; Windows' socket(fileno=) takes a SOCKET only")) {
 #if !defined(_WIN32)
     int fd = make_pipe_fd();
     auto r = expect_raises<pysock::error>([&] { (void)pysock::socket::from_fd(fd); });
@@ -432,9 +425,7 @@ TEST_CASE("dup copies the timeout, as Python's socket.dup does") {
         CHECK(d.gettimeout() == 0.0);
         CHECK_FALSE(d.getblocking());
     }
-    SUBCASE("blocking") {
-        CHECK_FALSE(s.dup().gettimeout().has_value());
-    }
+    SUBCASE("blocking") { CHECK_FALSE(s.dup().gettimeout().has_value()); }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -504,7 +495,8 @@ TEST_CASE("get_inheritable reads the descriptor's real FD_CLOEXEC flag") {
 #if defined(_WIN32)
     DWORD flags = 0;
     REQUIRE(::GetHandleInformation(reinterpret_cast<HANDLE>(fd), &flags));
-    REQUIRE(::SetHandleInformation(reinterpret_cast<HANDLE>(fd), HANDLE_FLAG_INHERIT, HANDLE_FLAG_INHERIT));
+    REQUIRE(::SetHandleInformation(reinterpret_cast<HANDLE>(fd), HANDLE_FLAG_INHERIT,
+                                   HANDLE_FLAG_INHERIT));
 #else
     int flags = ::fcntl(fd, F_GETFD);
     REQUIRE(flags != -1);
@@ -539,19 +531,19 @@ TEST_CASE("setsockopt then getsockopt round-trips an integer option") {
         s.setsockopt(SOL_SOCKET, SO_RCVBUF, 8192);
         CHECK(s.getsockopt(SOL_SOCKET, SO_RCVBUF) >= 8192);
     }
-    SUBCASE("SO_TYPE is readable") {
-        CHECK(s.getsockopt(SOL_SOCKET, SO_TYPE) == SOCK_STREAM);
-    }
+    SUBCASE("SO_TYPE is readable") { CHECK(s.getsockopt(SOL_SOCKET, SO_TYPE) == SOCK_STREAM); }
 }
 
 TEST_CASE("setsockopt and getsockopt with bytes carry a struct option") {
     pysock::socket s;
     // Python: s.getsockopt(SOL_SOCKET, SO_LINGER, 8) == b'\x00' * 8
-    CHECK(s.getsockopt(SOL_SOCKET, SO_LINGER, sizeof(linger)) == pysock::bytes(sizeof(linger), '\0'));
+    CHECK(s.getsockopt(SOL_SOCKET, SO_LINGER, sizeof(linger)) ==
+          pysock::bytes(sizeof(linger), '\0'));
     linger l{};
     l.l_onoff = 1;
     l.l_linger = 5;
-    s.setsockopt(SOL_SOCKET, SO_LINGER, std::string_view(reinterpret_cast<const char*>(&l), sizeof l));
+    s.setsockopt(SOL_SOCKET, SO_LINGER,
+                 std::string_view(reinterpret_cast<const char*>(&l), sizeof l));
     pysock::bytes raw = s.getsockopt(SOL_SOCKET, SO_LINGER, sizeof(linger));
     REQUIRE(raw.size() == sizeof(linger));
     linger back{};
@@ -565,7 +557,8 @@ constexpr int SETSOCKOPT_WRONG_SIZE_WIN = 10014;
 
 TEST_CASE("setsockopt with a value of the wrong size throws EINVAL") {
     pysock::socket s;
-    auto r = expect_raises<pysock::error>([&] { s.setsockopt(SOL_SOCKET, SO_LINGER, std::string_view("x")); });
+    auto r = expect_raises<pysock::error>(
+        [&] { s.setsockopt(SOL_SOCKET, SO_LINGER, std::string_view("x")); });
     CHECK(r.code.value() == on_platform(EINVAL, SETSOCKOPT_WRONG_SIZE_WIN));
     CHECK(what_is(r.what, "[Errno 22] Invalid argument", SETSOCKOPT_WRONG_SIZE_WIN));
 }
@@ -640,7 +633,8 @@ TEST_CASE("getsockname reports the bound address and the port the kernel chose")
     }
 }
 
-TEST_CASE("getsockname of a socket bound to ::1 is the 4-tuple" * skip_when(!ipv6_loopback_available(), "::1 is not available on this machine")) {
+TEST_CASE("getsockname of a socket bound to ::1 is the 4-tuple" *
+          skip_when(!ipv6_loopback_available(), "::1 is not available on this machine")) {
     pysock::socket s(AF_INET6);
     s.bind({"::1", 0});
     pysock::address a = s.getsockname();
@@ -674,7 +668,8 @@ TEST_CASE("getpeername of a connected socket is the peer's getsockname") {
 
 // CPython: NonBlockingTCPTests.testSetBlocking (setblocking half)
 TEST_CASE("setblocking(false) is settimeout(0.0) and setblocking(true) is settimeout(None)" *
-          pysock_test::skip_on_windows("Winsock cannot read a socket's non-blocking flag back (no fcntl(F_GETFL))")) {
+          pysock_test::skip_on_windows(
+              "Winsock cannot read a socket's non-blocking flag back (no fcntl(F_GETFL))")) {
 #if !defined(_WIN32)
     pysock::socket s;
     CHECK(s.getblocking());
@@ -693,8 +688,9 @@ TEST_CASE("setblocking(false) is settimeout(0.0) and setblocking(true) is settim
 }
 
 // CPython: NonBlockingTCPTests.testInitNonBlocking, NonblockConstantTest.test_SOCK_NONBLOCK
-TEST_CASE("a socket created with SOCK_NONBLOCK starts non-blocking" *
-          pysock_test::skip_on_windows("SOCK_NONBLOCK does not exist on Windows (nor in its Python)")) {
+TEST_CASE(
+    "a socket created with SOCK_NONBLOCK starts non-blocking" *
+    pysock_test::skip_on_windows("SOCK_NONBLOCK does not exist on Windows (nor in its Python)")) {
 #if !defined(_WIN32)
     pysock::socket s(AF_INET, SOCK_STREAM | SOCK_NONBLOCK);
     CHECK(s.type() == SOCK_STREAM);
@@ -718,7 +714,10 @@ void check_every_method_raises_ebadf(pysock::socket& s) {
     char buf[16] = {};
     const pysock::address somewhere{"127.0.0.1", 9};
     std::vector<std::pair<const char*, std::function<void()>>> calls = {
-        {"bind", [&] { s.bind({"127.0.0.1", 0}); }},
+        {"bind",
+         [&] {
+             s.bind({"127.0.0.1", 0});
+         }},
         {"listen", [&] { s.listen(); }},
         {"accept", [&] { (void)s.accept(); }},
         {"connect", [&] { s.connect(somewhere); }},
@@ -782,10 +781,17 @@ TEST_CASE("every method of a closed socket throws error with EBADF") {
         check_every_method_raises_ebadf(s);  // NOLINT(bugprone-use-after-move)
         CHECK(fd_is_valid(t.fileno()));
     }
+    SUBCASE("move-assigned from") {
+        pysock::socket s, t;
+        t = std::move(s);
+        check_every_method_raises_ebadf(s);  // NOLINT(bugprone-use-after-move)
+        CHECK(fd_is_valid(t.fileno()));
+    }
 }
 
 TEST_CASE("a closed socket does not operate on a descriptor that reuses its old number" *
-          pysock_test::skip_on_windows("takes the freed descriptor number with pipe(): POSIX lowest-number reuse, not Winsock handles")) {
+          pysock_test::skip_on_windows("takes the freed descriptor number with pipe(): POSIX "
+                                       "lowest-number reuse, not Winsock handles")) {
 #if !defined(_WIN32)
     pysock::socket s;
     int old_fd = s.fileno();

@@ -52,26 +52,6 @@ namespace {
 // CPython's MSG (renamed: <windows.h> has a MSG type): 'Michael Gilfix was here\u1234\r\n'.encode('utf-8')
 const pysock::bytes TEST_MSG = "Michael Gilfix was here\xe1\x88\xb4\r\n";
 
-
-// A port with nothing listening: held by a bound, non-listening socket, so no one else can
-// take it while the test runs and a connect to it is refused.
-struct refused_port {
-    pysock::socket holder{AF_INET, SOCK_STREAM};
-    pysock::address addr;
-    refused_port() {
-        holder.bind({"127.0.0.1", 0});
-        addr = holder.getsockname();
-    }
-};
-
-std::uint64_t fnv1a(const char* data, std::size_t n, std::uint64_t h = 1469598103934665603ULL) {
-    for (std::size_t i = 0; i < n; ++i) {
-        h ^= static_cast<unsigned char>(data[i]);
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
-
 pysock::bytes random_bytes(std::size_t n, unsigned seed) {
     std::mt19937 gen(seed);
     pysock::bytes out(n, '\0');
@@ -79,15 +59,6 @@ pysock::bytes random_bytes(std::size_t n, unsigned seed) {
     return out;
 }
 
-// Reads until orderly EOF (bounded by the socket's timeout).
-pysock::bytes recv_all(pysock::socket& s) {
-    pysock::bytes all;
-    for (;;) {
-        pysock::bytes chunk = s.recv(65536);
-        if (chunk.empty()) return all;
-        all += chunk;
-    }
-}
 
 bool readable_within(const pysock::socket& s, int ms) {
 #if defined(_WIN32)
@@ -102,7 +73,6 @@ bool readable_within(const pysock::socket& s, int ms) {
     return ::poll(&p, 1, ms) == 1 && (p.revents & POLLIN) != 0;
 #endif
 }
-
 
 #if !defined(_WIN32)
 // Runs body in a forked child whose SIGPIPE disposition is the default (terminate). Returns
@@ -197,7 +167,8 @@ TEST_CASE("listen accepts a backlog of 0, -1 and the default") {
 }
 
 #if defined(__linux__) || defined(_WIN32)
-TEST_CASE("listen's default backlog is Python's min(SOMAXCONN, 128)" * skip_on_windows(no_tcp_info)) {
+TEST_CASE("listen's default backlog is Python's min(SOMAXCONN, 128)" *
+          skip_on_windows(no_tcp_info)) {
 #if defined(__linux__)
     pysock::socket s;
     s.bind({"127.0.0.1", 0});
@@ -237,17 +208,19 @@ TEST_CASE("binding an address that is in use throws EADDRINUSE") {
     auto r = expect_raises<pysock::error>([&] { b.bind(a.getsockname()); });
     CHECK(r.type == std::type_index(typeid(pysock::error)));
     CHECK(r.code.value() == EADDRINUSE);
-    CHECK(r.what == on_platform<std::string>("[Errno 98] Address already in use",
-                                             "[WinError 10048] Only one usage of each socket address "
-                                             "(protocol/network address/port) is normally permitted"));
+    CHECK(r.what ==
+          on_platform<std::string>("[Errno 98] Address already in use",
+                                   "[WinError 10048] Only one usage of each socket address "
+                                   "(protocol/network address/port) is normally permitted"));
 }
 
 TEST_CASE("binding an address that is not local throws EADDRNOTAVAIL") {
     pysock::socket s;
     auto r = expect_raises<pysock::error>([&] { s.bind({"192.0.2.1", 0}); });  // TEST-NET-1
     CHECK(r.code.value() == EADDRNOTAVAIL);
-    CHECK(r.what == on_platform<std::string>("[Errno 99] Cannot assign requested address",
-                                             "[WinError 10049] The requested address is not valid in its context"));
+    CHECK(r.what == on_platform<std::string>(
+                        "[Errno 99] Cannot assign requested address",
+                        "[WinError 10049] The requested address is not valid in its context"));
 }
 
 TEST_CASE("accept on a socket that is not listening throws EINVAL") {
@@ -259,8 +232,9 @@ TEST_CASE("accept on a socket that is not listening throws EINVAL") {
                                              "[WinError 10022] An invalid argument was supplied"));
 }
 
-TEST_CASE("recv on a listening socket throws ENOTCONN" *
-          skip_under_wine("wine 8: recv() on a listening socket blocks instead of failing WSAENOTCONN")) {
+TEST_CASE(
+    "recv on a listening socket throws ENOTCONN" *
+    skip_under_wine("wine 8: recv() on a listening socket blocks instead of failing WSAENOTCONN")) {
     pysock::socket l = make_listener();
     auto r = expect_raises<pysock::error>([&] { (void)l.recv(1); });
     CHECK(r.code.value() == ENOTCONN);
@@ -270,26 +244,28 @@ TEST_CASE("connecting a connected socket throws EISCONN and connect_ex returns i
     auto c = connect_tcp();
     auto r = expect_raises<pysock::error>([&] { c.client.connect(c.listener.getsockname()); });
     CHECK(r.code.value() == EISCONN);
-    CHECK(r.what == on_platform<std::string>("[Errno 106] Transport endpoint is already connected",
-                                             "[WinError 10056] A connect request was made on an already "
-                                             "connected socket"));
+    CHECK(r.what ==
+          on_platform<std::string>("[Errno 106] Transport endpoint is already connected",
+                                   "[WinError 10056] A connect request was made on an already "
+                                   "connected socket"));
     CHECK(c.client.connect_ex(c.listener.getsockname()) == EISCONN);
 }
 
 // CPython: NetworkConnectionNoServer.test_connect
 TEST_CASE("connect to a port nobody listens on throws connection_refused_error") {
-    refused_port nobody;
+    refusing_port nobody;
     pysock::socket c;
     auto r = expect_raises<pysock::connection_refused_error>([&] { c.connect(nobody.addr); });
     CHECK(r.type == std::type_index(typeid(pysock::connection_refused_error)));
     CHECK(r.code.value() == ECONNREFUSED);
-    CHECK(r.what == on_platform<std::string>("[Errno 111] Connection refused",
-                                             "[WinError 10061] No connection could be made because the "
-                                             "target machine actively refused it"));
+    CHECK(r.what ==
+          on_platform<std::string>("[Errno 111] Connection refused",
+                                   "[WinError 10061] No connection could be made because the "
+                                   "target machine actively refused it"));
 }
 
 TEST_CASE("connection_refused_error is a connection_error, an error and a std::system_error") {
-    refused_port nobody;
+    refusing_port nobody;
     pysock::socket c1, c2, c3;
     CHECK_THROWS_AS(c1.connect(nobody.addr), pysock::connection_error);
     CHECK_THROWS_AS(c2.connect(nobody.addr), pysock::error);
@@ -304,7 +280,7 @@ TEST_CASE("connect_ex returns 0 on success and the errno on failure") {
         CHECK(c.getpeername() == l.getsockname());
     }
     SUBCASE("refused") {
-        refused_port nobody;
+        refusing_port nobody;
         pysock::socket c;
         CHECK(c.connect_ex(nobody.addr) == ECONNREFUSED);
     }
@@ -467,8 +443,10 @@ TEST_CASE("recv(0) and recv_into of an empty buffer return at once, as in Python
 
 // CPython: ContextManagersTest._testSocketClass ("exception inside with block")
 // Windows: send() on an unconnected TCP socket fails WSAENOTCONN, a plain OSError in CPython.
-TEST_CASE("sendall on a socket that never connected throws broken_pipe_error" *
-          skip_under_wine("wine 8: send() on a never-connected TCP socket fails WSAECONNRESET, not WSAENOTCONN")) {
+TEST_CASE(
+    "sendall on a socket that never connected throws broken_pipe_error" *
+    skip_under_wine(
+        "wine 8: send() on a never-connected TCP socket fails WSAECONNRESET, not WSAENOTCONN")) {
     pysock::socket s;
     auto r = expect_raises<pysock::error>([&] { s.sendall("foo"); });
     CHECK(r.type == on_platform(std::type_index(typeid(pysock::broken_pipe_error)),
@@ -513,7 +491,7 @@ TEST_CASE("a large transfer arrives complete and in order") {
         c.client.shutdown(SHUT_WR);
     });
     std::size_t total = 0;
-    std::uint64_t h = 1469598103934665603ULL;
+    std::uint64_t h = fnv_seed;
     SUBCASE("with recv") {
         for (;;) {
             pysock::bytes chunk = c.server.recv(65536);
@@ -650,10 +628,11 @@ TEST_CASE("send after shutdown(SHUT_WR) throws broken_pipe_error") {
     CHECK(r.type == std::type_index(typeid(pysock::broken_pipe_error)));
     // Windows: WSAESHUTDOWN (10058), which CPython turns into BrokenPipeError too.
     CHECK(r.code.value() == on_platform(EPIPE, ESHUTDOWN));
-    CHECK(r.what == on_platform<std::string>("[Errno 32] Broken pipe",
-                                             "[WinError 10058] A request to send or receive data was "
-                                             "disallowed because the socket had already been shut down "
-                                             "in that direction with a previous shutdown call"));
+    CHECK(r.what ==
+          on_platform<std::string>("[Errno 32] Broken pipe",
+                                   "[WinError 10058] A request to send or receive data was "
+                                   "disallowed because the socket had already been shut down "
+                                   "in that direction with a previous shutdown call"));
 }
 
 TEST_CASE("shutdown of an unconnected socket throws ENOTCONN") {
@@ -662,16 +641,18 @@ TEST_CASE("shutdown of an unconnected socket throws ENOTCONN") {
     CHECK(r.code.value() == ENOTCONN);
 }
 
-TEST_CASE("recv after the peer reset the connection throws connection_reset_error" * skip_under_wine(wine_no_reset)) {
+TEST_CASE("recv after the peer reset the connection throws connection_reset_error" *
+          skip_under_wine(wine_no_reset)) {
     auto c = connect_tcp();
     c.client.settimeout(SAFETY_TIMEOUT);
     close_with_reset(c.server);
     auto r = expect_raises<pysock::connection_reset_error>([&] { (void)c.client.recv(1024); });
     CHECK(r.type == std::type_index(typeid(pysock::connection_reset_error)));
     CHECK(r.code.value() == ECONNRESET);
-    CHECK(r.what == on_platform<std::string>("[Errno 104] Connection reset by peer",
-                                             "[WinError 10054] An existing connection was forcibly closed "
-                                             "by the remote host"));
+    CHECK(r.what ==
+          on_platform<std::string>("[Errno 104] Connection reset by peer",
+                                   "[WinError 10054] An existing connection was forcibly closed "
+                                   "by the remote host"));
 }
 
 TEST_CASE("connection_reset_error is a connection_error" * skip_under_wine(wine_no_reset)) {
@@ -681,8 +662,9 @@ TEST_CASE("connection_reset_error is a connection_error" * skip_under_wine(wine_
     CHECK_THROWS_AS((void)c.client.recv(1024), pysock::connection_error);
 }
 
-TEST_CASE("send after the peer closed throws broken_pipe_error and SIGPIPE does not kill the process" *
-          skip_on_windows(no_sigpipe)) {
+TEST_CASE(
+    "send after the peer closed throws broken_pipe_error and SIGPIPE does not kill the process" *
+    skip_on_windows(no_sigpipe)) {
 #if !defined(_WIN32)
     // In a child whose SIGPIPE disposition is "terminate": without MSG_NOSIGNAL (or an
     // equivalent) the child dies of SIGPIPE instead of exiting.
@@ -726,7 +708,9 @@ TEST_CASE("send after the peer closed throws broken_pipe_error and SIGPIPE does 
 // ---------------------------------------------------------------------------------------------
 // IPv6
 
-TEST_CASE("TCP over IPv6 on ::1" * skip_when(!ipv6_loopback_available(), "::1 is not available on this machine (no IPv6 loopback)")) {
+TEST_CASE("TCP over IPv6 on ::1" *
+          skip_when(!ipv6_loopback_available(),
+                    "::1 is not available on this machine (no IPv6 loopback)")) {
     auto c = connect_tcp(AF_INET6);
     CHECK(c.client.family() == AF_INET6);
     pysock::address name = c.listener.getsockname();
@@ -744,7 +728,9 @@ TEST_CASE("TCP over IPv6 on ::1" * skip_when(!ipv6_loopback_available(), "::1 is
     CHECK(recv_all(c.server) == TEST_MSG);
 }
 
-TEST_CASE("an IPv6 address given with flowinfo and scope_id connects" * skip_when(!ipv6_loopback_available(), "::1 is not available on this machine (no IPv6 loopback)")) {
+TEST_CASE("an IPv6 address given with flowinfo and scope_id connects" *
+          skip_when(!ipv6_loopback_available(),
+                    "::1 is not available on this machine (no IPv6 loopback)")) {
     pysock::socket l = make_listener(AF_INET6);
     pysock::socket c(AF_INET6);
     c.connect({"::1", l.getsockname().port, 0, 0});
@@ -767,7 +753,8 @@ TEST_CASE("create_connection returns a connected AF_INET stream socket") {
 
 TEST_CASE("create_connection resolves a host name") {
     pysock::socket l = make_listener();
-    pysock::socket c = pysock::create_connection({"localhost", l.getsockname().port}, SAFETY_TIMEOUT);
+    pysock::socket c =
+        pysock::create_connection({"localhost", l.getsockname().port}, SAFETY_TIMEOUT);
     auto [conn, addr] = l.accept();
     CHECK(addr == c.getsockname());
 }
@@ -776,8 +763,8 @@ TEST_CASE("create_connection resolves a host name") {
 TEST_CASE("create_connection binds to source_address before connecting") {
     pysock::socket l = make_listener();
     SUBCASE("a source host (127.0.0.2 is loopback on Linux)") {
-        pysock::socket c =
-            pysock::create_connection(l.getsockname(), SAFETY_TIMEOUT, pysock::address{"127.0.0.2", 0});
+        pysock::socket c = pysock::create_connection(l.getsockname(), SAFETY_TIMEOUT,
+                                                     pysock::address{"127.0.0.2", 0});
         CHECK(c.getsockname().host == "127.0.0.2");
         auto [conn, addr] = l.accept();
         CHECK(addr.host == "127.0.0.2");
@@ -809,18 +796,7 @@ TEST_CASE("create_connection applies the timeout it is given") {
 // (testTimeoutNone cannot be expressed: std::nullopt is Python's "not given", which means the
 // default timeout, not None.)
 TEST_CASE("create_connection without a timeout uses the default timeout") {
-    // A flag and a double, not an optional<double>: mingw-w64's GCC 12 at -O2 warns that the
-    // optional copied into the destructor "may be used uninitialized" (a false positive).
-    struct restore_default {
-        bool had_default = pysock::getdefaulttimeout().has_value();
-        double saved = pysock::getdefaulttimeout().value_or(0.0);
-        ~restore_default() {
-            if (had_default)
-                pysock::setdefaulttimeout(saved);
-            else
-                pysock::setdefaulttimeout(std::nullopt);
-        }
-    } restore;
+    default_timeout_guard restore;
     REQUIRE_FALSE(pysock::getdefaulttimeout().has_value());
     pysock::socket l = make_listener();
     pysock::setdefaulttimeout(42.0);
@@ -833,7 +809,7 @@ TEST_CASE("create_connection without a timeout uses the default timeout") {
 
 // CPython: NetworkConnectionNoServer.test_create_connection
 TEST_CASE("create_connection to a port nobody listens on throws connection_refused_error") {
-    refused_port nobody;
+    refusing_port nobody;
     auto r = expect_raises<pysock::connection_refused_error>(
         [&] { (void)pysock::create_connection(nobody.addr, SAFETY_TIMEOUT); });
     CHECK(r.code.value() == ECONNREFUSED);
@@ -857,13 +833,14 @@ std::size_t open_descriptor_count() {
 TEST_CASE("failing create_connection, create_server and accept leak no descriptor" *
           skip_on_windows("counts the descriptors in /proc/self/fd (Linux-only)")) {
 #if defined(__linux__)
-    refused_port nobody;
+    refusing_port nobody;
     pysock::socket busy = pysock::create_server({"127.0.0.1", 0});
     pysock::socket idle = make_listener();
     idle.settimeout(0.01);
     const std::size_t before = open_descriptor_count();
     for (int i = 0; i < 20; ++i) {
-        CHECK_THROWS_AS((void)pysock::create_connection(nobody.addr, SAFETY_TIMEOUT), pysock::connection_refused_error);
+        CHECK_THROWS_AS((void)pysock::create_connection(nobody.addr, SAFETY_TIMEOUT),
+                        pysock::connection_refused_error);
         CHECK_THROWS_AS((void)pysock::create_server(busy.getsockname()), pysock::error);
         CHECK_THROWS_AS((void)idle.accept(), pysock::timeout);
         CHECK_THROWS_AS((void)pysock::socket(12345, SOCK_STREAM), pysock::error);
@@ -935,7 +912,8 @@ TEST_CASE("create_server sets SO_REUSEADDR on its listener (not on Windows, as P
 
 #if defined(SO_REUSEPORT) || defined(_WIN32)
 // CPython: CreateServerTest.test_reuse_port
-TEST_CASE("create_server sets SO_REUSEPORT only when reuse_port is true" * skip_on_windows(no_reuseport)) {
+TEST_CASE("create_server sets SO_REUSEPORT only when reuse_port is true" *
+          skip_on_windows(no_reuseport)) {
 #if defined(SO_REUSEPORT)
     pysock::socket s = pysock::create_server({"127.0.0.1", 0});
     CHECK(s.getsockopt(SOL_SOCKET, SO_REUSEPORT) == 0);
@@ -972,13 +950,16 @@ TEST_CASE("create_server listens with Python's default backlog unless given one"
 }
 
 // CPython: CreateServerTest.test_ipv6_only_default
-TEST_CASE("an AF_INET6 create_server is IPv6-only by default" * skip_when(!ipv6_loopback_available(), "::1 is not available on this machine")) {
+TEST_CASE("an AF_INET6 create_server is IPv6-only by default" *
+          skip_when(!ipv6_loopback_available(), "::1 is not available on this machine")) {
     pysock::socket s = pysock::create_server({"::1", 0}, AF_INET6);
     CHECK(s.getsockopt(IPPROTO_IPV6, IPV6_V6ONLY) != 0);
 }
 
 // CPython: CreateServerTest.test_dualstack_ipv6_family
-TEST_CASE("a dualstack create_server is AF_INET6 and not IPv6-only" * skip_when(!ipv6_loopback_available() || !pysock::has_dualstack_ipv6(), "no ::1 or no dual-stack support")) {
+TEST_CASE("a dualstack create_server is AF_INET6 and not IPv6-only" *
+          skip_when(!ipv6_loopback_available() || !pysock::has_dualstack_ipv6(),
+                    "no ::1 or no dual-stack support")) {
     pysock::socket s = pysock::create_server({"::1", 0}, AF_INET6, std::nullopt, false, true);
     CHECK(s.family() == AF_INET6);
     // On the wildcard address the listener is not IPv6-only. (Linux makes a socket bound to a
@@ -989,8 +970,9 @@ TEST_CASE("a dualstack create_server is AF_INET6 and not IPv6-only" * skip_when(
 
 TEST_CASE("create_server with dualstack_ipv6 and AF_INET throws std::invalid_argument") {
     // Python: ValueError("dualstack_ipv6 requires AF_INET6 family")
-    CHECK_THROWS_AS((void)pysock::create_server({"127.0.0.1", 0}, AF_INET, std::nullopt, false, true),
-                    std::invalid_argument);
+    CHECK_THROWS_AS(
+        (void)pysock::create_server({"127.0.0.1", 0}, AF_INET, std::nullopt, false, true),
+        std::invalid_argument);
 }
 
 namespace {
@@ -1022,27 +1004,29 @@ TEST_CASE("create_server on the empty host accepts an IPv4 client") {
 }
 
 // CPython: CreateServerFunctionalTest.test_tcp6
-TEST_CASE("an AF_INET6 create_server on the empty host accepts an IPv6 client" * skip_when(!ipv6_loopback_available(), "::1 is not available on this machine")) {
+TEST_CASE("an AF_INET6 create_server on the empty host accepts an IPv6 client" *
+          skip_when(!ipv6_loopback_available(), "::1 is not available on this machine")) {
     pysock::socket s = pysock::create_server({"", 0}, AF_INET6);
     CHECK(s.getsockname().host == "::");
     check_echo(s, {"::1", s.getsockname().port}, AF_INET6);
 }
 
 // CPython: CreateServerFunctionalTest.test_dual_stack_client_v4, test_dual_stack_client_v6
-TEST_CASE("a dualstack create_server accepts IPv4 and IPv6 clients" * skip_when(!ipv6_loopback_available() || !pysock::has_dualstack_ipv6(), "no ::1 or no dual-stack support")) {
+TEST_CASE("a dualstack create_server accepts IPv4 and IPv6 clients" *
+          skip_when(!ipv6_loopback_available() || !pysock::has_dualstack_ipv6(),
+                    "no ::1 or no dual-stack support")) {
     pysock::socket s = pysock::create_server({"", 0}, AF_INET6, std::nullopt, false, true);
     std::uint16_t port = s.getsockname().port;
-    SUBCASE("IPv4 client") {
-        check_echo(s, {"127.0.0.1", port}, AF_INET);
-    }
-    SUBCASE("IPv6 client") {
-        check_echo(s, {"::1", port}, AF_INET6);
-    }
+    SUBCASE("IPv4 client") { check_echo(s, {"127.0.0.1", port}, AF_INET); }
+    SUBCASE("IPv6 client") { check_echo(s, {"::1", port}, AF_INET6); }
 }
 
-TEST_CASE("a dualstack server reports an IPv4 client as an IPv4-mapped IPv6 address" * skip_when(!ipv6_loopback_available() || !pysock::has_dualstack_ipv6(), "no ::1 or no dual-stack support")) {
+TEST_CASE("a dualstack server reports an IPv4 client as an IPv4-mapped IPv6 address" *
+          skip_when(!ipv6_loopback_available() || !pysock::has_dualstack_ipv6(),
+                    "no ::1 or no dual-stack support")) {
     pysock::socket s = pysock::create_server({"", 0}, AF_INET6, std::nullopt, false, true);
-    pysock::socket c = pysock::create_connection({"127.0.0.1", s.getsockname().port}, SAFETY_TIMEOUT);
+    pysock::socket c =
+        pysock::create_connection({"127.0.0.1", s.getsockname().port}, SAFETY_TIMEOUT);
     auto [conn, addr] = s.accept();
     CHECK(addr.host == "::ffff:127.0.0.1");
     CHECK(addr.port == c.getsockname().port);

@@ -26,7 +26,8 @@ struct udp_pair {
     pysock::address serv_addr;
     udp_pair() {
         serv.bind(pysock::address("127.0.0.1", 0));
-        cli.bind(pysock::address("127.0.0.1", 0));  // so that getsockname() is what the receiver sees
+        cli.bind(
+            pysock::address("127.0.0.1", 0));  // so that getsockname() is what the receiver sees
         serv.settimeout(WAIT);
         cli.settimeout(WAIT);
         serv_addr = serv.getsockname();
@@ -38,7 +39,9 @@ struct udp_pair {
 // CPython: BasicUDPTest.testSendtoAndRecv
 TEST_CASE("sendto then recv delivers a datagram") {
     udp_pair p;
-    SUBCASE("sendto(data, address)") { CHECK(p.cli.sendto(TEST_MSG, p.serv_addr) == TEST_MSG.size()); }
+    SUBCASE("sendto(data, address)") {
+        CHECK(p.cli.sendto(TEST_MSG, p.serv_addr) == TEST_MSG.size());
+    }
     SUBCASE("sendto(data, flags, address), as CPython's test calls it") {
         CHECK(p.cli.sendto(TEST_MSG, 0, p.serv_addr) == TEST_MSG.size());
     }
@@ -77,7 +80,8 @@ TEST_CASE("datagram boundaries are preserved") {
 }
 
 TEST_CASE("a datagram longer than bufsize is truncated and the rest discarded" *
-          pysock_test::skip_on_windows("Windows (and CPython there) raises WSAEMSGSIZE instead of truncating")) {
+          pysock_test::skip_on_windows(
+              "Windows (and CPython there) raises WSAEMSGSIZE instead of truncating")) {
     udp_pair p;
     p.cli.sendto("hello", p.serv_addr);
     p.cli.sendto("next", p.serv_addr);
@@ -117,10 +121,11 @@ TEST_CASE("a datagram too large for IPv4 raises error EMSGSIZE") {
     } catch (const pysock::error& e) {
         CHECK(e.code().value() == EMSGSIZE);
         CHECK(std::string(e.what()) ==
-              pysock_test::on_platform("[Errno 90] Message too long",
-                                       "[WinError 10040] A message sent on a datagram socket was larger than the "
-                                       "internal message buffer or some other network limit, or the buffer used "
-                                       "to receive a datagram into was smaller than the datagram itself"));
+              pysock_test::on_platform(
+                  "[Errno 90] Message too long",
+                  "[WinError 10040] A message sent on a datagram socket was larger than the "
+                  "internal message buffer or some other network limit, or the buffer used "
+                  "to receive a datagram into was smaller than the datagram itself"));
     }
 }
 
@@ -143,7 +148,8 @@ TEST_CASE("recv_into and recvfrom_into fill the caller's buffer") {
         CHECK(from == p.cli.getsockname());
     }
     SUBCASE("recvfrom_into with a small nbytes truncates") {
-        PYSOCK_TEST_SKIP_IF(pysock_test::on_windows, "Windows raises WSAEMSGSIZE instead of truncating");
+        PYSOCK_TEST_SKIP_IF(pysock_test::on_windows,
+                            "Windows raises WSAEMSGSIZE instead of truncating");
         p.cli.sendto("hello", p.serv_addr);
         char buf[16] = {};
         auto [n, from] = p.serv.recvfrom_into(buf, 2);
@@ -201,10 +207,11 @@ TEST_CASE("an unconnected UDP socket has no peer") {
     } catch (const pysock::error& e) {
         CHECK(e.code().value() == ENOTCONN);
         CHECK(std::string(e.what()) ==
-              pysock_test::on_platform("[Errno 107] Transport endpoint is not connected",
-                                       "[WinError 10057] A request to send or receive data was disallowed because "
-                                       "the socket is not connected and (when sending on a datagram socket using a "
-                                       "sendto call) no address was supplied"));
+              pysock_test::on_platform(
+                  "[Errno 107] Transport endpoint is not connected",
+                  "[WinError 10057] A request to send or receive data was disallowed because "
+                  "the socket is not connected and (when sending on a datagram socket using a "
+                  "sendto call) no address was supplied"));
     }
 }
 
@@ -229,7 +236,8 @@ TEST_CASE("a connected UDP socket only receives from its peer") {
 }
 
 TEST_CASE("a connected UDP socket reports ICMP port unreachable as connection_refused_error" *
-          pysock_test::skip_on_windows("Windows reports ICMP port unreachable as WSAECONNRESET (and wine not at all)")) {
+          pysock_test::skip_on_windows(
+              "Windows reports ICMP port unreachable as WSAECONNRESET (and wine not at all)")) {
     // a port that was bound a moment ago and is now closed
     pysock::address gone;
     {
@@ -271,8 +279,9 @@ TEST_CASE("sendto reports address errors") {
             FAIL("no throw");
         } catch (const pysock::gaierror& e) {
             CHECK(e.code().value() == EAI_NONAME);
-            CHECK(std::string(e.what()) == pysock_test::on_platform("[Errno -2] Name or service not known",
-                                                                    "[Errno 11001] getaddrinfo failed"));
+            CHECK(std::string(e.what()) ==
+                  pysock_test::on_platform("[Errno -2] Name or service not known",
+                                           "[Errno 11001] getaddrinfo failed"));
         }
     }
     SUBCASE("an IPv6 literal on an AF_INET socket is gaierror EAI_ADDRFAMILY") {
@@ -284,7 +293,8 @@ TEST_CASE("sendto reports address errors") {
             CHECK(e.code().value() == EAI_ADDRFAMILY);
             CHECK(std::string(e.what()) == "[Errno -9] Address family for hostname not supported");
 #else
-            CHECK(std::string(e.what()) == "[Errno " + std::to_string(e.code().value()) + "] getaddrinfo failed");
+            CHECK(std::string(e.what()) ==
+                  "[Errno " + std::to_string(e.code().value()) + "] getaddrinfo failed");
 #endif
         }
     }
@@ -319,7 +329,8 @@ TEST_CASE("UDP over IPv6 loopback returns 4-tuple addresses") {
     CHECK(from.family == AF_INET6);
     CHECK(from.host == "::1");
     CHECK(from.port == cli.getsockname().port);
-    CHECK(pysock::to_string(cli.getsockname()) == "('::', " + std::to_string(from.port) + ", 0, 0)");
+    CHECK(pysock::to_string(cli.getsockname()) ==
+          "('::', " + std::to_string(from.port) + ", 0, 0)");
 }
 
 TEST_CASE("an IPv4 literal on an AF_INET6 UDP socket is gaierror") {
@@ -362,8 +373,9 @@ TEST_CASE("a UDP socket has the right family, type and proto") {
 
 // --- recv_into / recvfrom_into with a buffer object, Python's recv_into(buffer[, nbytes]) form
 
-TEST_CASE("recv_into fills a whole buffer object when nbytes is omitted" *
-          pysock_test::skip_on_windows("uses an AF_UNIX SOCK_DGRAM socketpair (no AF_UNIX on Windows)")) {
+TEST_CASE(
+    "recv_into fills a whole buffer object when nbytes is omitted" *
+    pysock_test::skip_on_windows("uses an AF_UNIX SOCK_DGRAM socketpair (no AF_UNIX on Windows)")) {
     auto pair = pysock::socketpair(AF_UNIX, SOCK_DGRAM);
     SUBCASE("a char array") {
         char buf[8];

@@ -12,6 +12,7 @@
 #include <pysock/socket.hpp>
 
 #include "platform.hpp"
+#include "support.hpp"
 
 #if defined(_WIN32)
 #include <filesystem>
@@ -42,29 +43,10 @@ static_assert(UNIX_PATH_MAX == sizeof(sockaddr_un{}.sun_path), "sun_path size");
 constexpr std::size_t UNIX_PATH_MAX = sizeof(sockaddr_un{}.sun_path);  // 108 on Linux
 #endif
 
+using pysock_test::temp_dir;
+
 #if defined(_WIN32)
 // Windows versions of the helpers below (the tests are skipped there; these keep them building).
-struct temp_dir {
-    std::string path;
-    temp_dir() {
-        std::random_device rd;
-        auto p = std::filesystem::temp_directory_path() / ("pysock-" + std::to_string(rd()));
-        REQUIRE(std::filesystem::create_directory(p));
-        path = p.string();
-    }
-    temp_dir(const temp_dir&) = delete;
-    temp_dir& operator=(const temp_dir&) = delete;
-    ~temp_dir() {
-        std::error_code ignored;
-        std::filesystem::remove_all(path, ignored);
-    }
-    std::string operator/(const std::string& name) const { return path + "/" + name; }
-    std::string path_of_length(std::size_t n) const {
-        REQUIRE(n > path.size() + 1);
-        return path + "/" + std::string(n - path.size() - 1, 'x');
-    }
-};
-
 bool exists(const std::string& p) {
     std::error_code ec;
     return std::filesystem::exists(std::filesystem::symlink_status(p, ec));
@@ -75,35 +57,6 @@ bool is_socket_file(const std::string& p) {
     return std::filesystem::is_socket(std::filesystem::symlink_status(p, ec));
 }
 #else
-// A fresh temporary directory, removed (with whatever is in it) at scope exit.
-struct temp_dir {
-    std::string path;
-    temp_dir() {
-        char tmpl[] = "/tmp/pysock-XXXXXX";
-        const char* p = ::mkdtemp(tmpl);
-        REQUIRE(p != nullptr);
-        path = p;
-    }
-    temp_dir(const temp_dir&) = delete;
-    temp_dir& operator=(const temp_dir&) = delete;
-    ~temp_dir() {
-        if (DIR* d = ::opendir(path.c_str())) {
-            while (const dirent* e = ::readdir(d)) {
-                const std::string name = e->d_name;
-                if (name != "." && name != "..") ::unlink((path + "/" + name).c_str());
-            }
-            ::closedir(d);
-        }
-        ::rmdir(path.c_str());
-    }
-    std::string operator/(const std::string& name) const { return path + "/" + name; }
-    // A path inside this directory whose total length is exactly n bytes.
-    std::string path_of_length(std::size_t n) const {
-        REQUIRE(n > path.size() + 1);
-        return path + "/" + std::string(n - path.size() - 1, 'x');
-    }
-};
-
 bool exists(const std::string& p) {
     struct stat st;
     return ::lstat(p.c_str(), &st) == 0;
@@ -145,7 +98,8 @@ TEST_CASE("bind to a filesystem path and read it back with getsockname") {
 // CPython: TestUnixDomain.testSurrogateescapeBind / testBytesAddr (paths are bytes to the kernel)
 TEST_CASE("a non-ASCII path round-trips byte for byte") {
     temp_dir dir;
-    const std::string path = dir / "donn\xc3\xa9" "e-\xff";
+    const std::string path = dir / "donn\xc3\xa9"
+                                   "e-\xff";
     pysock::socket s(AF_UNIX, SOCK_STREAM);
     s.bind(pysock::address(path));
     CHECK(exists(path));
@@ -228,7 +182,8 @@ TEST_CASE("the sun_path limit for filesystem paths") {
             s.bind(pysock::address(p));
             FAIL("bind did not throw");
         } catch (const pysock::error& e) {
-            CHECK(std::string(e.what()) == "AF_UNIX path too long");  // CPython's text (its errno is None)
+            CHECK(std::string(e.what()) ==
+                  "AF_UNIX path too long");  // CPython's text (its errno is None)
         }
         CHECK_FALSE(exists(p));
         CHECK_FALSE(exists(p.substr(0, UNIX_PATH_MAX - 1)));  // no truncated twin either
@@ -256,7 +211,8 @@ TEST_CASE("a NUL inside a filesystem path is rejected, not truncated") {
     CHECK_THROWS_AS(s.bind(pysock::address(dir / std::string("a\0b", 3))), std::invalid_argument);
     CHECK_FALSE(exists(dir / "a"));
     pysock::socket c(AF_UNIX, SOCK_STREAM);
-    CHECK_THROWS_AS(c.connect(pysock::address(dir / std::string("a\0b", 3))), std::invalid_argument);
+    CHECK_THROWS_AS(c.connect(pysock::address(dir / std::string("a\0b", 3))),
+                    std::invalid_argument);
 }
 
 // CPython: TestLinuxAbstractNamespace.testLinuxAbstractNamespace
@@ -367,7 +323,8 @@ TEST_CASE("connect_ex to a missing path returns ENOENT") {
 TEST_CASE("bind in a missing directory raises file_not_found_error") {
     temp_dir dir;
     pysock::socket s(AF_UNIX, SOCK_STREAM);
-    CHECK_THROWS_AS(s.bind(pysock::address(dir / "no-such-dir/sock")), pysock::file_not_found_error);
+    CHECK_THROWS_AS(s.bind(pysock::address(dir / "no-such-dir/sock")),
+                    pysock::file_not_found_error);
 }
 
 TEST_CASE("bind over an existing file raises EADDRINUSE") {

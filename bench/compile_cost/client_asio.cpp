@@ -10,7 +10,8 @@ int main(int argc, char** argv) {
     try {
         asio::io_context ctx;
         asio::ip::tcp::socket s(ctx);
-        s.connect(asio::ip::tcp::endpoint(asio::ip::make_address(host), static_cast<unsigned short>(port)));
+        s.connect(asio::ip::tcp::endpoint(asio::ip::make_address(host),
+                                          static_cast<unsigned short>(port)));
         asio::write(s, asio::buffer("Bonjour", 7));
         char buf[1024];
         std::size_t n = s.read_some(asio::buffer(buf));

@@ -15,12 +15,14 @@ int main(int argc, char** argv) {
     sockaddr_in a{};
     a.sin_family = AF_INET;
     a.sin_port = htons(static_cast<unsigned short>(port));
-    if (inet_pton(AF_INET, host, &a.sin_addr) != 1 || connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    if (inet_pton(AF_INET, host, &a.sin_addr) != 1 ||
+        connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
         std::perror("connect");
         return 1;
     }
     const char msg[] = "Bonjour";
-    if (send(fd, msg, sizeof msg - 1, MSG_NOSIGNAL) != static_cast<ssize_t>(sizeof msg - 1)) return 1;
+    if (send(fd, msg, sizeof msg - 1, MSG_NOSIGNAL) != static_cast<ssize_t>(sizeof msg - 1))
+        return 1;
     char buf[1024];
     ssize_t n = recv(fd, buf, sizeof buf, 0);
     if (n < 0) return 1;

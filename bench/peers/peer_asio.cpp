@@ -15,7 +15,9 @@ asio::io_context& context() {
 struct api {
     using conn = tcp::socket;
     using listener = tcp::acceptor;
-    static listener listen() { return tcp::acceptor(context(), tcp::endpoint(asio::ip::address_v4::loopback(), 0)); }
+    static listener listen() {
+        return tcp::acceptor(context(), tcp::endpoint(asio::ip::address_v4::loopback(), 0));
+    }
     static std::uint16_t port(const listener& l) { return l.local_endpoint().port(); }
     static conn accept(listener& l) {
         tcp::socket s = l.accept();
@@ -28,7 +30,9 @@ struct api {
         s.set_option(tcp::no_delay(true));
         return s;
     }
-    static void send_all(conn& c, const char* p, std::size_t n) { asio::write(c, asio::buffer(p, n)); }
+    static void send_all(conn& c, const char* p, std::size_t n) {
+        asio::write(c, asio::buffer(p, n));
+    }
     static std::size_t recv_some(conn& c, char* p, std::size_t n) {
         asio::error_code ec;
         std::size_t r = c.read_some(asio::buffer(p, n), ec);
@@ -40,4 +44,6 @@ struct api {
 };
 }  // namespace
 
-int main(int argc, char** argv) { return peer::main<api>(argc, argv, [](api::listener& ls) { peer::thread_per_client<api>(ls); }); }
+int main(int argc, char** argv) {
+    return peer::main<api>(argc, argv, [](api::listener& ls) { peer::thread_per_client<api>(ls); });
+}

@@ -52,7 +52,8 @@ void echo(typename Api::conn& c) {
 }
 
 inline clock_type::time_point deadline_after(double seconds) {
-    return clock_type::now() + std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(seconds));
+    return clock_type::now() +
+           std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(seconds));
 }
 
 template <class Api>
@@ -72,8 +73,10 @@ int latency(std::uint16_t port, double seconds) {
     }
     const double total = std::chrono::duration<double>(clock_type::now() - start).count();
     std::sort(us.begin(), us.end());
-    std::printf("{\"workload\": \"latency\", \"value\": %.3f, \"unit\": \"us\", \"p99_us\": %.3f, \"rt_per_s\": %.1f}\n",
-                us[us.size() / 2], us[us.size() * 99 / 100], static_cast<double>(us.size()) / total);
+    std::printf("{\"workload\": \"latency\", \"value\": %.3f, \"unit\": \"us\", \"p99_us\": %.3f, "
+                "\"rt_per_s\": %.1f}\n",
+                us[us.size() / 2], us[us.size() * 99 / 100],
+                static_cast<double>(us.size()) / total);
     return 0;
 }
 
@@ -148,8 +151,9 @@ int concurrency(std::uint16_t port, double seconds, int nclients) {
     for (auto& t : threads) t.join();
     const double secs = std::chrono::duration<double>(clock_type::now() - t0).count();
     if (failures) throw std::runtime_error(std::to_string(failures.load()) + " client(s) failed");
-    std::printf("{\"workload\": \"concurrency\", \"clients\": %d, \"value\": %.1f, \"unit\": \"rt/s\"}\n", nclients,
-                static_cast<double>(total.load()) / secs);
+    std::printf(
+        "{\"workload\": \"concurrency\", \"clients\": %d, \"value\": %.1f, \"unit\": \"rt/s\"}\n",
+        nclients, static_cast<double>(total.load()) / secs);
     return 0;
 }
 
@@ -192,8 +196,7 @@ void thread_per_client(typename Api::listener& ls) {
         std::thread([conn = std::move(c)]() mutable {
             try {
                 peer::echo<Api>(conn);
-            } catch (const std::exception&) {
-            }
+            } catch (const std::exception&) {}
         }).detach();
     }
 }

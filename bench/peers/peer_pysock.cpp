@@ -17,11 +17,13 @@ struct api : bench::pysock_tcp<false> {
 void serve(api::listener& ls) {
 #ifdef PYSOCK_BENCH_HAVE_THREADING_SERVER
     // The listening socket made (and reported) by peer::main, handed to the server.
-    pysock::threading_tcp_server server(std::move(ls.sock), [](pysock::socket& conn, const pysock::address&) {
-        conn.setsockopt(IPPROTO_TCP, TCP_NODELAY, 1);
-        static thread_local char buf[64 * 1024];
-        while (std::size_t n = conn.recv_into(buf, sizeof buf)) conn.sendall(std::string_view(buf, n));
-    });
+    pysock::threading_tcp_server server(std::move(ls.sock),
+                                        [](pysock::socket& conn, const pysock::address&) {
+                                            conn.setsockopt(IPPROTO_TCP, TCP_NODELAY, 1);
+                                            static thread_local char buf[64 * 1024];
+                                            while (std::size_t n = conn.recv_into(buf, sizeof buf))
+                                                conn.sendall(std::string_view(buf, n));
+                                        });
     server.serve_forever();
 #else
     peer::thread_per_client<api>(ls);

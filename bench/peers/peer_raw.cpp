@@ -13,4 +13,6 @@ struct api : bench::raw_tcp<false> {
 };
 }  // namespace
 
-int main(int argc, char** argv) { return peer::main<api>(argc, argv, [](api::listener& ls) { peer::thread_per_client<api>(ls); }); }
+int main(int argc, char** argv) {
+    return peer::main<api>(argc, argv, [](api::listener& ls) { peer::thread_per_client<api>(ls); });
+}

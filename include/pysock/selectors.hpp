@@ -89,7 +89,7 @@
 #endif
 #endif
 #ifndef PYSOCK_HAVE_KQUEUE
-#if defined(__APPLE__) || defined(__FreeBSD__) || defined(__OpenBSD__) || defined(__NetBSD__) || \
+#if defined(__APPLE__) || defined(__FreeBSD__) || defined(__OpenBSD__) || defined(__NetBSD__) ||   \
     defined(__DragonFly__)
 #define PYSOCK_HAVE_KQUEUE 1
 #else
@@ -182,7 +182,8 @@ public:
         map_[fd] = value;
 #else
         auto i = static_cast<std::size_t>(fd);
-        if (i >= slots_.size()) slots_.resize(i + 1 > 2 * slots_.size() ? i + 1 : 2 * slots_.size());
+        if (i >= slots_.size())
+            slots_.resize(i + 1 > 2 * slots_.size() ? i + 1 : 2 * slots_.size());
         slots_[i] = value;
 #endif
     }
@@ -267,13 +268,14 @@ protected:
     selector_key retire_key(native_handle_type fd) noexcept;
     /// Runs `wait(timeout_ns)` (a backend's one system call) until something is ready, the
     /// deadline passes, or an error other than EINTR: PEP 475 with a total timeout.
-    template <class Wait> const std::vector<ready_event>& run_select(std::optional<double> timeout, Wait&& wait);
+    template <class Wait>
+    const std::vector<ready_event>& run_select(std::optional<double> timeout, Wait&& wait);
     void close_core() noexcept;
     static std::string describe(const socket* sock, native_handle_type fd);
 
     selector_map map_;
     fd_table<selector_key*> index_;
-    fd_table<std::size_t> merge_pos_;  // ready_merged(): a key's position in ready_, plus 1
+    fd_table<std::size_t> merge_pos_;         // ready_merged(): a key's position in ready_, plus 1
     fd_table<std::uint64_t> reported_round_;  // the last select() round that returned the key
     std::uint64_t round_ = 1;                 // select() calls so far, plus 1 (0: never reported)
     std::vector<selector_map::node_type> retired_;  // unregistered keys the last select() returned
@@ -281,7 +283,7 @@ protected:
     bool closed_ = false;
 };
 
-} // namespace detail
+}  // namespace detail
 
 /// The interface every selector shares (Python's BaseSelector), over one polling mechanism.
 /// Not copyable nor movable: the system holds descriptors that refer to it.
@@ -344,7 +346,8 @@ public:
     /// error.
     const std::vector<ready_event>& select(std::optional<double> timeout = std::nullopt) {
         check_open();
-        return run_select(timeout, [this](std::int64_t timeout_ns) { return backend_.wait(timeout_ns, *this); });
+        return run_select(
+            timeout, [this](std::int64_t timeout_ns) { return backend_.wait(timeout_ns, *this); });
     }
 
     /// selector.get_key(fileobj). @throws key_error, std::invalid_argument.
@@ -377,7 +380,8 @@ protected:
     Backend backend_;
 
 private:
-    selector_key& register_key(const socket* fileobj, native_handle_type fd, int events, std::any data) {
+    selector_key& register_key(const socket* fileobj, native_handle_type fd, int events,
+                               std::any data) {
         Backend::check_capacity(fd);
         selector_key& key = add_key(fileobj, fd, events, std::move(data));
         try {
@@ -419,7 +423,7 @@ class epoll_backend;
 #if PYSOCK_HAVE_KQUEUE
 class kqueue_backend;
 #endif
-} // namespace detail
+}  // namespace detail
 
 // The classes are declared after their backends (section 4), which they hold by value.
 
@@ -437,7 +441,7 @@ namespace detail {
 using pysock::detail::interrupted;
 using pysock::detail::last_error;
 using pysock::detail::raise_last_error;
-using pysock::detail::timeout_ms;       // rounded up, as CPython rounds
+using pysock::detail::timeout_ms;  // rounded up, as CPython rounds
 using pysock::detail::timeout_timeval;
 
 /// Python's mapping of a poll()-style result to selector events: anything besides "readable"
@@ -519,7 +523,8 @@ private:
         write_work_.resize(write_.size() + 1);
         except_work_.resize(write_.size() + 1);
     }
-    static ::fd_set* fill(std::vector<native_handle_type>& work, const std::vector<native_handle_type>& from) noexcept {
+    static ::fd_set* fill(std::vector<native_handle_type>& work,
+                          const std::vector<native_handle_type>& from) noexcept {
         auto* set = reinterpret_cast<::fd_set*>(work.data());
         set->fd_count = static_cast<u_int>(from.size());
         for (std::size_t i = 0; i < from.size(); ++i) set->fd_array[i] = from[i];
@@ -554,7 +559,8 @@ public:
         FD_ZERO(&write_);
     }
     static void check_capacity(native_handle_type fd) {
-        if (fd >= FD_SETSIZE) throw std::invalid_argument("filedescriptor out of range in select()");
+        if (fd >= FD_SETSIZE)
+            throw std::invalid_argument("filedescriptor out of range in select()");
     }
     void add(native_handle_type fd, int events, std::size_t) noexcept {
         if (events & EVENT_READ) FD_SET(fd, &read_);
@@ -621,7 +627,8 @@ public:
         ::epoll_ctl(ep_, EPOLL_CTL_DEL, fd, &ev);  // fails (EBADF, ENOENT) only when already gone
     }
     int wait(std::int64_t timeout_ns, selector_core& core) {
-        int n = ::epoll_wait(ep_, events_.data(), static_cast<int>(events_.size()), timeout_ms(timeout_ns));
+        int n = ::epoll_wait(ep_, events_.data(), static_cast<int>(events_.size()),
+                             timeout_ms(timeout_ns));
         for (int i = 0; i < n; ++i) {
             const ::epoll_event& ev = events_[static_cast<std::size_t>(i)];
             if (selector_key* key = core.find(ev.data.fd))
@@ -638,14 +645,15 @@ public:
 private:
     void control(int op, native_handle_type fd, int events) {
         ::epoll_event ev{};
-        ev.events = ((events & EVENT_READ) ? EPOLLIN : 0u) | ((events & EVENT_WRITE) ? EPOLLOUT : 0u);
+        ev.events =
+            ((events & EVENT_READ) ? EPOLLIN : 0u) | ((events & EVENT_WRITE) ? EPOLLOUT : 0u);
         ev.data.fd = fd;
         if (::epoll_ctl(ep_, op, fd, &ev) < 0) raise_last_error();
     }
     int ep_;
     std::vector<::epoll_event> events_ = std::vector<::epoll_event>(1);
 };
-#endif // PYSOCK_HAVE_EPOLL
+#endif  // PYSOCK_HAVE_EPOLL
 
 #if PYSOCK_HAVE_KQUEUE
 /// kqueue (BSD, macOS): one filter per direction, so a descriptor ready both ways comes back
@@ -700,7 +708,8 @@ public:
             auto fd = static_cast<native_handle_type>(ev.ident);
             selector_key* key = core.find(fd);
             if (!key) continue;
-            int events = (ev.filter == EVFILT_READ ? EVENT_READ : 0) | (ev.filter == EVFILT_WRITE ? EVENT_WRITE : 0);
+            int events = (ev.filter == EVFILT_READ ? EVENT_READ : 0) |
+                         (ev.filter == EVFILT_WRITE ? EVENT_WRITE : 0);
             core.ready_merged(*key, events & key->events);
         }
         core.end_merge();
@@ -733,9 +742,9 @@ private:
     std::size_t filters_ = 0;
     std::vector<struct ::kevent> events_ = std::vector<struct ::kevent>(1);
 };
-#endif // PYSOCK_HAVE_KQUEUE
+#endif  // PYSOCK_HAVE_KQUEUE
 
-#endif // _WIN32
+#endif  // _WIN32
 
 /// poll() (WSAPoll() on Windows): an array of (descriptor, events), one slot per key.
 class poll_backend {
@@ -772,7 +781,8 @@ public:
             if (entry.revents == 0) continue;
             --left;
             if (selector_key* key = core.find(entry.fd))
-                core.ready(*key, ready_events(static_cast<unsigned short>(entry.revents), POLLIN, POLLOUT) &
+                core.ready(*key, ready_events(static_cast<unsigned short>(entry.revents), POLLIN,
+                                              POLLOUT) &
                                      key->events);
         }
         return n;
@@ -786,13 +796,14 @@ private:
     static constexpr bool waits_on_empty_set = true;
 #endif
     static short mask(int events) noexcept {
-        return static_cast<short>(((events & EVENT_READ) ? POLLIN : 0) | ((events & EVENT_WRITE) ? POLLOUT : 0));
+        return static_cast<short>(((events & EVENT_READ) ? POLLIN : 0) |
+                                  ((events & EVENT_WRITE) ? POLLOUT : 0));
     }
     std::vector<poll_entry> fds_;
     fd_table<std::size_t> slots_;
 };
 
-} // namespace detail
+}  // namespace detail
 
 /// selectors.SelectSelector: select(). On POSIX, descriptors must be below FD_SETSIZE.
 class select_selector : public basic_selector<detail::select_backend> {};
@@ -844,17 +855,20 @@ inline void selector_core::check_events(int events) {
 
 inline void selector_core::check_fd(native_handle_type fd) {
 #if defined(_WIN32)
-    if (fd == pysock::detail::invalid_handle) throw std::invalid_argument("Invalid file descriptor: -1");
+    if (fd == pysock::detail::invalid_handle)
+        throw std::invalid_argument("Invalid file descriptor: -1");
 #else
     if (fd < 0) throw std::invalid_argument("Invalid file descriptor: " + std::to_string(fd));
 #endif
 }
 
 inline std::string selector_core::describe(const socket* sock, native_handle_type fd) {
-    std::string fd_text = fd == pysock::detail::invalid_handle ? std::string("-1") : std::to_string(fd);
+    std::string fd_text =
+        fd == pysock::detail::invalid_handle ? std::string("-1") : std::to_string(fd);
     if (!sock) return fd_text;
     return "<pysock.socket fd=" + fd_text + ", family=" + std::to_string(sock->family()) +
-           ", type=" + std::to_string(sock->type()) + ", proto=" + std::to_string(sock->proto()) + ">";
+           ", type=" + std::to_string(sock->type()) + ", proto=" + std::to_string(sock->proto()) +
+           ">";
 }
 
 inline native_handle_type selector_core::fd_of(const socket& sock) const {
@@ -866,10 +880,11 @@ inline native_handle_type selector_core::fd_of(const socket& sock) const {
     throw std::invalid_argument("Invalid file descriptor: -1");
 }
 
-inline selector_key& selector_core::add_key(const socket* fileobj, native_handle_type fd, int events,
-                                            std::any data) {
+inline selector_key& selector_core::add_key(const socket* fileobj, native_handle_type fd,
+                                            int events, std::any data) {
     if (index_.get(fd)) {
-        throw key_error(describe(fileobj, fd) + " (FD " + describe(nullptr, fd) + ") is already registered");
+        throw key_error(describe(fileobj, fd) + " (FD " + describe(nullptr, fd) +
+                        ") is already registered");
     }
     selector_key key;
     key.fileobj = fileobj;
@@ -921,7 +936,8 @@ inline selector_key selector_core::retire_key(native_handle_type fd) noexcept {
 }
 
 template <class Wait>
-const std::vector<ready_event>& selector_core::run_select(std::optional<double> timeout, Wait&& wait) {
+const std::vector<ready_event>& selector_core::run_select(std::optional<double> timeout,
+                                                          Wait&& wait) {
     retired_.clear();
     ready_.clear();
     ++round_;
@@ -975,13 +991,13 @@ inline void selector_core::close_core() noexcept {
     retired_.clear();
 }
 
-} // namespace detail
-} // namespace selectors
-} // namespace pysock
+}  // namespace detail
+}  // namespace selectors
+}  // namespace pysock
 
 // =============================================================================================
 // 6. Internal macros end here
 // =============================================================================================
 // PYSOCK_HAVE_EPOLL and PYSOCK_HAVE_KQUEUE stay defined: they tell users which classes exist.
 
-#endif // PYSOCK_SELECTORS_HPP
+#endif  // PYSOCK_SELECTORS_HPP

@@ -263,8 +263,8 @@ using os_handle = int;
 using ssize_type = ::ssize_t;  // what send()/recv() return
 inline constexpr int default_socketpair_family = AF_UNIX;
 #endif
-} // namespace detail
-} // namespace pysock
+}  // namespace detail
+}  // namespace pysock
 
 namespace pysock {
 
@@ -292,10 +292,10 @@ inline constexpr bool has_ipv6 = true;
 /// print as 2-tuples, with four as 4-tuples, with one string as an AF_UNIX path; addresses that
 /// come from the system (accept, getsockname, recvfrom, ...) carry their real family.
 struct address {
-    std::string host;              ///< "127.0.0.1", "::1", "localhost", "" (any); or an AF_UNIX path
+    std::string host;  ///< "127.0.0.1", "::1", "localhost", "" (any); or an AF_UNIX path
     std::uint16_t port = 0;
-    std::uint32_t flowinfo = 0;    ///< AF_INET6 only
-    std::uint32_t scope_id = 0;    ///< AF_INET6 only
+    std::uint32_t flowinfo = 0;  ///< AF_INET6 only
+    std::uint32_t scope_id = 0;  ///< AF_INET6 only
     int family = AF_UNSPEC;
 
     address() = default;
@@ -314,7 +314,8 @@ struct address {
 std::string to_string(const address& a);
 // A template so that this header needs only <iosfwd>: <ostream> costs every includer.
 template <class CharT, class Traits>
-std::basic_ostream<CharT, Traits>& operator<<(std::basic_ostream<CharT, Traits>& os, const address& a) {
+std::basic_ostream<CharT, Traits>& operator<<(std::basic_ostream<CharT, Traits>& os,
+                                              const address& a) {
     return os << to_string(a);
 }
 /// Equal hosts, ports, flowinfo and scope ids (the shape recorded in `family` is not compared).
@@ -342,18 +343,18 @@ private:
     std::size_t characters_written_ = 0;
 };
 
-#define PYSOCK_DECLARE_ERROR(name, base)                                                       \
-    class name : public base {                                                                 \
-    public:                                                                                    \
-        using base::base;                                                                      \
+#define PYSOCK_DECLARE_ERROR(name, base)                                                           \
+    class name : public base {                                                                     \
+    public:                                                                                        \
+        using base::base;                                                                          \
     }
-PYSOCK_DECLARE_ERROR(timeout, error);                   // TimeoutError (socket.timeout)
-PYSOCK_DECLARE_ERROR(gaierror, error);                  // socket.gaierror
-PYSOCK_DECLARE_ERROR(herror, error);                    // socket.herror: "[Errno 1] Unknown host"
-PYSOCK_DECLARE_ERROR(blocking_io_error, error);         // BlockingIOError
-PYSOCK_DECLARE_ERROR(permission_error, error);          // PermissionError
-PYSOCK_DECLARE_ERROR(file_not_found_error, error);      // FileNotFoundError
-PYSOCK_DECLARE_ERROR(connection_error, error);          // ConnectionError
+PYSOCK_DECLARE_ERROR(timeout, error);               // TimeoutError (socket.timeout)
+PYSOCK_DECLARE_ERROR(gaierror, error);              // socket.gaierror
+PYSOCK_DECLARE_ERROR(herror, error);                // socket.herror: "[Errno 1] Unknown host"
+PYSOCK_DECLARE_ERROR(blocking_io_error, error);     // BlockingIOError
+PYSOCK_DECLARE_ERROR(permission_error, error);      // PermissionError
+PYSOCK_DECLARE_ERROR(file_not_found_error, error);  // FileNotFoundError
+PYSOCK_DECLARE_ERROR(connection_error, error);      // ConnectionError
 PYSOCK_DECLARE_ERROR(broken_pipe_error, connection_error);
 PYSOCK_DECLARE_ERROR(connection_aborted_error, connection_error);
 PYSOCK_DECLARE_ERROR(connection_refused_error, connection_error);
@@ -378,7 +379,8 @@ namespace detail {
 template <class Buffer>
 using writable_buffer_t = std::enable_if_t<
     !std::is_const_v<std::remove_pointer_t<decltype(std::data(std::declval<Buffer&>()))>> &&
-        std::is_trivially_copyable_v<std::remove_pointer_t<decltype(std::data(std::declval<Buffer&>()))>>,
+        std::is_trivially_copyable_v<
+            std::remove_pointer_t<decltype(std::data(std::declval<Buffer&>()))>>,
     decltype(std::size(std::declval<Buffer&>()))>;
 
 template <class Buffer>
@@ -388,7 +390,7 @@ std::size_t checked_nbytes(Buffer& buffer, std::size_t nbytes) {
     if (nbytes > capacity) throw std::invalid_argument("buffer too small for requested bytes");
     return nbytes;
 }
-} // namespace detail
+}  // namespace detail
 
 class socket_file;
 
@@ -451,7 +453,8 @@ public:
     std::pair<std::size_t, address> recvfrom_into(void* buf, std::size_t nbytes, int flags = 0);
     /// nbytes, addr = sock.recvfrom_into(buffer[, nbytes[, flags]]) for a contiguous buffer.
     template <class Buffer, class = detail::writable_buffer_t<Buffer>>
-    std::pair<std::size_t, address> recvfrom_into(Buffer& buffer, std::size_t nbytes = 0, int flags = 0) {
+    std::pair<std::size_t, address> recvfrom_into(Buffer& buffer, std::size_t nbytes = 0,
+                                                  int flags = 0) {
         return recvfrom_into(std::data(buffer), detail::checked_nbytes(buffer, nbytes), flags);
     }
 
@@ -522,7 +525,8 @@ public:
     /// this socket has when makefile() is called.
     /// @throws std::invalid_argument "invalid mode 'x' (only r, w, b allowed)", error (EBADF
     /// on a closed socket, EMFILE). Thread safety: as dup().
-    socket_file makefile(std::string_view mode = "r", std::optional<std::size_t> buffering = std::nullopt) const;
+    socket_file makefile(std::string_view mode = "r",
+                         std::optional<std::size_t> buffering = std::nullopt) const;
     /// sock.get_inheritable() / sock.set_inheritable(flag): whether children inherit it.
     /// @throws error (EBADF when closed).
     bool get_inheritable() const;
@@ -545,13 +549,15 @@ public:
     }
     bytes recv(std::size_t bufsize, std::error_code& ec) noexcept;
     bytes recv(std::size_t bufsize, int flags, std::error_code& ec) noexcept;
-    std::pair<std::size_t, address> recvfrom_into(void* buf, std::size_t nbytes, std::error_code& ec) noexcept;
+    std::pair<std::size_t, address> recvfrom_into(void* buf, std::size_t nbytes,
+                                                  std::error_code& ec) noexcept;
     std::pair<std::size_t, address> recvfrom_into(void* buf, std::size_t nbytes, int flags,
                                                   std::error_code& ec) noexcept;
     std::size_t send(std::string_view data, std::error_code& ec) noexcept;
     std::size_t send(std::string_view data, int flags, std::error_code& ec) noexcept;
     std::size_t sendto(std::string_view data, const address& addr, std::error_code& ec) noexcept;
-    std::size_t sendto(std::string_view data, int flags, const address& addr, std::error_code& ec) noexcept;
+    std::size_t sendto(std::string_view data, int flags, const address& addr,
+                       std::error_code& ec) noexcept;
     /// On failure the returned socket is closed (fileno() == -1).
     std::pair<socket, address> accept(std::error_code& ec) noexcept;
     void connect(const address& addr, std::error_code& ec) noexcept;
@@ -563,15 +569,18 @@ private:
     native_handle_type checked_fd() const;
     void apply_timeout(std::int64_t timeout_ns, std::int64_t previous_ns);
     using io_call = detail::ssize_type (*)(void* op, native_handle_type fd);
-    template <class Op> std::size_t call(short events, int flags, Op&& op, std::int64_t start = -1);
-    template <class Op> std::size_t call(short events, int flags, Op&& op, std::error_code& ec) noexcept;
+    template <class Op>
+    std::size_t call(short events, int flags, Op&& op, std::int64_t start = -1);
+    template <class Op>
+    std::size_t call(short events, int flags, Op&& op, std::error_code& ec) noexcept;
     std::size_t call_slow(short events, int flags, io_call op, void* context, std::int64_t start);
     std::size_t retry_slow(short events, int flags, io_call op, void* context, std::int64_t start,
                            int& failure) noexcept;
     void sendall_slow(std::string_view data, int flags, long long first, std::int64_t start);
     void close_quietly() noexcept;
     int connect_impl(const address& addr);
-    template <class Call> std::pair<socket, address> accept_impl(Call&& accept_call);
+    template <class Call>
+    std::pair<socket, address> accept_impl(Call&& accept_call);
 
     std::atomic<native_handle_type> fd_;
     int family_;
@@ -692,10 +701,10 @@ private:
     bool writing_;
     bool closed_ = false;
     bool timed_out_ = false;
-    std::string rbuf_;          // received, not yet read: rbuf_[rbeg_, rend_)
+    std::string rbuf_;  // received, not yet read: rbuf_[rbeg_, rend_)
     std::size_t rbeg_ = 0;
     std::size_t rend_ = 0;
-    std::string wbuf_;          // written, not yet sent
+    std::string wbuf_;  // written, not yet sent
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -731,8 +740,8 @@ struct addrinfo {
 };
 /// socket.getaddrinfo(host, port, family, type, proto, flags). An empty host is Python's None.
 /// @throws gaierror.
-std::vector<addrinfo> getaddrinfo(const std::string& host, std::optional<int> port,
-                                  int family = 0, int type = 0, int proto = 0, int flags = 0);
+std::vector<addrinfo> getaddrinfo(const std::string& host, std::optional<int> port, int family = 0,
+                                  int type = 0, int proto = 0, int flags = 0);
 /// socket.getnameinfo(sockaddr, flags): (host, port) as strings. The host must be numeric.
 /// @throws gaierror, error ("sockaddr resolved to multiple addresses", "IPv4 sockaddr must be
 /// 2 tuple").
@@ -950,7 +959,7 @@ private:
     std::atomic<bool> pending_{false};
 };
 
-} // namespace detail
+}  // namespace detail
 
 /// Python's socketserver.BaseServer: the loop, the stop and the signals every server shares.
 /// Not copyable or movable: threads point to it. Not made directly: make one of the servers.
@@ -1097,7 +1106,8 @@ class threading_tcp_server final : public tcp_server {
 public:
     /// ThreadingTCPServer(server_address, handler): as tcp_server's.
     /// @throws error (EADDRINUSE, EACCES, ...), gaierror, std::invalid_argument.
-    threading_tcp_server(const address& server_address, handler handle, server_options options = {});
+    threading_tcp_server(const address& server_address, handler handle,
+                         server_options options = {});
     threading_tcp_server(const address& server_address, stream_handler handle,
                          server_options options = {});
     /// Adopts a bound SOCK_STREAM socket. @throws std::invalid_argument, error.
@@ -1123,9 +1133,9 @@ private:
     void run(connection_list::iterator c) noexcept;
     void reap();
 
-    connection_list connections_;      // every handler thread not yet joined
+    connection_list connections_;                      // every handler thread not yet joined
     std::vector<connection_list::iterator> finished_;  // handlers done, threads to join
-    std::size_t running_ = 0;          // handlers not finished
+    std::size_t running_ = 0;                          // handlers not finished
 };
 
 /// Python's socketserver.UDPServer (and UnixDatagramServer for a path): one datagram at a
@@ -1165,7 +1175,8 @@ class threading_udp_server final : public udp_server {
 public:
     /// ThreadingUDPServer(server_address, handler). @throws error, gaierror,
     /// std::invalid_argument.
-    threading_udp_server(const address& server_address, handler handle, server_options options = {});
+    threading_udp_server(const address& server_address, handler handle,
+                         server_options options = {});
     threading_udp_server(socket sock, handler handle, server_options options = {});
     ~threading_udp_server() override;
 
@@ -1193,7 +1204,7 @@ private:
     bool stopping_ = false;
     std::condition_variable work_;
 };
-#endif // PYSOCK_WITH_SERVER
+#endif  // PYSOCK_WITH_SERVER
 
 // =============================================================================================
 // 4. Platform layer: every system call behind one small wrapper
@@ -1205,15 +1216,25 @@ namespace detail {
 
 /// Which exception an error code becomes.
 enum class error_kind {
-    plain, timeout, blocking, permission, not_found, broken_pipe, aborted, refused, reset
+    plain,
+    timeout,
+    blocking,
+    permission,
+    not_found,
+    broken_pipe,
+    aborted,
+    refused,
+    reset
 };
 
 // Sets BSD's sun_len/sin_len-style length members where the struct has them (a feature test
 // by overload resolution: the first overload exists only when the member does).
-template <class T> auto set_sun_len(T& sa, std::size_t len, int) -> decltype(sa.sun_len = 0, void()) {
+template <class T>
+auto set_sun_len(T& sa, std::size_t len, int) -> decltype(sa.sun_len = 0, void()) {
     sa.sun_len = static_cast<decltype(sa.sun_len)>(len);
 }
-template <class T> void set_sun_len(T&, std::size_t, long) {}
+template <class T>
+void set_sun_len(T&, std::size_t, long) {}
 
 /// A timeout in whole milliseconds for poll() and its kin, rounded up so that a positive timeout
 /// never becomes 0 (which would not wait); -1 (forever) stays -1.
@@ -1358,13 +1379,14 @@ inline std::string os_error_text(int err) {
         text = known;
     } else {
         wchar_t wide[512];
-        DWORD n = ::FormatMessageW(FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_IGNORE_INSERTS, nullptr,
-                                   static_cast<DWORD>(err), MAKELANGID(LANG_NEUTRAL, SUBLANG_DEFAULT),
-                                   wide, sizeof wide / sizeof wide[0], nullptr);
+        DWORD n =
+            ::FormatMessageW(FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_IGNORE_INSERTS, nullptr,
+                             static_cast<DWORD>(err), MAKELANGID(LANG_NEUTRAL, SUBLANG_DEFAULT),
+                             wide, sizeof wide / sizeof wide[0], nullptr);
         while (n > 0 && (wide[n - 1] <= L' ' || wide[n - 1] == L'.')) --n;
         if (n > 0) {
-            int bytes_needed = ::WideCharToMultiByte(CP_UTF8, 0, wide, static_cast<int>(n), nullptr, 0,
-                                                     nullptr, nullptr);
+            int bytes_needed = ::WideCharToMultiByte(CP_UTF8, 0, wide, static_cast<int>(n), nullptr,
+                                                     0, nullptr, nullptr);
             if (bytes_needed > 0) {
                 text.resize(static_cast<std::size_t>(bytes_needed));
                 ::WideCharToMultiByte(CP_UTF8, 0, wide, static_cast<int>(n), &text[0], bytes_needed,
@@ -1420,7 +1442,8 @@ inline int close_handle(native_handle_type fd) noexcept { return ::closesocket(f
 // Sockets are created non-inheritable, as CPython creates them (WSA_FLAG_NO_HANDLE_INHERIT).
 inline native_handle_type open_socket(int family, int type, int proto) noexcept {
     if (start_winsock() != 0) return invalid_handle;
-    return ::WSASocketW(family, type, proto, nullptr, 0, WSA_FLAG_OVERLAPPED | WSA_FLAG_NO_HANDLE_INHERIT);
+    return ::WSASocketW(family, type, proto, nullptr, 0,
+                        WSA_FLAG_OVERLAPPED | WSA_FLAG_NO_HANDLE_INHERIT);
 }
 
 // accept() hands out an inheritable socket in the listener's blocking mode: set both.
@@ -1447,7 +1470,9 @@ inline native_handle_type dup_handle(native_handle_type fd) noexcept {
 
 // Winsock counts bytes in an int: larger requests are clamped (recv/send may transfer fewer
 // bytes than asked anyway; sendall loops).
-inline int clamp_io_size(std::size_t n) noexcept { return n > INT_MAX ? INT_MAX : static_cast<int>(n); }
+inline int clamp_io_size(std::size_t n) noexcept {
+    return n > INT_MAX ? INT_MAX : static_cast<int>(n);
+}
 
 inline ssize_type sys_recv(native_handle_type fd, void* buf, std::size_t n, int flags) noexcept {
     return ::recv(fd, static_cast<char*>(buf), clamp_io_size(n), flags);
@@ -1457,7 +1482,8 @@ inline ssize_type sys_recvfrom(native_handle_type fd, void* buf, std::size_t n, 
     return ::recvfrom(fd, static_cast<char*>(buf), clamp_io_size(n), flags, sa, len);
 }
 // Windows has no SIGPIPE: nothing to suppress.
-inline ssize_type sys_send(native_handle_type fd, const void* buf, std::size_t n, int flags) noexcept {
+inline ssize_type sys_send(native_handle_type fd, const void* buf, std::size_t n,
+                           int flags) noexcept {
     return ::send(fd, static_cast<const char*>(buf), clamp_io_size(n), flags);
 }
 inline ssize_type sys_sendto(native_handle_type fd, const void* buf, std::size_t n, int flags,
@@ -1485,7 +1511,8 @@ inline int sys_setsockopt(native_handle_type fd, int level, int name, const void
 }
 // Some BOOL options come back as one byte (IPV6_V6ONLY, TCP_NODELAY, ...): callers zero their
 // int first, as CPython does.
-inline int sys_getsockopt(native_handle_type fd, int level, int name, void* value, int* len) noexcept {
+inline int sys_getsockopt(native_handle_type fd, int level, int name, void* value,
+                          int* len) noexcept {
     return ::getsockopt(fd, level, name, static_cast<char*>(value), len);
 }
 
@@ -1507,7 +1534,8 @@ inline int wait_ready(native_handle_type fd, short events, std::int64_t timeout_
 
 /// Sets SO_RCVTIMEO and/or SO_SNDTIMEO: a DWORD of milliseconds on Windows (0 = no timeout; a
 /// positive timeout is never rounded down to 0). Used only with PYSOCK_KERNEL_TIMEOUTS=1.
-inline int set_kernel_timeout(native_handle_type fd, short events, std::int64_t timeout_ns) noexcept {
+inline int set_kernel_timeout(native_handle_type fd, short events,
+                              std::int64_t timeout_ns) noexcept {
     DWORD ms = timeout_ns > 0 ? static_cast<DWORD>(timeout_ms(timeout_ns)) : 0;  // at most INT_MAX
     const char* value = reinterpret_cast<const char*>(&ms);
     if ((events & wait_read) && ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, value, sizeof ms) != 0)
@@ -1536,11 +1564,11 @@ inline int sys_getaddrinfo(const char* host, const char* service, const ::addrin
     if (int rc = start_winsock()) return rc;
     return ::getaddrinfo(host, service, hints, res);
 }
-inline int sys_getnameinfo(const ::sockaddr* sa, int len, char* host, std::size_t hostlen, char* serv,
-                           std::size_t servlen, int flags) noexcept {
+inline int sys_getnameinfo(const ::sockaddr* sa, int len, char* host, std::size_t hostlen,
+                           char* serv, std::size_t servlen, int flags) noexcept {
     if (int rc = start_winsock()) return rc;
-    return ::getnameinfo(sa, len, host, static_cast<DWORD>(hostlen), serv, static_cast<DWORD>(servlen),
-                         flags);
+    return ::getnameinfo(sa, len, host, static_cast<DWORD>(hostlen), serv,
+                         static_cast<DWORD>(servlen), flags);
 }
 /// The message of a getaddrinfo() error. CPython on Windows has no gai_strerror() and says
 /// "[Errno 11001] getaddrinfo failed" whatever the code.
@@ -1574,8 +1602,10 @@ inline int sys_inet_aton(const char* text, ::in_addr* out) noexcept {
 /// listener first is refused.
 inline int open_socketpair(int family, int type, int proto, native_handle_type fds[2]) {
     if (family != AF_INET && family != AF_INET6)
-        throw std::invalid_argument("Only AF_INET and AF_INET6 socket address families are supported");
-    if (type != SOCK_STREAM) throw std::invalid_argument("Only SOCK_STREAM socket type is supported");
+        throw std::invalid_argument(
+            "Only AF_INET and AF_INET6 socket address families are supported");
+    if (type != SOCK_STREAM)
+        throw std::invalid_argument("Only SOCK_STREAM socket type is supported");
     if (proto != 0) throw std::invalid_argument("Only protocol zero is supported");
     struct owned {
         native_handle_type fd = invalid_handle;
@@ -1602,8 +1632,8 @@ inline int open_socketpair(int family, int type, int proto, native_handle_type f
     }
     auto* sa = reinterpret_cast<::sockaddr*>(&addr);
     listener.fd = open_socket(family, SOCK_STREAM, 0);
-    if (listener.fd == invalid_handle || ::bind(listener.fd, sa, len) != 0 || ::listen(listener.fd, 1) != 0 ||
-        ::getsockname(listener.fd, sa, &len) != 0)
+    if (listener.fd == invalid_handle || ::bind(listener.fd, sa, len) != 0 ||
+        ::listen(listener.fd, 1) != 0 || ::getsockname(listener.fd, sa, &len) != 0)
         return -1;
     client.fd = open_socket(family, SOCK_STREAM, 0);
     if (client.fd == invalid_handle || set_nonblocking(client.fd, true) < 0) return -1;
@@ -1620,11 +1650,12 @@ inline int open_socketpair(int family, int type, int proto, native_handle_type f
         return (peer ? ::getpeername(fd, p, &n) : ::getsockname(fd, p, &n)) == 0;
     };
     ::sockaddr_storage a{}, b{}, c{}, d{};
-    if (!endpoint(server.fd, false, a) || !endpoint(client.fd, true, b) || !endpoint(client.fd, false, c) ||
-        !endpoint(server.fd, true, d))
+    if (!endpoint(server.fd, false, a) || !endpoint(client.fd, true, b) ||
+        !endpoint(client.fd, false, c) || !endpoint(server.fd, true, d))
         return -1;
     if (std::memcmp(&a, &b, sizeof a) != 0 || std::memcmp(&c, &d, sizeof c) != 0) {
-        ::WSASetLastError(WSAECONNABORTED);  // Python: ConnectionError("Unexpected peer connection")
+        // Python: ConnectionError("Unexpected peer connection")
+        ::WSASetLastError(WSAECONNABORTED);
         return -1;
     }
     fds[0] = server.fd;  // Python returns (ssock, csock)
@@ -1633,14 +1664,12 @@ inline int open_socketpair(int family, int type, int proto, native_handle_type f
     return 0;
 }
 
-
 /// getprotobyname(name)->p_proto, or -1. The C call returns a static buffer: one caller at a
 /// time (a spin lock: the call is short, and <mutex> is not included without the servers).
 inline int sys_getprotobyname(const char* name) noexcept {
     if (start_winsock() != 0) return -1;
     static std::atomic_flag busy = ATOMIC_FLAG_INIT;
-    while (busy.test_and_set(std::memory_order_acquire)) {
-    }
+    while (busy.test_and_set(std::memory_order_acquire)) {}
     const ::protoent* p = ::getprotobyname(name);
     int number = p ? p->p_proto : -1;
     busy.clear(std::memory_order_release);
@@ -1650,7 +1679,8 @@ inline int sys_getprotobyname(const char* name) noexcept {
 inline int sys_inet_pton(int family, const char* text, void* packed) noexcept {
     return ::inet_pton(family, text, packed);
 }
-inline const char* sys_inet_ntop(int family, const void* packed, char* text, std::size_t size) noexcept {
+inline const char* sys_inet_ntop(int family, const void* packed, char* text,
+                                 std::size_t size) noexcept {
     return ::inet_ntop(family, const_cast<void*>(packed), text, size);  // older headers: non-const
 }
 
@@ -1679,7 +1709,8 @@ inline constexpr int msg_dontwait = 0;
 #if PYSOCK_WITH_SERVER
 /// What installing a signal handler replaced, to give it back: the CRT's signal() handler.
 using saved_signal = void (*)(int);
-inline int install_signal(int signal_number, void (*handler)(int), saved_signal& previous) noexcept {
+inline int install_signal(int signal_number, void (*handler)(int),
+                          saved_signal& previous) noexcept {
     previous = ::signal(signal_number, handler);
     if (previous != SIG_ERR) return 0;
     ::WSASetLastError(WSAEINVAL);  // the CRT's errno is not what last_error() reads
@@ -1689,7 +1720,9 @@ inline void restore_signal(int signal_number, const saved_signal& previous) noex
     ::signal(signal_number, previous);
 }
 /// Called first thing in a handler: the CRT resets a handler to SIG_DFL before calling it.
-inline void rearm_signal(int signal_number, void (*handler)(int)) noexcept { ::signal(signal_number, handler); }
+inline void rearm_signal(int signal_number, void (*handler)(int)) noexcept {
+    ::signal(signal_number, handler);
+}
 #endif
 
 #else
@@ -1715,7 +1748,6 @@ inline constexpr int err_conn_reset = ECONNRESET;
 inline constexpr bool server_reuse_address = true;
 /// The category of OS error codes: errno values.
 inline const std::error_category& os_category() noexcept { return std::generic_category(); }
-
 
 inline error_kind classify(int err) noexcept {
     switch (err) {
@@ -1825,7 +1857,8 @@ inline ssize_type sys_recvfrom(native_handle_type fd, void* buf, std::size_t n, 
                                ::sockaddr* sa, ::socklen_t* len) noexcept {
     return ::recvfrom(fd, buf, n, flags, sa, len);
 }
-inline ssize_type sys_send(native_handle_type fd, const void* buf, std::size_t n, int flags) noexcept {
+inline ssize_type sys_send(native_handle_type fd, const void* buf, std::size_t n,
+                           int flags) noexcept {
     return ::send(fd, buf, n, flags | PYSOCK_MSG_NOSIGNAL);
 }
 inline ssize_type sys_sendto(native_handle_type fd, const void* buf, std::size_t n, int flags,
@@ -1869,7 +1902,8 @@ inline int wait_ready(native_handle_type fd, short events, std::int64_t timeout_
 
 /// Sets the kernel's SO_RCVTIMEO and/or SO_SNDTIMEO (0 = no timeout). Never rounds a positive
 /// timeout down to 0, which the kernel would read as "wait forever".
-inline int set_kernel_timeout(native_handle_type fd, short events, std::int64_t timeout_ns) noexcept {
+inline int set_kernel_timeout(native_handle_type fd, short events,
+                              std::int64_t timeout_ns) noexcept {
     ::timeval tv{};
     if (timeout_ns > 0) {
         std::int64_t us = (timeout_ns + 999) / 1000;
@@ -1917,8 +1951,12 @@ inline int sys_getnameinfo(const ::sockaddr* sa, ::socklen_t len, char* host, st
 }
 /// The message of a getaddrinfo() error (EAI_* code): gai_strerror(), as CPython.
 inline std::string gai_message(int code) { return ::gai_strerror(code); }
-inline int sys_gethostname(char* name, std::size_t len) noexcept { return ::gethostname(name, len); }
-inline int sys_inet_aton(const char* text, ::in_addr* out) noexcept { return ::inet_aton(text, out); }
+inline int sys_gethostname(char* name, std::size_t len) noexcept {
+    return ::gethostname(name, len);
+}
+inline int sys_inet_aton(const char* text, ::in_addr* out) noexcept {
+    return ::inet_aton(text, out);
+}
 inline int open_socketpair(int family, int type, int proto, native_handle_type fds[2]) noexcept {
 #if defined(SOCK_CLOEXEC)
     if (::socketpair(family, type | SOCK_CLOEXEC, proto, fds) < 0) return -1;
@@ -1943,8 +1981,7 @@ inline int open_socketpair(int family, int type, int proto, native_handle_type f
 /// time (a spin lock: the call is short, and <mutex> is not included without the servers).
 inline int sys_getprotobyname(const char* name) noexcept {
     static std::atomic_flag busy = ATOMIC_FLAG_INIT;
-    while (busy.test_and_set(std::memory_order_acquire)) {
-    }
+    while (busy.test_and_set(std::memory_order_acquire)) {}
     const ::protoent* p = ::getprotobyname(name);
     int number = p ? p->p_proto : -1;
     busy.clear(std::memory_order_release);
@@ -1954,7 +1991,8 @@ inline int sys_getprotobyname(const char* name) noexcept {
 inline int sys_inet_pton(int family, const char* text, void* packed) noexcept {
     return ::inet_pton(family, text, packed);
 }
-inline const char* sys_inet_ntop(int family, const void* packed, char* text, std::size_t size) noexcept {
+inline const char* sys_inet_ntop(int family, const void* packed, char* text,
+                                 std::size_t size) noexcept {
     return ::inet_ntop(family, packed, text, static_cast<::socklen_t>(size));
 }
 
@@ -1993,7 +2031,8 @@ inline constexpr int msg_dontwait = 0;
 using saved_signal = struct ::sigaction;
 /// Installs `handler` for the signal (SA_RESTART: other threads' system calls go on; the
 /// servers' poll() wakes by its socketpair byte).
-inline int install_signal(int signal_number, void (*handler)(int), saved_signal& previous) noexcept {
+inline int install_signal(int signal_number, void (*handler)(int),
+                          saved_signal& previous) noexcept {
     struct ::sigaction action {};
     action.sa_handler = handler;
     sigemptyset(&action.sa_mask);
@@ -2007,7 +2046,7 @@ inline void restore_signal(int signal_number, const saved_signal& previous) noex
 inline void rearm_signal(int, void (*)(int)) noexcept {}
 #endif
 
-#endif // _WIN32
+#endif  // _WIN32
 
 /// The global default timeout (socket.setdefaulttimeout), in nanoseconds; -1 = None.
 inline std::atomic<std::int64_t> default_timeout_ns{-1};
@@ -2051,7 +2090,7 @@ struct sockaddr_buffer {
     const ::sockaddr* get() const noexcept { return reinterpret_cast<const ::sockaddr*>(&storage); }
 };
 
-} // namespace detail
+}  // namespace detail
 
 // =============================================================================================
 // 5. Implementation
@@ -2061,10 +2100,10 @@ struct sockaddr_buffer {
 // 5.1 Errors
 // ---------------------------------------------------------------------------------------------
 
-inline error::error(std::error_code code, const std::string& message, std::size_t characters_written)
-    : std::system_error(code, message),
-      message_(message),
-      characters_written_(characters_written) {}
+inline error::error(std::error_code code, const std::string& message,
+                    std::size_t characters_written)
+    : std::system_error(code, message), message_(message), characters_written_(characters_written) {
+}
 
 namespace detail {
 
@@ -2075,7 +2114,8 @@ public:
 };
 
 /// Throws the exception Python would raise for `err`, with Python's message (or `message`).
-[[noreturn]] inline void raise_os_error(int err, const std::string& message, std::size_t written = 0) {
+[[noreturn]] inline void raise_os_error(int err, const std::string& message,
+                                        std::size_t written = 0) {
     std::error_code code(err, os_category());
     switch (classify(err)) {
     case error_kind::timeout: throw timeout(code, message, written);
@@ -2138,7 +2178,7 @@ inline std::error_code current_exception_code() noexcept {
                    "[Errno " + std::to_string(code) + "] " + gai_message(code));
 }
 
-} // namespace detail
+}  // namespace detail
 
 inline bool is_blocking_io(const std::error_code& ec) noexcept {
     // The value first: a cleared code (the common case in a loop) is answered without a call.
@@ -2208,7 +2248,8 @@ inline bool parse_ipv4(const std::string& text, void* in_addr_bytes) noexcept {
         if (i > 0 && (p == end || *p++ != '.')) return false;
         const char* digits = p;
         unsigned v = 0;
-        while (p != end && *p >= '0' && *p <= '9' && p - digits < 3) v = v * 10 + static_cast<unsigned>(*p++ - '0');
+        while (p != end && *p >= '0' && *p <= '9' && p - digits < 3)
+            v = v * 10 + static_cast<unsigned>(*p++ - '0');
         const std::ptrdiff_t n = p - digits;
         if (n == 0 || v > 255 || (n > 1 && *digits == '0')) return false;
         parts[i] = static_cast<unsigned char>(v);
@@ -2231,7 +2272,8 @@ inline void resolve_host(int family, const std::string& host, sockaddr_buffer& o
             return;
         }
     }
-    if (has_embedded_nul(host)) throw std::invalid_argument("host name must not contain null character");
+    if (has_embedded_nul(host))
+        throw std::invalid_argument("host name must not contain null character");
     std::memset(&out.storage, 0, sizeof out.storage);
     if (family == AF_INET) {
         auto* sin = reinterpret_cast<::sockaddr_in*>(&out.storage);
@@ -2293,8 +2335,7 @@ inline void to_sockaddr(int family, const address& a, sockaddr_buffer& out) {
         bool abstract = !path.empty() && path[0] == '\0';
         // A filesystem path needs its terminating NUL inside sun_path; an abstract name does not.
         std::size_t limit = abstract ? sizeof sun->sun_path : sizeof sun->sun_path - 1;
-        if (path.size() > limit)
-            raise_os_error(err_name_too_long, "AF_UNIX path too long");
+        if (path.size() > limit) raise_os_error(err_name_too_long, "AF_UNIX path too long");
         if (!abstract && has_embedded_nul(path)) throw std::invalid_argument("embedded null byte");
         sun->sun_family = AF_UNIX;
         std::memcpy(sun->sun_path, path.data(), path.size());
@@ -2320,8 +2361,10 @@ constexpr byte_text_table make_byte_texts() noexcept {
     byte_text_table t{};
     for (int v = 0; v < 256; ++v) {
         byte_text& b = t.of[v];
-        if (v >= 100) b.digits[static_cast<std::size_t>(b.len++)] = static_cast<char>('0' + v / 100);
-        if (v >= 10) b.digits[static_cast<std::size_t>(b.len++)] = static_cast<char>('0' + v / 10 % 10);
+        if (v >= 100)
+            b.digits[static_cast<std::size_t>(b.len++)] = static_cast<char>('0' + v / 100);
+        if (v >= 10)
+            b.digits[static_cast<std::size_t>(b.len++)] = static_cast<char>('0' + v / 10 % 10);
         b.digits[static_cast<std::size_t>(b.len++)] = static_cast<char>('0' + v % 10);
     }
     return t;
@@ -2363,9 +2406,11 @@ inline address from_sockaddr(const ::sockaddr* sa, ::socklen_t len) {
     } else if (sa->sa_family == AF_UNIX) {
         auto* sun = reinterpret_cast<const ::sockaddr_un*>(sa);
         std::size_t offset = offsetof(::sockaddr_un, sun_path);
-        std::size_t n = static_cast<std::size_t>(len) > offset ? static_cast<std::size_t>(len) - offset : 0;
+        std::size_t n =
+            static_cast<std::size_t>(len) > offset ? static_cast<std::size_t>(len) - offset : 0;
         if (n > sizeof sun->sun_path) n = sizeof sun->sun_path;
-        if (n > 0 && sun->sun_path[0] != '\0') n = ::strnlen(sun->sun_path, n);  // a path: up to its NUL
+        if (n > 0 && sun->sun_path[0] != '\0')
+            n = ::strnlen(sun->sun_path, n);  // a path: up to its NUL
         a.host.assign(sun->sun_path, n);
     }
     return a;
@@ -2387,11 +2432,12 @@ inline std::optional<double> ns_to_timeout(std::int64_t ns) noexcept {
     return static_cast<double>(ns) / 1e9;
 }
 
-} // namespace detail
+}  // namespace detail
 
 inline address::address(std::string host_, int port_)
     : host(std::move(host_)), port(detail::checked_port(port_)), family(AF_INET) {}
-inline address::address(std::string host_, int port_, std::uint32_t flowinfo_, std::uint32_t scope_id_)
+inline address::address(std::string host_, int port_, std::uint32_t flowinfo_,
+                        std::uint32_t scope_id_)
     : host(std::move(host_)), port(detail::checked_port(port_)), flowinfo(flowinfo_),
       scope_id(scope_id_), family(AF_INET6) {}
 inline address::address(std::string path) : host(std::move(path)), family(AF_UNIX) {}
@@ -2413,7 +2459,8 @@ inline std::string to_string(const address& a) {
     return out;
 }
 inline bool operator==(const address& a, const address& b) {
-    return a.host == b.host && a.port == b.port && a.flowinfo == b.flowinfo && a.scope_id == b.scope_id;
+    return a.host == b.host && a.port == b.port && a.flowinfo == b.flowinfo &&
+           a.scope_id == b.scope_id;
 }
 inline bool operator!=(const address& a, const address& b) { return !(a == b); }
 
@@ -2473,7 +2520,8 @@ inline socket& socket::operator=(socket&& other) noexcept {
         family_ = other.family_;
         type_ = other.type_;
         proto_ = other.proto_;
-        timeout_ns_.store(other.timeout_ns_.load(std::memory_order_relaxed), std::memory_order_relaxed);
+        timeout_ns_.store(other.timeout_ns_.load(std::memory_order_relaxed),
+                          std::memory_order_relaxed);
     }
     return *this;
 }
@@ -2534,7 +2582,7 @@ template <class Op>
 ssize_type invoke_io(void* op, native_handle_type fd) {
     return (*static_cast<Op*>(op))(fd);
 }
-} // namespace detail
+}  // namespace detail
 
 // Runs one system call under the timeout model. The fast path is the call itself: one system
 // call whatever the mode, no clock read unless a timeout is set.
@@ -2543,7 +2591,8 @@ ssize_type invoke_io(void* op, native_handle_type fd) {
 // (EBADF; WSAENOTSOCK on Windows), and call_slow() then raises what checked_fd() would have.
 template <class Op>
 inline std::size_t socket::call(short events, int flags, Op&& op, std::int64_t start) {
-    if (start < 0 && timeout_ns_.load(std::memory_order_relaxed) > 0) start = detail::monotonic_ns();
+    if (start < 0 && timeout_ns_.load(std::memory_order_relaxed) > 0)
+        start = detail::monotonic_ns();
     detail::ssize_type n = op(fd_.load(std::memory_order_relaxed));
     if (n >= 0) return static_cast<std::size_t>(n);
     // The slow path is one non-template function for every operation: it is compiled once.
@@ -2567,8 +2616,8 @@ inline std::size_t socket::call(short events, int flags, Op&& op, std::error_cod
         return 0;
     }
     failure = 0;
-    std::size_t done = retry_slow(events, flags, &detail::invoke_io<std::remove_reference_t<Op>>, &op,
-                                  start, failure);
+    std::size_t done = retry_slow(events, flags, &detail::invoke_io<std::remove_reference_t<Op>>,
+                                  &op, start, failure);
     if (failure == 0) {
         ec.clear();
     } else {
@@ -2578,8 +2627,8 @@ inline std::size_t socket::call(short events, int flags, Op&& op, std::error_cod
 }
 
 // The slow path, throwing: what retry_slow() reports becomes Python's exception.
-PYSOCK_NOINLINE inline std::size_t socket::call_slow(short events, int flags, io_call op, void* context,
-                                                     std::int64_t start) {
+PYSOCK_NOINLINE inline std::size_t socket::call_slow(short events, int flags, io_call op,
+                                                     void* context, std::int64_t start) {
     int failure = 0;
     std::size_t done = retry_slow(events, flags, op, context, start, failure);
     if (failure != 0) detail::raise_failure(failure);
@@ -2589,8 +2638,9 @@ PYSOCK_NOINLINE inline std::size_t socket::call_slow(short events, int flags, io
 // The slow path itself: EINTR (retried with the time left), would-block (timeout, non-blocking,
 // or a wait in poll mode) and errors. Never throws: a failure is left in `failure` (an OS error
 // code, or detail::deadline_expired), so the throwing and the error_code calls share it.
-PYSOCK_NOINLINE inline std::size_t socket::retry_slow(short events, int flags, io_call op, void* context,
-                                                      std::int64_t start, int& failure) noexcept {
+PYSOCK_NOINLINE inline std::size_t socket::retry_slow(short events, int flags, io_call op,
+                                                      void* context, std::int64_t start,
+                                                      int& failure) noexcept {
     const std::int64_t timeout_ns = timeout_ns_.load(std::memory_order_relaxed);
 #if PYSOCK_KERNEL_TIMEOUTS
     detail::kernel_timer_restore rearmed(&timeout_ns_);
@@ -2608,7 +2658,8 @@ PYSOCK_NOINLINE inline std::size_t socket::retry_slow(short events, int flags, i
             if (timeout_ns > 0) {
                 if (left <= 0) return fail(detail::deadline_expired);
 #if PYSOCK_KERNEL_TIMEOUTS
-                if (detail::set_kernel_timeout(fd, events, left) < 0) return fail(detail::last_error());
+                if (detail::set_kernel_timeout(fd, events, left) < 0)
+                    return fail(detail::last_error());
                 rearmed.fd = fd;
                 rearmed.events = events;
 #endif
@@ -2667,7 +2718,8 @@ inline std::pair<socket, address> socket::accept_impl(Call&& accept_call) {
             detail::accept_handle(listener, peer.get(), &peer.len, child_nonblocking));
     };
     native_handle_type fd = detail::invalid_handle;
-    if (!accept_call(op, fd)) return {socket(detail::invalid_handle, family_, type_, proto_), address()};
+    if (!accept_call(op, fd))
+        return {socket(detail::invalid_handle, family_, type_, proto_), address()};
     socket conn(fd, family_, type_, proto_);
     conn.timeout_ns_.store(child_timeout, std::memory_order_relaxed);
 #if PYSOCK_KERNEL_TIMEOUTS
@@ -2728,8 +2780,8 @@ inline int socket::connect_impl(const address& addr) {
     std::int64_t start = detail::monotonic_ns();
     if (detail::sys_connect(fd, sa.get(), sa.len) == 0) return 0;
     int err = detail::last_error();
-    bool wait = detail::interrupted(err) ? timeout_ns != 0
-                                         : (timeout_ns > 0 && detail::in_progress(err));
+    bool wait =
+        detail::interrupted(err) ? timeout_ns != 0 : (timeout_ns > 0 && detail::in_progress(err));
     if (!wait) return err;
     for (;;) {
         std::int64_t left = timeout_ns > 0 ? timeout_ns - (detail::monotonic_ns() - start) : -1;
@@ -2742,7 +2794,8 @@ inline int socket::connect_impl(const address& addr) {
         }
         int so_error = 0;
         ::socklen_t len = sizeof so_error;
-        if (detail::sys_getsockopt(fd, SOL_SOCKET, SO_ERROR, &so_error, &len) < 0) return detail::last_error();
+        if (detail::sys_getsockopt(fd, SOL_SOCKET, SO_ERROR, &so_error, &len) < 0)
+            return detail::last_error();
         return so_error;
     }
 }
@@ -2777,9 +2830,10 @@ inline void check_bufsize(std::size_t n, const char* what) {
 }
 inline void shrink_unused(bytes& buf, std::size_t used) {
     buf.resize(used);
-    if (buf.capacity() > PYSOCK_RECV_SHRINK_THRESHOLD && used < buf.capacity() / 2) buf.shrink_to_fit();
+    if (buf.capacity() > PYSOCK_RECV_SHRINK_THRESHOLD && used < buf.capacity() / 2)
+        buf.shrink_to_fit();
 }
-} // namespace detail
+}  // namespace detail
 
 inline bytes socket::recv(std::size_t bufsize, int flags) {
     detail::check_bufsize(bufsize, "negative buffersize in recv");
@@ -2792,12 +2846,12 @@ inline std::size_t socket::recv_into(void* buf, std::size_t nbytes, int flags) {
     // CPython answers recv(0) and recv_into() of an empty buffer without a system call (a
     // zero-byte recv() could block on some kernels); recvfrom(0) does reach the kernel.
     if (nbytes == 0) return 0;
-    return call(detail::wait_read, flags, [&](native_handle_type fd) {
-        return detail::sys_recv(fd, buf, nbytes, flags);
-    });
+    return call(detail::wait_read, flags,
+                [&](native_handle_type fd) { return detail::sys_recv(fd, buf, nbytes, flags); });
 }
 
-inline std::pair<std::size_t, address> socket::recvfrom_into(void* buf, std::size_t nbytes, int flags) {
+inline std::pair<std::size_t, address> socket::recvfrom_into(void* buf, std::size_t nbytes,
+                                                             int flags) {
     detail::sockaddr_buffer from;
     std::size_t n = call(detail::wait_read, flags, [&](native_handle_type fd) {
         from.len = sizeof from.storage;
@@ -2824,8 +2878,10 @@ inline std::size_t socket::send(std::string_view data, int flags) {
 // that is the inlined fast path. Partial sends, EINTR, timeouts and errors go out of line, and
 // so does a closed socket (as in call(): the kernel refuses its invalid handle).
 inline void socket::sendall(std::string_view data, int flags) {
-    const std::int64_t start = timeout_ns_.load(std::memory_order_relaxed) > 0 ? detail::monotonic_ns() : -1;
-    detail::ssize_type n = detail::sys_send(fd_.load(std::memory_order_relaxed), data.data(), data.size(), flags);
+    const std::int64_t start =
+        timeout_ns_.load(std::memory_order_relaxed) > 0 ? detail::monotonic_ns() : -1;
+    detail::ssize_type n =
+        detail::sys_send(fd_.load(std::memory_order_relaxed), data.data(), data.size(), flags);
     // A failed send's -1 converts to SIZE_MAX, which no string_view's size reaches.
     if (static_cast<std::size_t>(n) == data.size()) return;
     sendall_slow(data, flags, static_cast<long long>(n), start);
@@ -2856,7 +2912,8 @@ PYSOCK_NOINLINE inline void socket::sendall_slow(std::string_view data, int flag
                 if (left <= 0) detail::raise_timeout();
 #if PYSOCK_KERNEL_TIMEOUTS
                 native_handle_type fd = checked_fd();
-                if (detail::set_kernel_timeout(fd, detail::wait_write, left) < 0) detail::raise_last_error();
+                if (detail::set_kernel_timeout(fd, detail::wait_write, left) < 0)
+                    detail::raise_last_error();
                 rearmed.fd = fd;
                 rearmed.events = detail::wait_write;
 #endif
@@ -2886,17 +2943,20 @@ inline std::size_t socket::recv_into(void* buf, std::size_t nbytes, std::error_c
     return recv_into(buf, nbytes, 0, ec);
 }
 
-inline std::size_t socket::recv_into(void* buf, std::size_t nbytes, int flags, std::error_code& ec) noexcept {
+inline std::size_t socket::recv_into(void* buf, std::size_t nbytes, int flags,
+                                     std::error_code& ec) noexcept {
     if (nbytes == 0) {
         ec.clear();
         return 0;
     }
-    return call(detail::wait_read, flags, [&](native_handle_type fd) {
-        return detail::sys_recv(fd, buf, nbytes, flags);
-    }, ec);
+    return call(
+        detail::wait_read, flags,
+        [&](native_handle_type fd) { return detail::sys_recv(fd, buf, nbytes, flags); }, ec);
 }
 
-inline bytes socket::recv(std::size_t bufsize, std::error_code& ec) noexcept { return recv(bufsize, 0, ec); }
+inline bytes socket::recv(std::size_t bufsize, std::error_code& ec) noexcept {
+    return recv(bufsize, 0, ec);
+}
 
 inline bytes socket::recv(std::size_t bufsize, int flags, std::error_code& ec) noexcept {
     try {
@@ -2915,13 +2975,16 @@ inline std::pair<std::size_t, address> socket::recvfrom_into(void* buf, std::siz
     return recvfrom_into(buf, nbytes, 0, ec);
 }
 
-inline std::pair<std::size_t, address> socket::recvfrom_into(void* buf, std::size_t nbytes, int flags,
-                                                             std::error_code& ec) noexcept {
+inline std::pair<std::size_t, address>
+socket::recvfrom_into(void* buf, std::size_t nbytes, int flags, std::error_code& ec) noexcept {
     detail::sockaddr_buffer from;
-    std::size_t n = call(detail::wait_read, flags, [&](native_handle_type fd) {
-        from.len = sizeof from.storage;
-        return detail::sys_recvfrom(fd, buf, nbytes, flags, from.get(), &from.len);
-    }, ec);
+    std::size_t n = call(
+        detail::wait_read, flags,
+        [&](native_handle_type fd) {
+            from.len = sizeof from.storage;
+            return detail::sys_recvfrom(fd, buf, nbytes, flags, from.get(), &from.len);
+        },
+        ec);
     if (ec) return {0, address()};
     try {
         return {n, detail::from_sockaddr(from.get(), from.len)};
@@ -2931,15 +2994,21 @@ inline std::pair<std::size_t, address> socket::recvfrom_into(void* buf, std::siz
     }
 }
 
-inline std::size_t socket::send(std::string_view data, std::error_code& ec) noexcept { return send(data, 0, ec); }
-
-inline std::size_t socket::send(std::string_view data, int flags, std::error_code& ec) noexcept {
-    return call(detail::wait_write, flags, [&](native_handle_type fd) {
-        return detail::sys_send(fd, data.data(), data.size(), flags);
-    }, ec);
+inline std::size_t socket::send(std::string_view data, std::error_code& ec) noexcept {
+    return send(data, 0, ec);
 }
 
-inline std::size_t socket::sendto(std::string_view data, const address& addr, std::error_code& ec) noexcept {
+inline std::size_t socket::send(std::string_view data, int flags, std::error_code& ec) noexcept {
+    return call(
+        detail::wait_write, flags,
+        [&](native_handle_type fd) {
+            return detail::sys_send(fd, data.data(), data.size(), flags);
+        },
+        ec);
+}
+
+inline std::size_t socket::sendto(std::string_view data, const address& addr,
+                                  std::error_code& ec) noexcept {
     return sendto(data, 0, addr, ec);
 }
 
@@ -2956,9 +3025,12 @@ inline std::size_t socket::sendto(std::string_view data, int flags, const addres
         ec = detail::current_exception_code();
         return 0;
     }
-    return call(detail::wait_write, flags, [&](native_handle_type fd) {
-        return detail::sys_sendto(fd, data.data(), data.size(), flags, sa.get(), sa.len);
-    }, ec);
+    return call(
+        detail::wait_write, flags,
+        [&](native_handle_type fd) {
+            return detail::sys_sendto(fd, data.data(), data.size(), flags, sa.get(), sa.len);
+        },
+        ec);
 }
 
 inline void socket::shutdown(int how) {
@@ -3012,7 +3084,8 @@ inline bool socket::getblocking() const noexcept {
 }
 
 inline void socket::setsockopt(int level, int optname, int value) {
-    if (detail::sys_setsockopt(checked_fd(), level, optname, &value, sizeof value) < 0) detail::raise_last_error();
+    if (detail::sys_setsockopt(checked_fd(), level, optname, &value, sizeof value) < 0)
+        detail::raise_last_error();
 }
 
 inline void socket::setsockopt(int level, int optname, std::string_view value) {
@@ -3023,16 +3096,17 @@ inline void socket::setsockopt(int level, int optname, std::string_view value) {
 inline int socket::getsockopt(int level, int optname) const {
     int value = 0;
     ::socklen_t len = sizeof value;
-    if (detail::sys_getsockopt(checked_fd(), level, optname, &value, &len) < 0) detail::raise_last_error();
+    if (detail::sys_getsockopt(checked_fd(), level, optname, &value, &len) < 0)
+        detail::raise_last_error();
     return value;
 }
 
 inline bytes socket::getsockopt(int level, int optname, std::size_t buflen) const {
-    if (buflen == 0 || buflen > 1024)
-        detail::raise_plain_error("getsockopt buflen out of range");
+    if (buflen == 0 || buflen > 1024) detail::raise_plain_error("getsockopt buflen out of range");
     bytes value(buflen, '\0');
     auto len = static_cast<::socklen_t>(buflen);
-    if (detail::sys_getsockopt(checked_fd(), level, optname, value.data(), &len) < 0) detail::raise_last_error();
+    if (detail::sys_getsockopt(checked_fd(), level, optname, value.data(), &len) < 0)
+        detail::raise_last_error();
     value.resize(len);
     return value;
 }
@@ -3062,9 +3136,11 @@ inline void socket::set_inheritable(bool inheritable) {
 // 5.3b socket_file
 // ---------------------------------------------------------------------------------------------
 
-inline socket_file socket::makefile(std::string_view mode, std::optional<std::size_t> buffering) const {
+inline socket_file socket::makefile(std::string_view mode,
+                                    std::optional<std::size_t> buffering) const {
     if (mode.find_first_not_of("rwb") != std::string_view::npos)  // "" is "r", as in Python
-        throw std::invalid_argument("invalid mode " + repr(mode).substr(1) + " (only r, w, b allowed)");
+        throw std::invalid_argument("invalid mode " + repr(mode).substr(1) +
+                                    " (only r, w, b allowed)");
     const bool writing = mode.find('w') != std::string_view::npos;
     const bool reading = mode.find('r') != std::string_view::npos || !writing;
     return socket_file(dup(), reading, writing, buffering ? *buffering : 8192);
@@ -3075,8 +3151,9 @@ inline socket_file::socket_file(socket sock, bool reading, bool writing, std::si
 
 inline socket_file::socket_file(socket_file&& other) noexcept
     : sock_(std::move(other.sock_)), buffer_size_(other.buffer_size_), reading_(other.reading_),
-      writing_(other.writing_), closed_(std::exchange(other.closed_, true)), timed_out_(other.timed_out_),
-      rbuf_(std::move(other.rbuf_)), rbeg_(std::exchange(other.rbeg_, 0)), rend_(std::exchange(other.rend_, 0)),
+      writing_(other.writing_), closed_(std::exchange(other.closed_, true)),
+      timed_out_(other.timed_out_), rbuf_(std::move(other.rbuf_)),
+      rbeg_(std::exchange(other.rbeg_, 0)), rend_(std::exchange(other.rend_, 0)),
       wbuf_(std::move(other.wbuf_)) {}
 
 inline socket_file& socket_file::operator=(socket_file&& other) noexcept {
@@ -3127,7 +3204,8 @@ inline void socket_file::check_writable() const {
 // One recv() into `into`: Python's SocketIO.readinto, which refuses once a timeout occurred.
 inline std::size_t socket_file::raw_read(char* into, std::size_t n) {
     if (timed_out_)
-        throw error(std::error_code(detail::err_timed_out, detail::os_category()), "cannot read from timed out object");
+        throw error(std::error_code(detail::err_timed_out, detail::os_category()),
+                    "cannot read from timed out object");
     try {
         return sock_.recv_into(into, n);
     } catch (const timeout&) {
@@ -3173,10 +3251,13 @@ inline bytes socket_file::readline(std::optional<std::size_t> limit) {
         std::size_t end = avail < most ? avail : most;
         if (end > scanned) {
             const void* nl = std::memchr(rbuf_.data() + rbeg_ + scanned, '\n', end - scanned);
-            if (nl) return take(static_cast<std::size_t>(static_cast<const char*>(nl) - (rbuf_.data() + rbeg_)) + 1);
+            if (nl)
+                return take(static_cast<std::size_t>(static_cast<const char*>(nl) -
+                                                     (rbuf_.data() + rbeg_)) +
+                            1);
             scanned = end;
         }
-        if (scanned >= most) return take(scanned);  // scanned == most: the limit, no newline
+        if (scanned >= most) return take(scanned);         // scanned == most: the limit, no newline
         if (fill(chunk) == 0) return take(rend_ - rbeg_);  // end of stream: the rest, maybe ""
     }
 }
@@ -3200,7 +3281,8 @@ inline bytes socket_file::read(std::optional<std::size_t> n) {
 
 inline std::vector<bytes> socket_file::readlines() {
     std::vector<bytes> lines;
-    for (bytes line = readline(); !line.empty(); line = readline()) lines.push_back(std::move(line));
+    for (bytes line = readline(); !line.empty(); line = readline())
+        lines.push_back(std::move(line));
     return lines;
 }
 
@@ -3288,7 +3370,8 @@ inline native_handle_type socket_file::fileno() const {
 
 inline std::vector<addrinfo> getaddrinfo(const std::string& host, std::optional<int> port,
                                          int family, int type, int proto, int flags) {
-    if (detail::has_embedded_nul(host)) throw std::invalid_argument("host name must not contain null character");
+    if (detail::has_embedded_nul(host))
+        throw std::invalid_argument("host name must not contain null character");
     ::addrinfo hints{};
     hints.ai_family = family;
     hints.ai_socktype = type;
@@ -3296,8 +3379,8 @@ inline std::vector<addrinfo> getaddrinfo(const std::string& host, std::optional<
     hints.ai_flags = flags;
     std::string service = port ? std::to_string(*port) : std::string();
     ::addrinfo* res = nullptr;
-    int rc = detail::sys_getaddrinfo(host.empty() ? nullptr : host.c_str(), port ? service.c_str() : nullptr,
-                           &hints, &res);
+    int rc = detail::sys_getaddrinfo(host.empty() ? nullptr : host.c_str(),
+                                     port ? service.c_str() : nullptr, &hints, &res);
     if (rc != 0) detail::raise_gai_error(rc);
     detail::addrinfo_list owner{res};
     std::vector<addrinfo> out;
@@ -3307,7 +3390,8 @@ inline std::vector<addrinfo> getaddrinfo(const std::string& host, std::optional<
         info.type = ai->ai_socktype;
         info.proto = ai->ai_protocol;
         if (ai->ai_canonname) info.canonname = ai->ai_canonname;
-        info.sockaddr = detail::from_sockaddr(ai->ai_addr, static_cast<::socklen_t>(ai->ai_addrlen));
+        info.sockaddr =
+            detail::from_sockaddr(ai->ai_addr, static_cast<::socklen_t>(ai->ai_addrlen));
         out.push_back(std::move(info));
     }
     return out;
@@ -3340,7 +3424,8 @@ inline std::string gethostname() {
 inline std::string getfqdn(const std::string& name_) {
     auto first = name_.find_first_not_of(" \t\r\n\f\v");
     auto last = name_.find_last_not_of(" \t\r\n\f\v");
-    std::string name = first == std::string::npos ? std::string() : name_.substr(first, last - first + 1);
+    std::string name =
+        first == std::string::npos ? std::string() : name_.substr(first, last - first + 1);
     if (name.empty() || name == "0.0.0.0" || name == "::") name = gethostname();
     // Python: gethostbyaddr(name), then the first of hostname and aliases with a dot. The
     // reverse lookup below yields the canonical hostname (there are no aliases to scan).
@@ -3350,7 +3435,9 @@ inline std::string getfqdn(const std::string& name_) {
         detail::sockaddr_buffer sa;
         detail::to_sockaddr(infos[0].family, infos[0].sockaddr, sa);
         char host[NI_MAXHOST] = {};
-        if (detail::sys_getnameinfo(sa.get(), sa.len, host, sizeof host, nullptr, 0, NI_NAMEREQD) != 0) return name;
+        if (detail::sys_getnameinfo(sa.get(), sa.len, host, sizeof host, nullptr, 0, NI_NAMEREQD) !=
+            0)
+            return name;
         return host;
     } catch (const error&) {
         return name;
@@ -3364,7 +3451,7 @@ inline bool all_digits(const std::string& s) {
 inline int socktype_of(const std::string& protocolname) {
     return protocolname == "udp" ? SOCK_DGRAM : protocolname == "tcp" ? SOCK_STREAM : 0;
 }
-} // namespace detail
+}  // namespace detail
 
 inline std::string gethostbyname(const std::string& hostname) {
     detail::sockaddr_buffer sa;
@@ -3376,8 +3463,10 @@ inline std::string gethostbyname(const std::string& hostname) {
 
 inline host_entry gethostbyname_ex(const std::string& hostname) {
     host_entry entry;
-    for (const auto& info : getaddrinfo(hostname, std::nullopt, AF_INET, SOCK_STREAM, 0, AI_CANONNAME)) {
-        if (entry.hostname.empty()) entry.hostname = info.canonname.empty() ? hostname : info.canonname;
+    for (const auto& info :
+         getaddrinfo(hostname, std::nullopt, AF_INET, SOCK_STREAM, 0, AI_CANONNAME)) {
+        if (entry.hostname.empty())
+            entry.hostname = info.canonname.empty() ? hostname : info.canonname;
         bool seen = false;
         for (const auto& a : entry.addresses) seen = seen || a == info.sockaddr.host;
         if (!seen) entry.addresses.push_back(info.sockaddr.host);
@@ -3427,7 +3516,9 @@ inline std::string getservbyport(int port, const std::string& protocolname) {
 }
 
 inline int getprotobyname(const std::string& protocolname) {
-    int number = detail::has_embedded_nul(protocolname) ? -1 : detail::sys_getprotobyname(protocolname.c_str());
+    int number = detail::has_embedded_nul(protocolname)
+                     ? -1
+                     : detail::sys_getprotobyname(protocolname.c_str());
     if (number < 0) detail::raise_plain_error("protocol not found");
     return number;
 }
@@ -3502,7 +3593,7 @@ inline void prepare_to_bind(socket& s, bool reuse_address, bool ignore_reuse_add
     if (family == AF_INET6) s.setsockopt(IPPROTO_IPV6, IPV6_V6ONLY, dualstack_ipv6 ? 0 : 1);
 #endif
 }
-} // namespace detail
+}  // namespace detail
 
 inline socket create_server(const address& addr, int family, std::optional<int> backlog,
                             bool reuse_port, bool dualstack_ipv6) {
@@ -3510,8 +3601,10 @@ inline socket create_server(const address& addr, int family, std::optional<int> 
     if (reuse_port) throw std::invalid_argument("SO_REUSEPORT not supported on this platform");
 #endif
     if (dualstack_ipv6) {
-        if (!has_dualstack_ipv6()) throw std::invalid_argument("dualstack_ipv6 not supported on this platform");
-        if (family != AF_INET6) throw std::invalid_argument("dualstack_ipv6 requires AF_INET6 family");
+        if (!has_dualstack_ipv6())
+            throw std::invalid_argument("dualstack_ipv6 not supported on this platform");
+        if (family != AF_INET6)
+            throw std::invalid_argument("dualstack_ipv6 requires AF_INET6 family");
     }
     socket s(family, SOCK_STREAM);
     detail::prepare_to_bind(s, true, true, reuse_port, dualstack_ipv6);
@@ -3524,12 +3617,15 @@ inline socket create_server(const address& addr, int family, std::optional<int> 
         // CPython rebuilds the message as error(errno, strerror + ...): "[Errno 10048] ..." on
         // Windows too, where the original read "[WinError 10048] ...".
         if (message == detail::os_error_message(e.code().value()))
-            message = "[Errno " + std::to_string(e.code().value()) + "] " + detail::os_error_text(e.code().value());
+            message = "[Errno " + std::to_string(e.code().value()) + "] " +
+                      detail::os_error_text(e.code().value());
         message += " (while attempting to bind on address " + to_string(addr) + ")";
         detail::raise_os_error(e.code().value(), message);
     }
-    if (backlog) s.listen(*backlog);
-    else s.listen();
+    if (backlog)
+        s.listen(*backlog);
+    else
+        s.listen();
     return s;
 }
 
@@ -3541,7 +3637,8 @@ inline std::pair<socket, socket> socketpair(int family, int type, int proto) {
 #endif
     native_handle_type fds[2];
     if (detail::open_socketpair(family, type, proto, fds) < 0) detail::raise_last_error();
-    std::pair<socket, socket> pair(socket(fds[0], family, type, proto), socket(fds[1], family, type, proto));
+    std::pair<socket, socket> pair(socket(fds[0], family, type, proto),
+                                   socket(fds[1], family, type, proto));
     pair.first.apply_timeout(initial, -1);  // on failure both sockets close themselves
     pair.second.apply_timeout(initial, -1);
     return pair;
@@ -3549,11 +3646,11 @@ inline std::pair<socket, socket> socketpair(int family, int type, int proto) {
 
 inline bytes inet_pton(int family, const std::string& ip) {
     unsigned char packed[sizeof(::in6_addr)] = {};
-    if (family != AF_INET && family != AF_INET6) detail::raise_os_error(detail::err_af_not_supported);
+    if (family != AF_INET && family != AF_INET6)
+        detail::raise_os_error(detail::err_af_not_supported);
     if (detail::has_embedded_nul(ip)) throw std::invalid_argument("embedded null character");
     int rc = detail::sys_inet_pton(family, ip.c_str(), packed);
-    if (rc == 0)
-        detail::raise_plain_error("illegal IP address string passed to inet_pton");
+    if (rc == 0) detail::raise_plain_error("illegal IP address string passed to inet_pton");
     if (rc < 0) detail::raise_last_error();
     return bytes(reinterpret_cast<const char*>(packed), family == AF_INET ? 4 : 16);
 }
@@ -3579,34 +3676,35 @@ inline bytes inet_aton(const std::string& ip) {
 }
 
 inline std::string inet_ntoa(std::string_view packed) {
-    if (packed.size() != 4)
-        detail::raise_plain_error("packed IP wrong length for inet_ntoa");
+    if (packed.size() != 4) detail::raise_plain_error("packed IP wrong length for inet_ntoa");
     return inet_ntop(AF_INET, packed);
 }
 
 namespace detail {
 constexpr bool little_endian() noexcept {
-#if defined(__BYTE_ORDER__) && defined(__ORDER_BIG_ENDIAN__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+#if defined(__BYTE_ORDER__) && defined(__ORDER_BIG_ENDIAN__) &&                                    \
+    __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
     return false;
 #else
     return true;
 #endif
 }
-} // namespace detail
+}  // namespace detail
 
 constexpr std::uint16_t htons(std::uint16_t x) noexcept {
     return detail::little_endian() ? static_cast<std::uint16_t>((x << 8) | (x >> 8)) : x;
 }
 constexpr std::uint16_t ntohs(std::uint16_t x) noexcept { return htons(x); }
 constexpr std::uint32_t htonl(std::uint32_t x) noexcept {
-    return detail::little_endian() ? ((x & 0xffu) << 24) | ((x & 0xff00u) << 8) |
-                                         ((x >> 8) & 0xff00u) | (x >> 24)
-                                   : x;
+    return detail::little_endian()
+               ? ((x & 0xffu) << 24) | ((x & 0xff00u) << 8) | ((x >> 8) & 0xff00u) | (x >> 24)
+               : x;
 }
 constexpr std::uint32_t ntohl(std::uint32_t x) noexcept { return htonl(x); }
 
 inline void close(native_handle_type fd) {
-    if (detail::close_handle(fd) < 0 && detail::last_error() != detail::err_conn_reset) detail::raise_last_error();
+    if (detail::close_handle(fd) < 0 && detail::last_error() != detail::err_conn_reset)
+        detail::raise_last_error();
 }
 
 #if PYSOCK_WITH_SERVER
@@ -3657,8 +3755,7 @@ inline void server_wakeup::notify() noexcept {
 inline void server_wakeup::drain() noexcept {
     if (read_) {
         char buf[64];
-        while (sys_recv(read_->fileno(), buf, sizeof buf, 0) > 0) {
-        }
+        while (sys_recv(read_->fileno(), buf, sizeof buf, 0) > 0) {}
     }
     pending_.store(false);
 }
@@ -3671,7 +3768,8 @@ inline void server_wakeup::request_stop(int signal_number) noexcept {
 
 inline void server_wakeup::close() noexcept {
     write_handle_.store(invalid_handle);
-    while (writers_.load() != 0) std::this_thread::yield();  // a notify() mid-send: a few instructions
+    while (writers_.load() != 0)
+        std::this_thread::yield();  // a notify() mid-send: a few instructions
     read_.reset();
     write_.reset();
 }
@@ -3686,7 +3784,7 @@ struct server_signal_table {
     std::atomic<std::uint64_t> masks[slots];  // bit (sig - 1): the signals of each server
     std::atomic<int> busy;
     std::mutex mutex;
-    int users[max_signal + 1];                // servers using each signal
+    int users[max_signal + 1];              // servers using each signal
     saved_signal previous[max_signal + 1];  // what each signal's handler was before
 };
 inline server_signal_table server_signals{};
@@ -3726,8 +3824,7 @@ inline tcp_server::handler stream_adapter(tcp_server::stream_handler handle) {
     };
 }
 
-
-} // namespace detail
+}  // namespace detail
 
 // ----- base_server ----------------------------------------------------------------------------
 
@@ -3741,12 +3838,13 @@ inline base_server::base_server(const address& server_address, int type, server_
     socket_.bind(server_address);
 }
 
-inline base_server::base_server(socket sock, int type, server_options options, const char* server_name)
+inline base_server::base_server(socket sock, int type, server_options options,
+                                const char* server_name)
     : options_(std::move(options)), socket_(std::move(sock)), socket_type_(type) {
     if (socket_.type() != type)
-        throw std::invalid_argument(std::string(server_name) +
-                                    (type == SOCK_STREAM ? " needs a SOCK_STREAM socket"
-                                                         : " needs a SOCK_DGRAM socket"));
+        throw std::invalid_argument(
+            std::string(server_name) +
+            (type == SOCK_STREAM ? " needs a SOCK_STREAM socket" : " needs a SOCK_DGRAM socket"));
 }
 
 inline base_server::~base_server() = default;
@@ -3812,8 +3910,7 @@ inline void base_server::report_error(const address& client, std::exception_ptr 
         }
         line += '\n';
         std::fwrite(line.data(), 1, line.size(), stderr);  // one call: lines of threads do not mix
-    } catch (...) {
-    }
+    } catch (...) {}
 }
 
 inline void base_server::report_os_error(int err) noexcept {
@@ -3868,13 +3965,13 @@ inline void base_server::shutdown() {
     wakeup_.request_stop(0);
     std::unique_lock<std::mutex> lock(mutex_);
     auto stopped = [this] { return !serving_; };
-    if (stopped() || serving_thread_ == std::this_thread::get_id() || detail::current_server == this)
+    if (stopped() || serving_thread_ == std::this_thread::get_id() ||
+        detail::current_server == this)
         return;  // nothing to wait for, or waiting would wait for the caller itself
     // A handler running in the serving thread (tcp_server) gets the grace period, then its
     // connection is cut; threading servers do both in their own stop, so this only waits.
     const std::int64_t grace = detail::grace_ns(options_);
-    if (grace >= 0 && !changed_.wait_for(lock, std::chrono::nanoseconds(grace), stopped))
-        cut_off();
+    if (grace >= 0 && !changed_.wait_for(lock, std::chrono::nanoseconds(grace), stopped)) cut_off();
     changed_.wait(lock, stopped);
 }
 
@@ -3960,7 +4057,8 @@ inline tcp_server::tcp_server(socket listener, handler handle, server_options op
 }
 
 inline tcp_server::tcp_server(socket listener, stream_handler handle, server_options options)
-    : tcp_server(std::move(listener), detail::stream_adapter(std::move(handle)), std::move(options)) {}
+    : tcp_server(std::move(listener), detail::stream_adapter(std::move(handle)),
+                 std::move(options)) {}
 
 inline tcp_server::~tcp_server() { close_for_destructor(); }
 
@@ -4048,7 +4146,8 @@ inline threading_tcp_server::~threading_tcp_server() { close_for_destructor(); }
 
 inline bool threading_tcp_server::has_room() const {
     std::lock_guard<std::mutex> lock(mutex_);
-    return options_.max_clients == 0 || options_.refuse_when_full || running_ < options_.max_clients;
+    return options_.max_clients == 0 || options_.refuse_when_full ||
+           running_ < options_.max_clients;
 }
 
 inline bool threading_tcp_server::serve_one(std::int64_t timeout_ns) {
@@ -4065,8 +4164,7 @@ inline void threading_tcp_server::process_request(socket conn, address client) {
                 conn.settimeout(0.0);
                 if (!options_.refuse_message.empty()) conn.send(options_.refuse_message);
                 conn.shutdown(SHUT_WR);
-            } catch (const error&) {
-            }
+            } catch (const error&) {}
             return;  // conn closes
         }
     }
@@ -4079,8 +4177,8 @@ inline void threading_tcp_server::process_request(socket conn, address client) {
     connection_list::iterator c;
     {
         std::lock_guard<std::mutex> lock(mutex_);
-        c = connections_.insert(connections_.end(),
-                                connection{std::thread(), std::move(conn), std::move(client), false});
+        c = connections_.insert(connections_.end(), connection{std::thread(), std::move(conn),
+                                                               std::move(client), false});
         ++running_;
     }
     try {
@@ -4139,7 +4237,8 @@ inline void threading_tcp_server::finish_requests() noexcept {
             changed_.wait_for(lock, std::chrono::nanoseconds(grace), idle);
         for (auto& c : connections_) {
             native_handle_type fd = c.conn.fileno();
-            if (fd == detail::invalid_handle) continue;  // finished (or the handler took the socket)
+            if (fd == detail::invalid_handle)
+                continue;  // finished (or the handler took the socket)
             c.forced = true;
             detail::sys_shutdown(fd, SHUT_RDWR);
         }
@@ -4157,7 +4256,8 @@ inline void threading_tcp_server::finish_requests() noexcept {
 inline udp_server::udp_server(const address& server_address, handler handle, server_options options)
     : base_server(server_address, SOCK_DGRAM, std::move(options)), handle_(std::move(handle)) {
     if (!handle_) throw std::invalid_argument("udp_server needs a handler");
-    if (options_.max_packet_size == 0) throw std::invalid_argument("max_packet_size must be positive");
+    if (options_.max_packet_size == 0)
+        throw std::invalid_argument("max_packet_size must be positive");
     packet_.resize(options_.max_packet_size);
     activate();
 }
@@ -4166,7 +4266,8 @@ inline udp_server::udp_server(socket sock, handler handle, server_options option
     : base_server(std::move(sock), SOCK_DGRAM, std::move(options), "udp_server"),
       handle_(std::move(handle)) {
     if (!handle_) throw std::invalid_argument("udp_server needs a handler");
-    if (options_.max_packet_size == 0) throw std::invalid_argument("max_packet_size must be positive");
+    if (options_.max_packet_size == 0)
+        throw std::invalid_argument("max_packet_size must be positive");
     packet_.resize(options_.max_packet_size);
     activate();
 }
@@ -4177,8 +4278,8 @@ inline udp_server::~udp_server() { close_for_destructor(); }
 // Under load the socket holds more than one datagram: after one was read, the next read is
 // tried before poll(), so a busy server costs one recvfrom() per datagram, not two calls.
 inline bool udp_server::serve_one(std::int64_t timeout_ns) {
-    const bool try_first = detail::msg_dontwait != 0 && more_likely_ && has_room() &&
-                           !wakeup_.stop_requested.load();
+    const bool try_first =
+        detail::msg_dontwait != 0 && more_likely_ && has_room() && !wakeup_.stop_requested.load();
     if (!try_first && !wait_for_request(timeout_ns, has_room())) return false;
     std::error_code ec;
     auto received = socket_.recvfrom_into(packet_.data(), packet_.size(), detail::msg_dontwait, ec);
@@ -4215,7 +4316,8 @@ inline threading_udp_server::threading_udp_server(const address& server_address,
                                                   server_options options)
     : udp_server(server_address, std::move(handle), std::move(options)) {}
 
-inline threading_udp_server::threading_udp_server(socket sock, handler handle, server_options options)
+inline threading_udp_server::threading_udp_server(socket sock, handler handle,
+                                                  server_options options)
     : udp_server(std::move(sock), std::move(handle), std::move(options)) {}
 
 inline threading_udp_server::~threading_udp_server() { close_for_destructor(); }
@@ -4288,14 +4390,16 @@ inline void threading_udp_server::finish_requests() noexcept {
     }
     work_.notify_all();
     for (auto& t : pool)
-        if (t.get_id() != std::this_thread::get_id()) t.join();
-        else t.detach();  // server_close() from a handler: that thread ends when it returns
+        if (t.get_id() != std::this_thread::get_id())
+            t.join();
+        else
+            t.detach();  // server_close() from a handler: that thread ends when it returns
     std::lock_guard<std::mutex> lock(mutex_);
     stopping_ = false;
 }
-#endif // PYSOCK_WITH_SERVER
+#endif  // PYSOCK_WITH_SERVER
 
-} // namespace pysock
+}  // namespace pysock
 
 // =============================================================================================
 // 6. Internal macros end here
@@ -4304,4 +4408,4 @@ inline void threading_udp_server::finish_requests() noexcept {
 #undef PYSOCK_NOINLINE
 #undef PYSOCK_MSG_NOSIGNAL
 
-#endif // PYSOCK_SOCKET_HPP
+#endif  // PYSOCK_SOCKET_HPP

@@ -17,7 +17,8 @@ int use_kqueue_selector(pysock::socket& sock) {
     selector.get_key(sock);
     selector.unregister(sock);
     selector.close();
-    static_assert(!std::is_same_v<sel::default_selector, sel::kqueue_selector> || !PYSOCK_HAVE_EPOLL,
+    static_assert(!std::is_same_v<sel::default_selector, sel::kqueue_selector> ||
+                      !PYSOCK_HAVE_EPOLL,
                   "epoll stays the default where both exist");
     return n;
 }

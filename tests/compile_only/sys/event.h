@@ -23,23 +23,23 @@ struct kevent {
 #define EV_ADD 0x0001
 #define EV_DELETE 0x0002
 
-#define EV_SET(kevp, a, b, c, d, e, f) \
-    do {                               \
-        struct kevent* ev_ = (kevp);   \
-        ev_->ident = (a);              \
-        ev_->filter = (b);             \
-        ev_->flags = (c);              \
-        ev_->fflags = (d);             \
-        ev_->data = (e);               \
-        ev_->udata = (f);              \
+#define EV_SET(kevp, a, b, c, d, e, f)                                                             \
+    do {                                                                                           \
+        struct kevent* ev_ = (kevp);                                                               \
+        ev_->ident = (a);                                                                          \
+        ev_->filter = (b);                                                                         \
+        ev_->flags = (c);                                                                          \
+        ev_->fflags = (d);                                                                         \
+        ev_->data = (e);                                                                           \
+        ev_->udata = (f);                                                                          \
     } while (0)
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 int kqueue(void);
-int kevent(int kq, const struct kevent* changelist, int nchanges, struct kevent* eventlist, int nevents,
-           const struct timespec* timeout);
+int kevent(int kq, const struct kevent* changelist, int nchanges, struct kevent* eventlist,
+           int nevents, const struct timespec* timeout);
 #ifdef __cplusplus
 }
 #endif

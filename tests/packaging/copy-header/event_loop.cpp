@@ -15,6 +15,7 @@ int main() {
     }
     pysock::bytes received = b.recv(4096);
     std::cout << "pysock " << PYSOCK_VERSION_MAJOR << '.' << PYSOCK_VERSION_MINOR << '.'
-              << PYSOCK_VERSION_PATCH << ": received " << pysock::repr(received) << " (through a selector)\n";
+              << PYSOCK_VERSION_PATCH << ": received " << pysock::repr(received)
+              << " (through a selector)\n";
     return received == "hello from pysock" ? 0 : 1;
 }

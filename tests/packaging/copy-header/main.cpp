@@ -13,7 +13,8 @@ int main() {
     pysock::bytes received;
     for (auto chunk = b.recv(4096); !chunk.empty(); chunk = b.recv(4096)) received += chunk;
     if (received != sent) {
-        std::cerr << "sent " << pysock::repr(sent) << ", received " << pysock::repr(received) << '\n';
+        std::cerr << "sent " << pysock::repr(sent) << ", received " << pysock::repr(received)
+                  << '\n';
         return 1;
     }
     std::cout << "pysock " << PYSOCK_VERSION_MAJOR << '.' << PYSOCK_VERSION_MINOR << '.'
