@@ -56,7 +56,7 @@ def main(root):
     text = (Path(root) / "include" / "pysock" / "socket.hpp").read_text()
     _, layer = section(text, "// 4. Platform layer", "// 5. Implementation")
     windows = layer[layer.index("// Windows: Winsock 2."):layer.index("// POSIX: Linux")]
-    posix = layer[layer.index("// POSIX: Linux"):layer.index("#endif // _WIN32")]
+    posix = layer[layer.index("// POSIX: Linux"):re.search(r"#endif\s+// _WIN32", layer).start()]
     w = [n for n in names(windows) if n not in WINDOWS_ONLY]
     p = [n for n in names(posix) if n not in POSIX_ONLY]
     if w != p:

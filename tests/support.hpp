@@ -177,7 +177,8 @@ inline pysock::bytes recv_all(pysock::socket& s) {
 /// piece by passing the previous value as `h`.
 inline constexpr std::uint64_t fnv_seed = 14695981039346656037ull;
 inline std::uint64_t fnv1a(const char* data, std::size_t n, std::uint64_t h = fnv_seed) {
-    for (std::size_t i = 0; i < n; ++i) h = (h ^ static_cast<unsigned char>(data[i])) * 1099511628211ull;
+    for (std::size_t i = 0; i < n; ++i)
+        h = (h ^ static_cast<unsigned char>(data[i])) * 1099511628211ull;
     return h;
 }
 

@@ -34,7 +34,6 @@ namespace {
 
 constexpr std::size_t big = 64u << 20;  // 64 MiB
 
-
 std::string pattern(std::size_t n) {
     std::string s(n, '\0');
     std::uint32_t x = 12345;

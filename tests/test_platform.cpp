@@ -350,7 +350,8 @@ TEST_CASE("inet_aton accepts the classic short forms and 255.255.255.255") {
 TEST_CASE("AF_UNIX stream sockets carry data" *
           pysock_test::skip_under_wine(
               "wine 8: socket(AF_UNIX) fails with WSAEAFNOSUPPORT (works on Windows 10 1803+)")) {
-    std::string path = "pysock-platform-" + std::to_string(pysock_test::refusing_port().addr.port) + ".sock";
+    std::string path =
+        "pysock-platform-" + std::to_string(pysock_test::refusing_port().addr.port) + ".sock";
     pysock::socket server(AF_UNIX, SOCK_STREAM);
     server.bind(pysock::address(path));
     server.listen();

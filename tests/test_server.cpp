@@ -61,11 +61,11 @@
 
 namespace {
 
-using pysock_test::clock_type;
 using pysock::address;
 using pysock::bytes;
 using pysock::server_options;
 using pysock::threading_tcp_server;
+using pysock_test::clock_type;
 using pysock_test::fd_listing;
 using pysock_test::recv_all;
 using pysock_test::recv_exactly;
@@ -147,8 +147,6 @@ pysock::socket connect_to(const address& a) {
 
 // The loopback address of a server bound to 127.0.0.1 (or ::1).
 address loopback(const pysock::base_server& server) { return server.server_address(); }
-
-
 
 void echo(pysock::socket& conn, const address&) {
     for (auto data = conn.recv(4096); !data.empty(); data = conn.recv(4096)) conn.sendall(data);

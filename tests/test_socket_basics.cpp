@@ -42,7 +42,6 @@ bool fd_is_open(fd_type fd) {
            ::WSAGetLastError() != WSAENOTSOCK;
 }
 
-
 bool fd_is_valid(fd_type fd) { return fd != INVALID_SOCKET; }
 
 void close_fd(fd_type fd) { ::closesocket(fd); }
@@ -58,11 +57,9 @@ std::string winerror_prefix(int code) { return "[WinError " + std::to_string(cod
 #else
 bool fd_is_open(int fd) { return ::fcntl(fd, F_GETFD) != -1 || errno != EBADF; }
 
-
 bool fd_is_valid(int fd) { return fd >= 0; }
 
 void close_fd(int fd) { ::close(fd); }
-
 
 // Opens an fd that is certainly not a socket: the read end of a pipe (the write end is closed).
 int make_pipe_fd() {

@@ -59,7 +59,6 @@ pysock::bytes random_bytes(std::size_t n, unsigned seed) {
     return out;
 }
 
-
 bool readable_within(const pysock::socket& s, int ms) {
 #if defined(_WIN32)
     // select(), as CPython on Windows (wine's WSAPoll does not report a peer's FIN as readable).
