@@ -1,16 +1,22 @@
 #!/usr/bin/env bash
-# Compile cost of a one-file TCP client (the course's Example 2), four ways:
+# Compile cost of a one-file TCP client (the course's Example 2) in each of pysock's modes, beside
+# raw POSIX and Asio:
 #   posix           raw POSIX headers only
 #   posix+std       raw POSIX headers + the standard headers pysock's socket part includes (read from the
 #                   header: every <name> include after the POSIX system headers, outside the server block)
 #   pysock          #include <pysock/socket.hpp> (sockets + threading_tcp_server, the default)
 #   pysock-nosrv    the same with -DPYSOCK_WITH_SERVER=0 (sockets only: no <thread>, <functional>, ...)
+#   separate        the client with -DPYSOCK_SEPARATE_COMPILATION: declarations only (what each TU of
+#                   a program in separate compilation mode costs)
+#   separate-nosrv  the same with -DPYSOCK_WITH_SERVER=0
+#   src.hpp         the one TU that compiles every body in that mode (src/pysock.cpp:
+#                   socket.hpp and selectors.hpp), paid once per program
 #   asio            #include <asio.hpp> (standalone Asio, Debian's libasio-dev; skipped when absent)
 #
 #   bench/compile_cost.sh [CXX] [RUNS]      (also: cmake --build BUILD --target compile_cost)
 #
 # Each is compiled RUNS times (default 5) with `CXX -std=c++17 -O2 -c` (compile only: linking costs the
-# same for all four). Printed: the median CPU time of the compiler (user + system: what the compile costs,
+# same for all). Printed: the median CPU time of the compiler (user + system: what the compile costs,
 # and much steadier than wall time on a shared machine) and the median wall time.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -45,13 +51,17 @@ time_compile() {   # file [extra flags] -> "median-cpu median-wall" seconds
 echo "# compile time of a one-file TCP client, $cxx -std=c++17 -O2 -c, median of $runs runs"
 printf '%-12s %8s %8s\n' variant cpu_s wall_s
 declare -A t
-for v in posix posix+std pysock pysock-nosrv asio; do
+for v in posix posix+std pysock pysock-nosrv separate separate-nosrv src.hpp asio; do
     flags=()
     case $v in
         posix) f="$here/compile_cost/client_posix.cpp" ;;
         posix+std) f="$tmp/client_posix_std.cpp" ;;
         pysock) f="$here/compile_cost/client_pysock.cpp" ;;
         pysock-nosrv) f="$here/compile_cost/client_pysock.cpp"; flags=(-DPYSOCK_WITH_SERVER=0) ;;
+        separate) f="$here/compile_cost/client_pysock.cpp"; flags=(-DPYSOCK_SEPARATE_COMPILATION) ;;
+        separate-nosrv) f="$here/compile_cost/client_pysock.cpp"
+                        flags=(-DPYSOCK_SEPARATE_COMPILATION -DPYSOCK_WITH_SERVER=0) ;;
+        src.hpp) f="$root/src/pysock.cpp"; flags=(-DPYSOCK_SEPARATE_COMPILATION) ;;
         asio) f="$here/compile_cost/client_asio.cpp"
               if ! echo '#include <asio.hpp>' | "$cxx" -std=c++17 -x c++ -E - >/dev/null 2>&1; then
                   printf '%-12s %8s\n' asio "skipped (asio.hpp not found: Debian's libasio-dev)"

@@ -844,97 +844,6 @@ using default_selector = poll_selector;
 
 namespace detail {
 
-inline void selector_core::check_open() const {
-    if (closed_) throw std::invalid_argument("I/O operation on closed selector");
-}
-
-inline void selector_core::check_events(int events) {
-    if (events == 0 || (events & ~(EVENT_READ | EVENT_WRITE)) != 0)
-        throw std::invalid_argument("Invalid events: " + std::to_string(events));
-}
-
-inline void selector_core::check_fd(native_handle_type fd) {
-#if defined(_WIN32)
-    if (fd == pysock::detail::invalid_handle)
-        throw std::invalid_argument("Invalid file descriptor: -1");
-#else
-    if (fd < 0) throw std::invalid_argument("Invalid file descriptor: " + std::to_string(fd));
-#endif
-}
-
-inline std::string selector_core::describe(const socket* sock, native_handle_type fd) {
-    std::string fd_text =
-        fd == pysock::detail::invalid_handle ? std::string("-1") : std::to_string(fd);
-    if (!sock) return fd_text;
-    return "<pysock.socket fd=" + fd_text + ", family=" + std::to_string(sock->family()) +
-           ", type=" + std::to_string(sock->type()) + ", proto=" + std::to_string(sock->proto()) +
-           ">";
-}
-
-inline native_handle_type selector_core::fd_of(const socket& sock) const {
-    native_handle_type fd = sock.fileno();
-    if (fd != pysock::detail::invalid_handle) return fd;
-    // Closed after it was registered: Python finds the key whose fileobj is this very object.
-    for (const auto& entry : map_)
-        if (entry.second.fileobj == &sock) return entry.first;
-    throw std::invalid_argument("Invalid file descriptor: -1");
-}
-
-inline selector_key& selector_core::add_key(const socket* fileobj, native_handle_type fd,
-                                            int events, std::any data) {
-    if (index_.get(fd)) {
-        throw key_error(describe(fileobj, fd) + " (FD " + describe(nullptr, fd) +
-                        ") is already registered");
-    }
-    selector_key key;
-    key.fileobj = fileobj;
-    key.fd = fd;
-    key.events = events;
-    key.data = std::move(data);
-    auto inserted = map_.emplace(fd, std::move(key));
-    selector_key& stored = inserted.first->second;
-    try {
-        index_.set(fd, &stored);
-        merge_pos_.set(fd, 0);
-        reported_round_.set(fd, 0);
-    } catch (...) {
-        index_.erase(fd);
-        map_.erase(inserted.first);
-        throw;
-    }
-    return stored;
-}
-
-inline selector_key& selector_core::key_of(native_handle_type fd, const socket* sock) const {
-    selector_key* key = index_.get(fd);
-    if (!key) throw key_error(describe(sock, sock ? sock->fileno() : fd) + " is not registered");
-    return *key;
-}
-
-inline selector_key selector_core::retire_key(native_handle_type fd) noexcept {
-    const bool in_results = reported_round_.get(fd) == round_;
-    index_.erase(fd);
-    merge_pos_.erase(fd);
-    reported_round_.erase(fd);
-    auto node = map_.extract(fd);
-    selector_key copy;
-    copy.fileobj = node.mapped().fileobj;
-    copy.fd = node.mapped().fd;
-    copy.events = node.mapped().events;
-    if (!in_results) {
-        copy.data = std::move(node.mapped().data);
-        return copy;  // the node is freed here
-    }
-    // The results of the last select() refer to the key: it lives, data included, until the next
-    // select(). retired_ never allocates here (select() reserved a place for each result).
-    try {
-        copy.data = node.mapped().data;
-    } catch (...) {  // data that cannot be copied (out of memory) is not returned
-    }
-    retired_.push_back(std::move(node));
-    return copy;
-}
-
 template <class Wait>
 const std::vector<ready_event>& selector_core::run_select(std::optional<double> timeout,
                                                           Wait&& wait) {
@@ -981,7 +890,101 @@ const std::vector<ready_event>& selector_core::run_select(std::optional<double> 
     return ready_;
 }
 
-inline void selector_core::close_core() noexcept {
+// The rest is compiled once, by <pysock/src.hpp>, in separate compilation mode.
+#if PYSOCK_HEADER_ONLY || defined(PYSOCK_SOURCE)
+
+PYSOCK_DECL void selector_core::check_open() const {
+    if (closed_) throw std::invalid_argument("I/O operation on closed selector");
+}
+
+PYSOCK_DECL void selector_core::check_events(int events) {
+    if (events == 0 || (events & ~(EVENT_READ | EVENT_WRITE)) != 0)
+        throw std::invalid_argument("Invalid events: " + std::to_string(events));
+}
+
+PYSOCK_DECL void selector_core::check_fd(native_handle_type fd) {
+#if defined(_WIN32)
+    if (fd == pysock::detail::invalid_handle)
+        throw std::invalid_argument("Invalid file descriptor: -1");
+#else
+    if (fd < 0) throw std::invalid_argument("Invalid file descriptor: " + std::to_string(fd));
+#endif
+}
+
+PYSOCK_DECL std::string selector_core::describe(const socket* sock, native_handle_type fd) {
+    std::string fd_text =
+        fd == pysock::detail::invalid_handle ? std::string("-1") : std::to_string(fd);
+    if (!sock) return fd_text;
+    return "<pysock.socket fd=" + fd_text + ", family=" + std::to_string(sock->family()) +
+           ", type=" + std::to_string(sock->type()) + ", proto=" + std::to_string(sock->proto()) +
+           ">";
+}
+
+PYSOCK_DECL native_handle_type selector_core::fd_of(const socket& sock) const {
+    native_handle_type fd = sock.fileno();
+    if (fd != pysock::detail::invalid_handle) return fd;
+    // Closed after it was registered: Python finds the key whose fileobj is this very object.
+    for (const auto& entry : map_)
+        if (entry.second.fileobj == &sock) return entry.first;
+    throw std::invalid_argument("Invalid file descriptor: -1");
+}
+
+PYSOCK_DECL selector_key& selector_core::add_key(const socket* fileobj, native_handle_type fd,
+                                                 int events, std::any data) {
+    if (index_.get(fd)) {
+        throw key_error(describe(fileobj, fd) + " (FD " + describe(nullptr, fd) +
+                        ") is already registered");
+    }
+    selector_key key;
+    key.fileobj = fileobj;
+    key.fd = fd;
+    key.events = events;
+    key.data = std::move(data);
+    auto inserted = map_.emplace(fd, std::move(key));
+    selector_key& stored = inserted.first->second;
+    try {
+        index_.set(fd, &stored);
+        merge_pos_.set(fd, 0);
+        reported_round_.set(fd, 0);
+    } catch (...) {
+        index_.erase(fd);
+        map_.erase(inserted.first);
+        throw;
+    }
+    return stored;
+}
+
+PYSOCK_DECL selector_key& selector_core::key_of(native_handle_type fd, const socket* sock) const {
+    selector_key* key = index_.get(fd);
+    if (!key) throw key_error(describe(sock, sock ? sock->fileno() : fd) + " is not registered");
+    return *key;
+}
+
+PYSOCK_DECL selector_key selector_core::retire_key(native_handle_type fd) noexcept {
+    const bool in_results = reported_round_.get(fd) == round_;
+    index_.erase(fd);
+    merge_pos_.erase(fd);
+    reported_round_.erase(fd);
+    auto node = map_.extract(fd);
+    selector_key copy;
+    copy.fileobj = node.mapped().fileobj;
+    copy.fd = node.mapped().fd;
+    copy.events = node.mapped().events;
+    if (!in_results) {
+        copy.data = std::move(node.mapped().data);
+        return copy;  // the node is freed here
+    }
+    // The results of the last select() refer to the key: it lives, data included, until the next
+    // select(). retired_ never allocates here (select() reserved a place for each result).
+    try {
+        copy.data = node.mapped().data;
+    } catch (...) {  // data that cannot be copied (out of memory) is not returned
+    }
+    retired_.push_back(std::move(node));
+    return copy;
+}
+
+PYSOCK_DECL void selector_core::close_core() noexcept {
     closed_ = true;
     ready_.clear();
     index_.clear();
@@ -990,6 +993,8 @@ inline void selector_core::close_core() noexcept {
     map_.clear();
     retired_.clear();
 }
+
+#endif  // PYSOCK_HEADER_ONLY || PYSOCK_SOURCE
 
 }  // namespace detail
 }  // namespace selectors

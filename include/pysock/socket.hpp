@@ -115,6 +115,19 @@
 #endif
 #endif
 
+// Separate compilation (Asio's mode, for big projects): define PYSOCK_SEPARATE_COMPILATION in
+// every translation unit of the program (the CMake target pysock::compiled and Meson's
+// pysock_compiled_dep do it for you). This header then gives declarations only, and exactly one
+// translation unit compiles the bodies by including <pysock/src.hpp> (pysock::compiled is that
+// translation unit). The default, without it: include the header, nothing else to do.
+#if defined(PYSOCK_SEPARATE_COMPILATION)
+#define PYSOCK_HEADER_ONLY 0
+#define PYSOCK_DECL
+#else
+#define PYSOCK_HEADER_ONLY 1
+#define PYSOCK_DECL inline
+#endif
+
 // Keeps rarely taken paths (errors, EINTR, partial sends) out of line, so the fast paths that
 // are inlined into every caller stay a handful of instructions.
 #if defined(__GNUC__) || defined(__clang__)
@@ -255,11 +268,13 @@ namespace pysock {
 namespace detail {
 #if defined(_WIN32)
 using os_handle = SOCKET;
+inline constexpr os_handle invalid_handle = INVALID_SOCKET;
 using ssize_type = std::ptrdiff_t;  // what send()/recv() return
 // Python's socketpair() defaults to AF_UNIX where the platform has it, else AF_INET (Windows).
 inline constexpr int default_socketpair_family = AF_INET;
 #else
 using os_handle = int;
+inline constexpr os_handle invalid_handle = -1;
 using ssize_type = ::ssize_t;  // what send()/recv() return
 inline constexpr int default_socketpair_family = AF_UNIX;
 #endif
@@ -793,13 +808,47 @@ bytes inet_aton(const std::string& ip);
 std::string inet_ntoa(std::string_view packed);
 
 /// socket.htons / ntohs / htonl / ntohl.
-constexpr std::uint16_t htons(std::uint16_t x) noexcept;
-constexpr std::uint16_t ntohs(std::uint16_t x) noexcept;
-constexpr std::uint32_t htonl(std::uint32_t x) noexcept;
-constexpr std::uint32_t ntohl(std::uint32_t x) noexcept;
+namespace detail {
+constexpr bool little_endian() noexcept {
+#if defined(__BYTE_ORDER__) && defined(__ORDER_BIG_ENDIAN__) &&                                    \
+    __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    return false;
+#else
+    return true;
+#endif
+}
+}  // namespace detail
+
+constexpr std::uint16_t htons(std::uint16_t x) noexcept {
+    return detail::little_endian() ? static_cast<std::uint16_t>((x << 8) | (x >> 8)) : x;
+}
+constexpr std::uint16_t ntohs(std::uint16_t x) noexcept { return htons(x); }
+constexpr std::uint32_t htonl(std::uint32_t x) noexcept {
+    return detail::little_endian()
+               ? ((x & 0xffu) << 24) | ((x & 0xff00u) << 8) | ((x >> 8) & 0xff00u) | (x >> 24)
+               : x;
+}
+constexpr std::uint32_t ntohl(std::uint32_t x) noexcept { return htonl(x); }
 
 /// socket.close(fd): closes a raw descriptor. @throws error.
 void close(native_handle_type fd);
+
+namespace detail {
+// What the companion headers (selectors.hpp) use of the platform layer and of the error model,
+// declared here so that they compile in separate compilation mode too (sections 4 and 5 hold
+// the bodies).
+int last_error() noexcept;
+bool interrupted(int err) noexcept;
+std::int64_t monotonic_ns() noexcept;
+int set_cloexec(native_handle_type fd, bool on) noexcept;
+int timeout_ms(std::int64_t timeout_ns) noexcept;
+::timeval timeout_timeval(std::int64_t timeout_ns) noexcept;
+[[noreturn]] void raise_os_error(int err, const std::string& message, std::size_t written = 0);
+[[noreturn]] void raise_os_error(int err, std::size_t written = 0);
+[[noreturn]] void raise_last_error();
+// Checked directly by tests/test_address.cpp: the dotted-quad fast path of bind/connect/sendto.
+bool parse_ipv4(const std::string& text, void* in_addr_bytes) noexcept;
+}  // namespace detail
 
 #if PYSOCK_WITH_SERVER
 // ---------------------------------------------------------------------------------------------
@@ -1206,6 +1255,7 @@ private:
 };
 #endif  // PYSOCK_WITH_SERVER
 
+#if PYSOCK_HEADER_ONLY || defined(PYSOCK_SOURCE)
 // =============================================================================================
 // 4. Platform layer: every system call behind one small wrapper
 // =============================================================================================
@@ -1238,7 +1288,7 @@ void set_sun_len(T&, std::size_t, long) {}
 
 /// A timeout in whole milliseconds for poll() and its kin, rounded up so that a positive timeout
 /// never becomes 0 (which would not wait); -1 (forever) stays -1.
-inline int timeout_ms(std::int64_t timeout_ns) noexcept {
+PYSOCK_DECL int timeout_ms(std::int64_t timeout_ns) noexcept {
     if (timeout_ns < 0) return -1;
     std::int64_t ms = (timeout_ns + 999999) / 1000000;
     return ms > INT_MAX ? INT_MAX : static_cast<int>(ms);
@@ -1246,7 +1296,7 @@ inline int timeout_ms(std::int64_t timeout_ns) noexcept {
 
 /// A timeout (>= 0) as select()'s timeval, rounded up to the microsecond; seconds capped at
 /// INT_MAX (Winsock's tv_sec is a 32-bit long).
-inline ::timeval timeout_timeval(std::int64_t timeout_ns) noexcept {
+PYSOCK_DECL ::timeval timeout_timeval(std::int64_t timeout_ns) noexcept {
     ::timeval tv{};
     std::int64_t us = (timeout_ns + 999) / 1000;
     std::int64_t seconds = us / 1000000;
@@ -1260,8 +1310,6 @@ inline ::timeval timeout_timeval(std::int64_t timeout_ns) noexcept {
 // Windows: Winsock 2. A SOCKET is a handle, not a file descriptor; errors come from
 // WSAGetLastError(); Winsock must be started (WSAStartup) before the first call.
 // ---------------------------------------------------------------------------------------------
-
-inline constexpr native_handle_type invalid_handle = INVALID_SOCKET;
 
 /// Starts Winsock 2.2 the first time pysock needs it; thread-safe (a function-local static is
 /// initialised exactly once). Never cleaned up: WSACleanup() at exit would pull the network
@@ -1277,8 +1325,8 @@ inline int start_winsock() noexcept {
     return status;
 }
 
-inline int last_error() noexcept { return ::WSAGetLastError(); }
-inline bool interrupted(int err) noexcept { return err == WSAEINTR; }
+PYSOCK_DECL int last_error() noexcept { return ::WSAGetLastError(); }
+PYSOCK_DECL bool interrupted(int err) noexcept { return err == WSAEINTR; }
 inline bool would_block(int err) noexcept { return err == WSAEWOULDBLOCK; }
 // A non-blocking connect() reports WSAEWOULDBLOCK where POSIX says EINPROGRESS.
 inline bool in_progress(int err) noexcept { return err == WSAEWOULDBLOCK || err == WSAEINPROGRESS; }
@@ -1412,14 +1460,14 @@ inline std::string os_error_message(int err) {
 }
 
 /// Monotonic clock in nanoseconds (the timeout deadlines).
-inline std::int64_t monotonic_ns() noexcept {
+PYSOCK_DECL std::int64_t monotonic_ns() noexcept {
     return std::chrono::duration_cast<std::chrono::nanoseconds>(
                std::chrono::steady_clock::now().time_since_epoch())
         .count();
 }
 
 // Inheritance is the handle's HANDLE_FLAG_INHERIT ("close-on-exec" = not inherited).
-inline int set_cloexec(native_handle_type fd, bool on) noexcept {
+PYSOCK_DECL int set_cloexec(native_handle_type fd, bool on) noexcept {
     return ::SetHandleInformation(reinterpret_cast<HANDLE>(fd), HANDLE_FLAG_INHERIT,
                                   on ? 0 : HANDLE_FLAG_INHERIT)
                ? 0
@@ -1731,10 +1779,8 @@ inline void rearm_signal(int signal_number, void (*handler)(int)) noexcept {
 // POSIX: Linux, macOS, the BSDs (each difference keyed on a feature test)
 // ---------------------------------------------------------------------------------------------
 
-inline constexpr native_handle_type invalid_handle = -1;
-
-inline int last_error() noexcept { return errno; }
-inline bool interrupted(int err) noexcept { return err == EINTR; }
+PYSOCK_DECL int last_error() noexcept { return errno; }
+PYSOCK_DECL bool interrupted(int err) noexcept { return err == EINTR; }
 inline bool would_block(int err) noexcept { return err == EAGAIN || err == EWOULDBLOCK; }
 inline bool in_progress(int err) noexcept { return err == EINPROGRESS; }
 inline constexpr int err_bad_handle = EBADF;
@@ -1778,13 +1824,13 @@ inline std::string os_error_message(int err) {
 }
 
 /// Monotonic clock in nanoseconds (the timeout deadlines).
-inline std::int64_t monotonic_ns() noexcept {
+PYSOCK_DECL std::int64_t monotonic_ns() noexcept {
     ::timespec ts{};
     ::clock_gettime(CLOCK_MONOTONIC, &ts);
     return static_cast<std::int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
 }
 
-inline int set_cloexec(native_handle_type fd, bool on) noexcept {
+PYSOCK_DECL int set_cloexec(native_handle_type fd, bool on) noexcept {
     int flags = ::fcntl(fd, F_GETFD);
     if (flags < 0) return -1;
     int wanted = on ? (flags | FD_CLOEXEC) : (flags & ~FD_CLOEXEC);
@@ -2100,8 +2146,8 @@ struct sockaddr_buffer {
 // 5.1 Errors
 // ---------------------------------------------------------------------------------------------
 
-inline error::error(std::error_code code, const std::string& message,
-                    std::size_t characters_written)
+PYSOCK_DECL error::error(std::error_code code, const std::string& message,
+                         std::size_t characters_written)
     : std::system_error(code, message), message_(message), characters_written_(characters_written) {
 }
 
@@ -2114,8 +2160,8 @@ public:
 };
 
 /// Throws the exception Python would raise for `err`, with Python's message (or `message`).
-[[noreturn]] inline void raise_os_error(int err, const std::string& message,
-                                        std::size_t written = 0) {
+[[noreturn]] PYSOCK_DECL void raise_os_error(int err, const std::string& message,
+                                             std::size_t written) {
     std::error_code code(err, os_category());
     switch (classify(err)) {
     case error_kind::timeout: throw timeout(code, message, written);
@@ -2130,10 +2176,10 @@ public:
     }
     throw error(code, message, written);
 }
-[[noreturn]] inline void raise_os_error(int err, std::size_t written = 0) {
+[[noreturn]] PYSOCK_DECL void raise_os_error(int err, std::size_t written) {
     raise_os_error(err, os_error_message(err), written);
 }
-[[noreturn]] inline void raise_last_error() { raise_os_error(last_error()); }
+[[noreturn]] PYSOCK_DECL void raise_last_error() { raise_os_error(last_error()); }
 /// Python's OSError(message): an `error` that no OS call produced ("illegal IP address string
 /// passed to inet_pton", "protocol not found"). Its code is EINVAL in the generic category.
 [[noreturn]] inline void raise_plain_error(const char* message) {
@@ -2180,13 +2226,13 @@ inline std::error_code current_exception_code() noexcept {
 
 }  // namespace detail
 
-inline bool is_blocking_io(const std::error_code& ec) noexcept {
+PYSOCK_DECL bool is_blocking_io(const std::error_code& ec) noexcept {
     // The value first: a cleared code (the common case in a loop) is answered without a call.
     return ec.value() != 0 && detail::classify(ec.value()) == detail::error_kind::blocking &&
            ec.category() == detail::os_category();
 }
 
-inline const std::error_category& gai_category() noexcept {
+PYSOCK_DECL const std::error_category& gai_category() noexcept {
     static const detail::gai_error_category category;
     return category;
 }
@@ -2240,7 +2286,7 @@ inline bool has_embedded_nul(std::string_view s) noexcept {
 /// paid on every sendto(). Accepts only the canonical form (four decimal parts of 0-255 without
 /// leading zeros), a subset of what inet_pton accepts; anything else returns false and goes the
 /// general way, so the result never differs from inet_pton's.
-inline bool parse_ipv4(const std::string& text, void* in_addr_bytes) noexcept {
+PYSOCK_DECL bool parse_ipv4(const std::string& text, void* in_addr_bytes) noexcept {
     unsigned char parts[4];
     const char* p = text.data();
     const char* const end = p + text.size();
@@ -2434,16 +2480,16 @@ inline std::optional<double> ns_to_timeout(std::int64_t ns) noexcept {
 
 }  // namespace detail
 
-inline address::address(std::string host_, int port_)
+PYSOCK_DECL address::address(std::string host_, int port_)
     : host(std::move(host_)), port(detail::checked_port(port_)), family(AF_INET) {}
-inline address::address(std::string host_, int port_, std::uint32_t flowinfo_,
-                        std::uint32_t scope_id_)
+PYSOCK_DECL address::address(std::string host_, int port_, std::uint32_t flowinfo_,
+                             std::uint32_t scope_id_)
     : host(std::move(host_)), port(detail::checked_port(port_)), flowinfo(flowinfo_),
       scope_id(scope_id_), family(AF_INET6) {}
-inline address::address(std::string path) : host(std::move(path)), family(AF_UNIX) {}
-inline address::address(const char* path) : host(path), family(AF_UNIX) {}
+PYSOCK_DECL address::address(std::string path) : host(std::move(path)), family(AF_UNIX) {}
+PYSOCK_DECL address::address(const char* path) : host(path), family(AF_UNIX) {}
 
-inline std::string to_string(const address& a) {
+PYSOCK_DECL std::string to_string(const address& a) {
     std::string out;
     if (a.family == AF_UNIX) {
         bool abstract = !a.host.empty() && a.host[0] == '\0';
@@ -2458,13 +2504,13 @@ inline std::string to_string(const address& a) {
     out += ')';
     return out;
 }
-inline bool operator==(const address& a, const address& b) {
+PYSOCK_DECL bool operator==(const address& a, const address& b) {
     return a.host == b.host && a.port == b.port && a.flowinfo == b.flowinfo &&
            a.scope_id == b.scope_id;
 }
-inline bool operator!=(const address& a, const address& b) { return !(a == b); }
+PYSOCK_DECL bool operator!=(const address& a, const address& b) { return !(a == b); }
 
-inline std::string repr(std::string_view data) {
+PYSOCK_DECL std::string repr(std::string_view data) {
     std::string out;
     out.reserve(data.size() + 3);
     detail::append_repr(out, data, true);
@@ -2475,10 +2521,10 @@ inline std::string repr(std::string_view data) {
 // 5.3 The socket class
 // ---------------------------------------------------------------------------------------------
 
-inline socket::socket(native_handle_type fd, int family, int type, int proto) noexcept
+PYSOCK_DECL socket::socket(native_handle_type fd, int family, int type, int proto) noexcept
     : fd_(fd), family_(family), type_(type), proto_(proto), timeout_ns_(-1) {}
 
-inline socket::socket(int family, int type, int proto)
+PYSOCK_DECL socket::socket(int family, int type, int proto)
     : fd_(detail::invalid_handle), family_(family), type_(type), proto_(proto), timeout_ns_(-1) {
     std::int64_t initial = detail::default_timeout_ns.load(std::memory_order_relaxed);
 #if defined(SOCK_NONBLOCK)
@@ -2493,7 +2539,7 @@ inline socket::socket(int family, int type, int proto)
     fd.release();
 }
 
-inline socket socket::from_fd(native_handle_type fd) {
+PYSOCK_DECL socket socket::from_fd(native_handle_type fd) {
     if (static_cast<long long>(fd) < 0) throw std::invalid_argument("negative file descriptor");
     int family = 0, type = 0, proto = 0;
     if (detail::query_socket(fd, family, type, proto) < 0) detail::raise_last_error();
@@ -2507,12 +2553,12 @@ inline socket socket::from_fd(native_handle_type fd) {
     return s;
 }
 
-inline socket::socket(socket&& other) noexcept
+PYSOCK_DECL socket::socket(socket&& other) noexcept
     : fd_(other.fd_.exchange(detail::invalid_handle, std::memory_order_relaxed)),
       family_(other.family_), type_(other.type_), proto_(other.proto_),
       timeout_ns_(other.timeout_ns_.load(std::memory_order_relaxed)) {}
 
-inline socket& socket::operator=(socket&& other) noexcept {
+PYSOCK_DECL socket& socket::operator=(socket&& other) noexcept {
     if (this != &other) {
         close_quietly();
         fd_.store(other.fd_.exchange(detail::invalid_handle, std::memory_order_relaxed),
@@ -2526,14 +2572,14 @@ inline socket& socket::operator=(socket&& other) noexcept {
     return *this;
 }
 
-inline socket::~socket() { close_quietly(); }
+PYSOCK_DECL socket::~socket() { close_quietly(); }
 
-inline void socket::close_quietly() noexcept {
+PYSOCK_DECL void socket::close_quietly() noexcept {
     native_handle_type fd = fd_.exchange(detail::invalid_handle, std::memory_order_relaxed);
     if (fd != detail::invalid_handle) detail::close_handle(fd);
 }
 
-inline native_handle_type socket::checked_fd() const {
+PYSOCK_DECL native_handle_type socket::checked_fd() const {
     native_handle_type fd = fd_.load(std::memory_order_relaxed);
     if (fd == detail::invalid_handle) detail::raise_os_error(detail::err_bad_handle);
     return fd;
@@ -2541,7 +2587,7 @@ inline native_handle_type socket::checked_fd() const {
 
 // Puts the descriptor in the state the timeout mode needs (see "The timeout model" above):
 // kernel timers on and the descriptor blocking, or O_NONBLOCK and poll() when needed.
-inline void socket::apply_timeout(std::int64_t timeout_ns, std::int64_t previous_ns) {
+PYSOCK_DECL void socket::apply_timeout(std::int64_t timeout_ns, std::int64_t previous_ns) {
     native_handle_type fd = checked_fd();
 #if PYSOCK_KERNEL_TIMEOUTS
     bool nonblocking = timeout_ns == 0;
@@ -2694,14 +2740,14 @@ PYSOCK_NOINLINE inline std::size_t socket::retry_slow(short events, int flags, i
     }
 }
 
-inline void socket::bind(const address& addr) {
+PYSOCK_DECL void socket::bind(const address& addr) {
     native_handle_type fd = checked_fd();
     detail::sockaddr_buffer sa;
     detail::to_sockaddr(family_, addr, sa);
     if (detail::sys_bind(fd, sa.get(), sa.len) < 0) detail::raise_last_error();
 }
 
-inline void socket::listen(int backlog) {
+PYSOCK_DECL void socket::listen(int backlog) {
     if (detail::sys_listen(checked_fd(), backlog < 0 ? 0 : backlog) < 0) detail::raise_last_error();
 }
 
@@ -2734,14 +2780,14 @@ inline std::pair<socket, address> socket::accept_impl(Call&& accept_call) {
     return {std::move(conn), detail::from_sockaddr(peer.get(), peer.len)};
 }
 
-inline std::pair<socket, address> socket::accept() {
+PYSOCK_DECL std::pair<socket, address> socket::accept() {
     return accept_impl([this](auto& op, native_handle_type& fd) {
         fd = static_cast<native_handle_type>(call(detail::wait_read, 0, op));
         return true;
     });
 }
 
-inline std::pair<socket, address> socket::accept(std::error_code& ec) noexcept {
+PYSOCK_DECL std::pair<socket, address> socket::accept(std::error_code& ec) noexcept {
     try {
         return accept_impl([this, &ec](auto& op, native_handle_type& fd) {
             fd = static_cast<native_handle_type>(call(detail::wait_read, 0, op, ec));
@@ -2756,7 +2802,7 @@ inline std::pair<socket, address> socket::accept(std::error_code& ec) noexcept {
 // CPython's internal_connect: one connect(); when it is interrupted, or in progress under a
 // timeout, wait for the outcome instead of calling connect() again. Returns 0, an OS error code
 // or detail::deadline_expired; only name resolution and bad addresses throw.
-inline int socket::connect_impl(const address& addr) {
+PYSOCK_DECL int socket::connect_impl(const address& addr) {
     detail::sockaddr_buffer sa;
     detail::to_sockaddr(family_, addr, sa);  // name resolution errors always throw
     native_handle_type fd = fd_.load(std::memory_order_relaxed);
@@ -2800,18 +2846,18 @@ inline int socket::connect_impl(const address& addr) {
     }
 }
 
-inline void socket::connect(const address& addr) {
+PYSOCK_DECL void socket::connect(const address& addr) {
     int failure = connect_impl(addr);
     if (failure != 0) detail::raise_failure(failure);
 }
 
 // CPython's connect_ex reports an expired timeout as EWOULDBLOCK.
-inline int socket::connect_ex(const address& addr) {
+PYSOCK_DECL int socket::connect_ex(const address& addr) {
     int failure = connect_impl(addr);
     return failure == detail::deadline_expired ? detail::err_would_block : failure;
 }
 
-inline void socket::connect(const address& addr, std::error_code& ec) noexcept {
+PYSOCK_DECL void socket::connect(const address& addr, std::error_code& ec) noexcept {
     try {
         int failure = connect_impl(addr);
         if (failure == 0) {
@@ -2835,14 +2881,14 @@ inline void shrink_unused(bytes& buf, std::size_t used) {
 }
 }  // namespace detail
 
-inline bytes socket::recv(std::size_t bufsize, int flags) {
+PYSOCK_DECL bytes socket::recv(std::size_t bufsize, int flags) {
     detail::check_bufsize(bufsize, "negative buffersize in recv");
     bytes buf(bufsize, '\0');
     detail::shrink_unused(buf, recv_into(buf.data(), bufsize, flags));
     return buf;
 }
 
-inline std::size_t socket::recv_into(void* buf, std::size_t nbytes, int flags) {
+PYSOCK_DECL std::size_t socket::recv_into(void* buf, std::size_t nbytes, int flags) {
     // CPython answers recv(0) and recv_into() of an empty buffer without a system call (a
     // zero-byte recv() could block on some kernels); recvfrom(0) does reach the kernel.
     if (nbytes == 0) return 0;
@@ -2850,8 +2896,8 @@ inline std::size_t socket::recv_into(void* buf, std::size_t nbytes, int flags) {
                 [&](native_handle_type fd) { return detail::sys_recv(fd, buf, nbytes, flags); });
 }
 
-inline std::pair<std::size_t, address> socket::recvfrom_into(void* buf, std::size_t nbytes,
-                                                             int flags) {
+PYSOCK_DECL std::pair<std::size_t, address> socket::recvfrom_into(void* buf, std::size_t nbytes,
+                                                                  int flags) {
     detail::sockaddr_buffer from;
     std::size_t n = call(detail::wait_read, flags, [&](native_handle_type fd) {
         from.len = sizeof from.storage;
@@ -2860,7 +2906,7 @@ inline std::pair<std::size_t, address> socket::recvfrom_into(void* buf, std::siz
     return {n, detail::from_sockaddr(from.get(), from.len)};
 }
 
-inline std::pair<bytes, address> socket::recvfrom(std::size_t bufsize, int flags) {
+PYSOCK_DECL std::pair<bytes, address> socket::recvfrom(std::size_t bufsize, int flags) {
     detail::check_bufsize(bufsize, "negative buffersize in recvfrom");
     bytes buf(bufsize, '\0');
     auto [n, from] = recvfrom_into(buf.data(), bufsize, flags);
@@ -2868,7 +2914,7 @@ inline std::pair<bytes, address> socket::recvfrom(std::size_t bufsize, int flags
     return {std::move(buf), std::move(from)};
 }
 
-inline std::size_t socket::send(std::string_view data, int flags) {
+PYSOCK_DECL std::size_t socket::send(std::string_view data, int flags) {
     return call(detail::wait_write, flags, [&](native_handle_type fd) {
         return detail::sys_send(fd, data.data(), data.size(), flags);
     });
@@ -2877,7 +2923,7 @@ inline std::size_t socket::send(std::string_view data, int flags) {
 // One send() usually takes everything (a blocking socket waits until the kernel has it all):
 // that is the inlined fast path. Partial sends, EINTR, timeouts and errors go out of line, and
 // so does a closed socket (as in call(): the kernel refuses its invalid handle).
-inline void socket::sendall(std::string_view data, int flags) {
+PYSOCK_DECL void socket::sendall(std::string_view data, int flags) {
     const std::int64_t start =
         timeout_ns_.load(std::memory_order_relaxed) > 0 ? detail::monotonic_ns() : -1;
     detail::ssize_type n =
@@ -2926,11 +2972,11 @@ PYSOCK_NOINLINE inline void socket::sendall_slow(std::string_view data, int flag
     }
 }
 
-inline std::size_t socket::sendto(std::string_view data, const address& addr) {
+PYSOCK_DECL std::size_t socket::sendto(std::string_view data, const address& addr) {
     return sendto(data, 0, addr);
 }
 
-inline std::size_t socket::sendto(std::string_view data, int flags, const address& addr) {
+PYSOCK_DECL std::size_t socket::sendto(std::string_view data, int flags, const address& addr) {
     checked_fd();
     detail::sockaddr_buffer sa;
     detail::to_sockaddr(family_, addr, sa);
@@ -2939,12 +2985,13 @@ inline std::size_t socket::sendto(std::string_view data, int flags, const addres
     });
 }
 
-inline std::size_t socket::recv_into(void* buf, std::size_t nbytes, std::error_code& ec) noexcept {
+PYSOCK_DECL std::size_t socket::recv_into(void* buf, std::size_t nbytes,
+                                          std::error_code& ec) noexcept {
     return recv_into(buf, nbytes, 0, ec);
 }
 
-inline std::size_t socket::recv_into(void* buf, std::size_t nbytes, int flags,
-                                     std::error_code& ec) noexcept {
+PYSOCK_DECL std::size_t socket::recv_into(void* buf, std::size_t nbytes, int flags,
+                                          std::error_code& ec) noexcept {
     if (nbytes == 0) {
         ec.clear();
         return 0;
@@ -2954,11 +3001,11 @@ inline std::size_t socket::recv_into(void* buf, std::size_t nbytes, int flags,
         [&](native_handle_type fd) { return detail::sys_recv(fd, buf, nbytes, flags); }, ec);
 }
 
-inline bytes socket::recv(std::size_t bufsize, std::error_code& ec) noexcept {
+PYSOCK_DECL bytes socket::recv(std::size_t bufsize, std::error_code& ec) noexcept {
     return recv(bufsize, 0, ec);
 }
 
-inline bytes socket::recv(std::size_t bufsize, int flags, std::error_code& ec) noexcept {
+PYSOCK_DECL bytes socket::recv(std::size_t bufsize, int flags, std::error_code& ec) noexcept {
     try {
         detail::check_bufsize(bufsize, "negative buffersize in recv");
         bytes buf(bufsize, '\0');
@@ -2970,12 +3017,12 @@ inline bytes socket::recv(std::size_t bufsize, int flags, std::error_code& ec) n
     }
 }
 
-inline std::pair<std::size_t, address> socket::recvfrom_into(void* buf, std::size_t nbytes,
-                                                             std::error_code& ec) noexcept {
+PYSOCK_DECL std::pair<std::size_t, address> socket::recvfrom_into(void* buf, std::size_t nbytes,
+                                                                  std::error_code& ec) noexcept {
     return recvfrom_into(buf, nbytes, 0, ec);
 }
 
-inline std::pair<std::size_t, address>
+PYSOCK_DECL std::pair<std::size_t, address>
 socket::recvfrom_into(void* buf, std::size_t nbytes, int flags, std::error_code& ec) noexcept {
     detail::sockaddr_buffer from;
     std::size_t n = call(
@@ -2994,11 +3041,12 @@ socket::recvfrom_into(void* buf, std::size_t nbytes, int flags, std::error_code&
     }
 }
 
-inline std::size_t socket::send(std::string_view data, std::error_code& ec) noexcept {
+PYSOCK_DECL std::size_t socket::send(std::string_view data, std::error_code& ec) noexcept {
     return send(data, 0, ec);
 }
 
-inline std::size_t socket::send(std::string_view data, int flags, std::error_code& ec) noexcept {
+PYSOCK_DECL std::size_t socket::send(std::string_view data, int flags,
+                                     std::error_code& ec) noexcept {
     return call(
         detail::wait_write, flags,
         [&](native_handle_type fd) {
@@ -3007,13 +3055,13 @@ inline std::size_t socket::send(std::string_view data, int flags, std::error_cod
         ec);
 }
 
-inline std::size_t socket::sendto(std::string_view data, const address& addr,
-                                  std::error_code& ec) noexcept {
+PYSOCK_DECL std::size_t socket::sendto(std::string_view data, const address& addr,
+                                       std::error_code& ec) noexcept {
     return sendto(data, 0, addr, ec);
 }
 
-inline std::size_t socket::sendto(std::string_view data, int flags, const address& addr,
-                                  std::error_code& ec) noexcept {
+PYSOCK_DECL std::size_t socket::sendto(std::string_view data, int flags, const address& addr,
+                                       std::error_code& ec) noexcept {
     if (fd_.load(std::memory_order_relaxed) == detail::invalid_handle) {
         ec.assign(detail::err_bad_handle, detail::os_category());
         return 0;
@@ -3033,11 +3081,11 @@ inline std::size_t socket::sendto(std::string_view data, int flags, const addres
         ec);
 }
 
-inline void socket::shutdown(int how) {
+PYSOCK_DECL void socket::shutdown(int how) {
     if (detail::sys_shutdown(checked_fd(), how) < 0) detail::raise_last_error();
 }
 
-inline void socket::close() {
+PYSOCK_DECL void socket::close() {
     native_handle_type fd = fd_.exchange(detail::invalid_handle, std::memory_order_relaxed);
     // CPython ignores only ECONNRESET here: it reports what the peer already did, and the
     // descriptor is released whatever close() says.
@@ -3047,53 +3095,53 @@ inline void socket::close() {
     }
 }
 
-inline native_handle_type socket::detach() noexcept {
+PYSOCK_DECL native_handle_type socket::detach() noexcept {
     return fd_.exchange(detail::invalid_handle, std::memory_order_relaxed);
 }
 
-inline native_handle_type socket::fileno() const noexcept {
+PYSOCK_DECL native_handle_type socket::fileno() const noexcept {
     return fd_.load(std::memory_order_relaxed);
 }
 
-inline address socket::getsockname() const {
+PYSOCK_DECL address socket::getsockname() const {
     detail::sockaddr_buffer sa;
     if (detail::sys_getsockname(checked_fd(), sa.get(), &sa.len) < 0) detail::raise_last_error();
     return detail::from_sockaddr(sa.get(), sa.len);
 }
 
-inline address socket::getpeername() const {
+PYSOCK_DECL address socket::getpeername() const {
     detail::sockaddr_buffer sa;
     if (detail::sys_getpeername(checked_fd(), sa.get(), &sa.len) < 0) detail::raise_last_error();
     return detail::from_sockaddr(sa.get(), sa.len);
 }
 
-inline void socket::settimeout(std::optional<double> seconds) {
+PYSOCK_DECL void socket::settimeout(std::optional<double> seconds) {
     apply_timeout(detail::timeout_to_ns(seconds), timeout_ns_.load(std::memory_order_relaxed));
 }
 
-inline std::optional<double> socket::gettimeout() const noexcept {
+PYSOCK_DECL std::optional<double> socket::gettimeout() const noexcept {
     return detail::ns_to_timeout(timeout_ns_.load(std::memory_order_relaxed));
 }
 
-inline void socket::setblocking(bool flag) {
+PYSOCK_DECL void socket::setblocking(bool flag) {
     settimeout(flag ? std::nullopt : std::optional<double>(0.0));
 }
 
-inline bool socket::getblocking() const noexcept {
+PYSOCK_DECL bool socket::getblocking() const noexcept {
     return timeout_ns_.load(std::memory_order_relaxed) != 0;
 }
 
-inline void socket::setsockopt(int level, int optname, int value) {
+PYSOCK_DECL void socket::setsockopt(int level, int optname, int value) {
     if (detail::sys_setsockopt(checked_fd(), level, optname, &value, sizeof value) < 0)
         detail::raise_last_error();
 }
 
-inline void socket::setsockopt(int level, int optname, std::string_view value) {
+PYSOCK_DECL void socket::setsockopt(int level, int optname, std::string_view value) {
     if (detail::sys_setsockopt(checked_fd(), level, optname, value.data(), value.size()) < 0)
         detail::raise_last_error();
 }
 
-inline int socket::getsockopt(int level, int optname) const {
+PYSOCK_DECL int socket::getsockopt(int level, int optname) const {
     int value = 0;
     ::socklen_t len = sizeof value;
     if (detail::sys_getsockopt(checked_fd(), level, optname, &value, &len) < 0)
@@ -3101,7 +3149,7 @@ inline int socket::getsockopt(int level, int optname) const {
     return value;
 }
 
-inline bytes socket::getsockopt(int level, int optname, std::size_t buflen) const {
+PYSOCK_DECL bytes socket::getsockopt(int level, int optname, std::size_t buflen) const {
     if (buflen == 0 || buflen > 1024) detail::raise_plain_error("getsockopt buflen out of range");
     bytes value(buflen, '\0');
     auto len = static_cast<::socklen_t>(buflen);
@@ -3111,7 +3159,7 @@ inline bytes socket::getsockopt(int level, int optname, std::size_t buflen) cons
     return value;
 }
 
-inline socket socket::dup() const {
+PYSOCK_DECL socket socket::dup() const {
     detail::handle_guard fd(detail::dup_handle(checked_fd()));
     if (fd.get() == detail::invalid_handle) detail::raise_last_error();
     socket copy(fd.release(), family_, type_, proto_);
@@ -3122,13 +3170,13 @@ inline socket socket::dup() const {
     return copy;
 }
 
-inline bool socket::get_inheritable() const {
+PYSOCK_DECL bool socket::get_inheritable() const {
     bool cloexec = false;
     if (detail::get_cloexec(checked_fd(), cloexec) < 0) detail::raise_last_error();
     return !cloexec;
 }
 
-inline void socket::set_inheritable(bool inheritable) {
+PYSOCK_DECL void socket::set_inheritable(bool inheritable) {
     if (detail::set_cloexec(checked_fd(), !inheritable) < 0) detail::raise_last_error();
 }
 
@@ -3136,8 +3184,8 @@ inline void socket::set_inheritable(bool inheritable) {
 // 5.3b socket_file
 // ---------------------------------------------------------------------------------------------
 
-inline socket_file socket::makefile(std::string_view mode,
-                                    std::optional<std::size_t> buffering) const {
+PYSOCK_DECL socket_file socket::makefile(std::string_view mode,
+                                         std::optional<std::size_t> buffering) const {
     if (mode.find_first_not_of("rwb") != std::string_view::npos)  // "" is "r", as in Python
         throw std::invalid_argument("invalid mode " + repr(mode).substr(1) +
                                     " (only r, w, b allowed)");
@@ -3146,17 +3194,18 @@ inline socket_file socket::makefile(std::string_view mode,
     return socket_file(dup(), reading, writing, buffering ? *buffering : 8192);
 }
 
-inline socket_file::socket_file(socket sock, bool reading, bool writing, std::size_t buffer_size)
+PYSOCK_DECL socket_file::socket_file(socket sock, bool reading, bool writing,
+                                     std::size_t buffer_size)
     : sock_(std::move(sock)), buffer_size_(buffer_size), reading_(reading), writing_(writing) {}
 
-inline socket_file::socket_file(socket_file&& other) noexcept
+PYSOCK_DECL socket_file::socket_file(socket_file&& other) noexcept
     : sock_(std::move(other.sock_)), buffer_size_(other.buffer_size_), reading_(other.reading_),
       writing_(other.writing_), closed_(std::exchange(other.closed_, true)),
       timed_out_(other.timed_out_), rbuf_(std::move(other.rbuf_)),
       rbeg_(std::exchange(other.rbeg_, 0)), rend_(std::exchange(other.rend_, 0)),
       wbuf_(std::move(other.wbuf_)) {}
 
-inline socket_file& socket_file::operator=(socket_file&& other) noexcept {
+PYSOCK_DECL socket_file& socket_file::operator=(socket_file&& other) noexcept {
     if (this != &other) {
         try {
             close();
@@ -3176,25 +3225,25 @@ inline socket_file& socket_file::operator=(socket_file&& other) noexcept {
     return *this;
 }
 
-inline socket_file::~socket_file() {
+PYSOCK_DECL socket_file::~socket_file() {
     try {
         close();
     } catch (...) {  // a destructor never throws: unsent bytes are dropped with the connection
     }
 }
 
-inline void socket_file::check_open() const {
+PYSOCK_DECL void socket_file::check_open() const {
     if (closed_) throw std::invalid_argument("I/O operation on closed file.");
 }
 
-inline void socket_file::check_readable() const {
+PYSOCK_DECL void socket_file::check_readable() const {
     check_open();
     if (!reading_)
         throw unsupported_operation(std::error_code(detail::err_bad_handle, detail::os_category()),
                                     "File or stream is not readable.");
 }
 
-inline void socket_file::check_writable() const {
+PYSOCK_DECL void socket_file::check_writable() const {
     check_open();
     if (!writing_)
         throw unsupported_operation(std::error_code(detail::err_bad_handle, detail::os_category()),
@@ -3202,7 +3251,7 @@ inline void socket_file::check_writable() const {
 }
 
 // One recv() into `into`: Python's SocketIO.readinto, which refuses once a timeout occurred.
-inline std::size_t socket_file::raw_read(char* into, std::size_t n) {
+PYSOCK_DECL std::size_t socket_file::raw_read(char* into, std::size_t n) {
     if (timed_out_)
         throw error(std::error_code(detail::err_timed_out, detail::os_category()),
                     "cannot read from timed out object");
@@ -3216,7 +3265,7 @@ inline std::size_t socket_file::raw_read(char* into, std::size_t n) {
 
 // Room for `wanted` more bytes after rend_: the unread bytes move to the front, and the buffer
 // grows when a line or a read needs more than it holds.
-inline void socket_file::make_room(std::size_t wanted) {
+PYSOCK_DECL void socket_file::make_room(std::size_t wanted) {
     if (rbeg_ == rend_) rbeg_ = rend_ = 0;
     if (rbuf_.size() - rend_ >= wanted) return;
     if (rbeg_ > 0) {
@@ -3228,20 +3277,20 @@ inline void socket_file::make_room(std::size_t wanted) {
 }
 
 // Receives at most `most` more bytes into the buffer (one recv()); 0 at end of stream.
-inline std::size_t socket_file::fill(std::size_t most) {
+PYSOCK_DECL std::size_t socket_file::fill(std::size_t most) {
     make_room(most);
     std::size_t n = raw_read(&rbuf_[rend_], most);
     rend_ += n;
     return n;
 }
 
-inline bytes socket_file::take(std::size_t n) {
+PYSOCK_DECL bytes socket_file::take(std::size_t n) {
     bytes out(rbuf_, rbeg_, n);  // (string, pos, count): bounded by the buffer, as g++ -O3 can see
     rbeg_ += n;
     return out;
 }
 
-inline bytes socket_file::readline(std::optional<std::size_t> limit) {
+PYSOCK_DECL bytes socket_file::readline(std::optional<std::size_t> limit) {
     check_readable();
     const std::size_t most = limit ? *limit : SIZE_MAX;
     const std::size_t chunk = buffer_size_ ? buffer_size_ : 1;  // unbuffered: never past the '\n'
@@ -3262,7 +3311,7 @@ inline bytes socket_file::readline(std::optional<std::size_t> limit) {
     }
 }
 
-inline bytes socket_file::read(std::optional<std::size_t> n) {
+PYSOCK_DECL bytes socket_file::read(std::optional<std::size_t> n) {
     check_readable();
     if (n && buffer_size_ == 0 && rbeg_ == rend_) {  // raw read: one recv(), as SocketIO.read
         bytes out(*n, '\0');
@@ -3279,14 +3328,14 @@ inline bytes socket_file::read(std::optional<std::size_t> n) {
     return take(avail < want ? avail : want);
 }
 
-inline std::vector<bytes> socket_file::readlines() {
+PYSOCK_DECL std::vector<bytes> socket_file::readlines() {
     std::vector<bytes> lines;
     for (bytes line = readline(); !line.empty(); line = readline())
         lines.push_back(std::move(line));
     return lines;
 }
 
-inline std::size_t socket_file::readinto(void* buf, std::size_t nbytes) {
+PYSOCK_DECL std::size_t socket_file::readinto(void* buf, std::size_t nbytes) {
     check_readable();
     char* out = static_cast<char*>(buf);
     std::size_t done = 0;
@@ -3306,7 +3355,7 @@ inline std::size_t socket_file::readinto(void* buf, std::size_t nbytes) {
     return done;
 }
 
-inline void socket_file::send_buffered() {
+PYSOCK_DECL void socket_file::send_buffered() {
     if (wbuf_.empty()) return;
     try {
         sock_.sendall(wbuf_);
@@ -3317,7 +3366,7 @@ inline void socket_file::send_buffered() {
     wbuf_.clear();
 }
 
-inline std::size_t socket_file::write(std::string_view data) {
+PYSOCK_DECL std::size_t socket_file::write(std::string_view data) {
     check_writable();
     if (buffer_size_ == 0) {
         sock_.sendall(data);
@@ -3334,12 +3383,12 @@ inline std::size_t socket_file::write(std::string_view data) {
     return data.size();
 }
 
-inline void socket_file::flush() {
+PYSOCK_DECL void socket_file::flush() {
     check_open();
     if (writing_) send_buffered();
 }
 
-inline void socket_file::close() {
+PYSOCK_DECL void socket_file::close() {
     if (closed_) return;
     closed_ = true;
     struct release {
@@ -3349,17 +3398,17 @@ inline void socket_file::close() {
     if (writing_) send_buffered();
 }
 
-inline bool socket_file::readable() const {
+PYSOCK_DECL bool socket_file::readable() const {
     check_open();
     return reading_;
 }
 
-inline bool socket_file::writable() const {
+PYSOCK_DECL bool socket_file::writable() const {
     check_open();
     return writing_;
 }
 
-inline native_handle_type socket_file::fileno() const {
+PYSOCK_DECL native_handle_type socket_file::fileno() const {
     check_open();
     return sock_.fileno();
 }
@@ -3368,8 +3417,8 @@ inline native_handle_type socket_file::fileno() const {
 // 5.4 Module functions
 // ---------------------------------------------------------------------------------------------
 
-inline std::vector<addrinfo> getaddrinfo(const std::string& host, std::optional<int> port,
-                                         int family, int type, int proto, int flags) {
+PYSOCK_DECL std::vector<addrinfo> getaddrinfo(const std::string& host, std::optional<int> port,
+                                              int family, int type, int proto, int flags) {
     if (detail::has_embedded_nul(host))
         throw std::invalid_argument("host name must not contain null character");
     ::addrinfo hints{};
@@ -3397,7 +3446,7 @@ inline std::vector<addrinfo> getaddrinfo(const std::string& host, std::optional<
     return out;
 }
 
-inline std::pair<std::string, std::string> getnameinfo(const address& addr, int flags) {
+PYSOCK_DECL std::pair<std::string, std::string> getnameinfo(const address& addr, int flags) {
     // CPython resolves the host numerically first: getnameinfo takes addresses, not names.
     auto infos = getaddrinfo(addr.host, addr.port, AF_UNSPEC, SOCK_DGRAM, 0, AI_NUMERICHOST);
     if (infos.size() != 1) detail::raise_plain_error("sockaddr resolved to multiple addresses");
@@ -3415,13 +3464,13 @@ inline std::pair<std::string, std::string> getnameinfo(const address& addr, int 
     return {host, serv};
 }
 
-inline std::string gethostname() {
+PYSOCK_DECL std::string gethostname() {
     char name[256] = {};
     if (detail::sys_gethostname(name, sizeof name - 1) < 0) detail::raise_last_error();
     return name;
 }
 
-inline std::string getfqdn(const std::string& name_) {
+PYSOCK_DECL std::string getfqdn(const std::string& name_) {
     auto first = name_.find_first_not_of(" \t\r\n\f\v");
     auto last = name_.find_last_not_of(" \t\r\n\f\v");
     std::string name =
@@ -3453,7 +3502,7 @@ inline int socktype_of(const std::string& protocolname) {
 }
 }  // namespace detail
 
-inline std::string gethostbyname(const std::string& hostname) {
+PYSOCK_DECL std::string gethostbyname(const std::string& hostname) {
     detail::sockaddr_buffer sa;
     detail::resolve_host(AF_INET, hostname, sa);  // CPython's setipaddr, "" and "<broadcast>" too
     char text[INET6_ADDRSTRLEN] = {};
@@ -3461,7 +3510,7 @@ inline std::string gethostbyname(const std::string& hostname) {
     return std::string(text, detail::format_ipv4(&sin->sin_addr, text));
 }
 
-inline host_entry gethostbyname_ex(const std::string& hostname) {
+PYSOCK_DECL host_entry gethostbyname_ex(const std::string& hostname) {
     host_entry entry;
     for (const auto& info :
          getaddrinfo(hostname, std::nullopt, AF_INET, SOCK_STREAM, 0, AI_CANONNAME)) {
@@ -3474,7 +3523,7 @@ inline host_entry gethostbyname_ex(const std::string& hostname) {
     return entry;
 }
 
-inline host_entry gethostbyaddr(const std::string& ip_address) {
+PYSOCK_DECL host_entry gethostbyaddr(const std::string& ip_address) {
     auto infos = getaddrinfo(ip_address, std::nullopt, AF_UNSPEC, SOCK_STREAM);
     detail::sockaddr_buffer sa;
     detail::to_sockaddr(infos.at(0).family, infos[0].sockaddr, sa);
@@ -3484,7 +3533,7 @@ inline host_entry gethostbyaddr(const std::string& ip_address) {
     return host_entry{host, {}, {infos[0].sockaddr.host}};
 }
 
-inline int getservbyname(const std::string& servicename, const std::string& protocolname) {
+PYSOCK_DECL int getservbyname(const std::string& servicename, const std::string& protocolname) {
     // The services database through getaddrinfo (thread-safe, unlike ::getservbyname). A number
     // is not a service name.
     if (detail::all_digits(servicename) || detail::has_embedded_nul(servicename))
@@ -3500,7 +3549,7 @@ inline int getservbyname(const std::string& servicename, const std::string& prot
     return ntohs(reinterpret_cast<const ::sockaddr_in*>(res->ai_addr)->sin_port);
 }
 
-inline std::string getservbyport(int port, const std::string& protocolname) {
+PYSOCK_DECL std::string getservbyport(int port, const std::string& protocolname) {
     if (port < 0 || port > 65535) throw std::out_of_range("getservbyport: port must be 0-65535.");
     ::sockaddr_in sin{};
     sin.sin_family = AF_INET;
@@ -3515,7 +3564,7 @@ inline std::string getservbyport(int port, const std::string& protocolname) {
     return serv;
 }
 
-inline int getprotobyname(const std::string& protocolname) {
+PYSOCK_DECL int getprotobyname(const std::string& protocolname) {
     int number = detail::has_embedded_nul(protocolname)
                      ? -1
                      : detail::sys_getprotobyname(protocolname.c_str());
@@ -3523,7 +3572,7 @@ inline int getprotobyname(const std::string& protocolname) {
     return number;
 }
 
-inline bool has_dualstack_ipv6() noexcept {
+PYSOCK_DECL bool has_dualstack_ipv6() noexcept {
 #if defined(IPV6_V6ONLY)
     try {
         socket s(AF_INET6, SOCK_STREAM);
@@ -3537,16 +3586,16 @@ inline bool has_dualstack_ipv6() noexcept {
 #endif
 }
 
-inline std::optional<double> getdefaulttimeout() noexcept {
+PYSOCK_DECL std::optional<double> getdefaulttimeout() noexcept {
     return detail::ns_to_timeout(detail::default_timeout_ns.load(std::memory_order_relaxed));
 }
 
-inline void setdefaulttimeout(std::optional<double> seconds) {
+PYSOCK_DECL void setdefaulttimeout(std::optional<double> seconds) {
     detail::default_timeout_ns.store(detail::timeout_to_ns(seconds), std::memory_order_relaxed);
 }
 
-inline socket create_connection(const address& addr, std::optional<double> timeout,
-                                std::optional<address> source_address) {
+PYSOCK_DECL socket create_connection(const address& addr, std::optional<double> timeout,
+                                     std::optional<address> source_address) {
     std::exception_ptr first_error;
     for (const auto& info : getaddrinfo(addr.host, addr.port, AF_UNSPEC, SOCK_STREAM)) {
         try {
@@ -3595,8 +3644,8 @@ inline void prepare_to_bind(socket& s, bool reuse_address, bool ignore_reuse_add
 }
 }  // namespace detail
 
-inline socket create_server(const address& addr, int family, std::optional<int> backlog,
-                            bool reuse_port, bool dualstack_ipv6) {
+PYSOCK_DECL socket create_server(const address& addr, int family, std::optional<int> backlog,
+                                 bool reuse_port, bool dualstack_ipv6) {
 #if !defined(SO_REUSEPORT)
     if (reuse_port) throw std::invalid_argument("SO_REUSEPORT not supported on this platform");
 #endif
@@ -3629,7 +3678,7 @@ inline socket create_server(const address& addr, int family, std::optional<int> 
     return s;
 }
 
-inline std::pair<socket, socket> socketpair(int family, int type, int proto) {
+PYSOCK_DECL std::pair<socket, socket> socketpair(int family, int type, int proto) {
     std::int64_t initial = detail::default_timeout_ns.load(std::memory_order_relaxed);
 #if defined(SOCK_NONBLOCK)
     if (type & SOCK_NONBLOCK) initial = 0;
@@ -3644,7 +3693,7 @@ inline std::pair<socket, socket> socketpair(int family, int type, int proto) {
     return pair;
 }
 
-inline bytes inet_pton(int family, const std::string& ip) {
+PYSOCK_DECL bytes inet_pton(int family, const std::string& ip) {
     unsigned char packed[sizeof(::in6_addr)] = {};
     if (family != AF_INET && family != AF_INET6)
         detail::raise_os_error(detail::err_af_not_supported);
@@ -3655,7 +3704,7 @@ inline bytes inet_pton(int family, const std::string& ip) {
     return bytes(reinterpret_cast<const char*>(packed), family == AF_INET ? 4 : 16);
 }
 
-inline std::string inet_ntop(int family, std::string_view packed) {
+PYSOCK_DECL std::string inet_ntop(int family, std::string_view packed) {
     if (family != AF_INET && family != AF_INET6)
         throw std::invalid_argument("unknown address family " + std::to_string(family));
     if (packed.size() != (family == AF_INET ? 4u : 16u))
@@ -3667,7 +3716,7 @@ inline std::string inet_ntop(int family, std::string_view packed) {
     return text;
 }
 
-inline bytes inet_aton(const std::string& ip) {
+PYSOCK_DECL bytes inet_aton(const std::string& ip) {
     ::in_addr a{};
     if (detail::has_embedded_nul(ip)) throw std::invalid_argument("embedded null character");
     if (detail::sys_inet_aton(ip.c_str(), &a) == 0)
@@ -3675,34 +3724,12 @@ inline bytes inet_aton(const std::string& ip) {
     return bytes(reinterpret_cast<const char*>(&a), 4);
 }
 
-inline std::string inet_ntoa(std::string_view packed) {
+PYSOCK_DECL std::string inet_ntoa(std::string_view packed) {
     if (packed.size() != 4) detail::raise_plain_error("packed IP wrong length for inet_ntoa");
     return inet_ntop(AF_INET, packed);
 }
 
-namespace detail {
-constexpr bool little_endian() noexcept {
-#if defined(__BYTE_ORDER__) && defined(__ORDER_BIG_ENDIAN__) &&                                    \
-    __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-    return false;
-#else
-    return true;
-#endif
-}
-}  // namespace detail
-
-constexpr std::uint16_t htons(std::uint16_t x) noexcept {
-    return detail::little_endian() ? static_cast<std::uint16_t>((x << 8) | (x >> 8)) : x;
-}
-constexpr std::uint16_t ntohs(std::uint16_t x) noexcept { return htons(x); }
-constexpr std::uint32_t htonl(std::uint32_t x) noexcept {
-    return detail::little_endian()
-               ? ((x & 0xffu) << 24) | ((x & 0xff00u) << 8) | ((x >> 8) & 0xff00u) | (x >> 24)
-               : x;
-}
-constexpr std::uint32_t ntohl(std::uint32_t x) noexcept { return htonl(x); }
-
-inline void close(native_handle_type fd) {
+PYSOCK_DECL void close(native_handle_type fd) {
     if (detail::close_handle(fd) < 0 && detail::last_error() != detail::err_conn_reset)
         detail::raise_last_error();
 }
@@ -3828,7 +3855,8 @@ inline tcp_server::handler stream_adapter(tcp_server::stream_handler handle) {
 
 // ----- base_server ----------------------------------------------------------------------------
 
-inline base_server::base_server(const address& server_address, int type, server_options options)
+PYSOCK_DECL base_server::base_server(const address& server_address, int type,
+                                     server_options options)
     : options_(std::move(options)),
       socket_(server_address.family == AF_UNSPEC ? AF_INET : server_address.family, type),
       socket_type_(type) {
@@ -3838,8 +3866,8 @@ inline base_server::base_server(const address& server_address, int type, server_
     socket_.bind(server_address);
 }
 
-inline base_server::base_server(socket sock, int type, server_options options,
-                                const char* server_name)
+PYSOCK_DECL base_server::base_server(socket sock, int type, server_options options,
+                                     const char* server_name)
     : options_(std::move(options)), socket_(std::move(sock)), socket_type_(type) {
     if (socket_.type() != type)
         throw std::invalid_argument(
@@ -3847,13 +3875,13 @@ inline base_server::base_server(socket sock, int type, server_options options,
             (type == SOCK_STREAM ? " needs a SOCK_STREAM socket" : " needs a SOCK_DGRAM socket"));
 }
 
-inline base_server::~base_server() = default;
+PYSOCK_DECL base_server::~base_server() = default;
 
 // Validates the options, listens, and opens the wake-up pair. A listener is non-blocking: a
 // client that connects and resets before accept() would otherwise block the loop in accept().
 // A datagram socket stays blocking for the handlers that answer with it; the loop reads it
 // with MSG_DONTWAIT.
-inline void base_server::activate() {
+PYSOCK_DECL void base_server::activate() {
     detail::timeout_to_ns(options_.grace_period);  // throws std::invalid_argument early
     detail::timeout_to_ns(options_.timeout);
     detail::timeout_to_ns(options_.connection_timeout);
@@ -3866,7 +3894,7 @@ inline void base_server::activate() {
     wakeup_.open();
 }
 
-inline void base_server::close_for_destructor() noexcept {
+PYSOCK_DECL void base_server::close_for_destructor() noexcept {
     try {
         shutdown();
     } catch (...) {  // std::system_error from a mutex: nothing better to do in a destructor
@@ -3876,7 +3904,7 @@ inline void base_server::close_for_destructor() noexcept {
 
 // One wait of the loop. Running out of descriptors or memory (backoff_) stops watching the
 // socket for up to 100 ms, so the loop retries without spinning.
-inline bool base_server::wait_for_request(std::int64_t timeout_ns, bool watch_socket) {
+PYSOCK_DECL bool base_server::wait_for_request(std::int64_t timeout_ns, bool watch_socket) {
     const bool backing_off = backoff_.load();
     if (backing_off && (timeout_ns < 0 || timeout_ns > 100000000)) timeout_ns = 100000000;
     bool woken = false, request_waiting = false;
@@ -3891,7 +3919,8 @@ inline bool base_server::wait_for_request(std::int64_t timeout_ns, bool watch_so
     return request_waiting && !wakeup_.stop_requested.load();
 }
 
-inline void base_server::report_error(const address& client, std::exception_ptr error) noexcept {
+PYSOCK_DECL void base_server::report_error(const address& client,
+                                           std::exception_ptr error) noexcept {
     try {
         if (options_.handle_error) {
             options_.handle_error(client, error);
@@ -3913,7 +3942,7 @@ inline void base_server::report_error(const address& client, std::exception_ptr 
     } catch (...) {}
 }
 
-inline void base_server::report_os_error(int err) noexcept {
+PYSOCK_DECL void base_server::report_os_error(int err) noexcept {
     try {
         detail::raise_os_error(err);  // the subclass and message Python's OSError(err) would have
     } catch (...) {
@@ -3921,7 +3950,7 @@ inline void base_server::report_os_error(int err) noexcept {
     }
 }
 
-inline void base_server::serve_forever() {
+PYSOCK_DECL void base_server::serve_forever() {
     if (socket_.fileno() == detail::invalid_handle) detail::raise_os_error(detail::err_bad_handle);
     {
         std::lock_guard<std::mutex> lock(mutex_);
@@ -3945,7 +3974,7 @@ inline void base_server::serve_forever() {
     while (!wakeup_.stop_requested.load()) serve_one(-1);
 }
 
-inline bool base_server::handle_request() {
+PYSOCK_DECL bool base_server::handle_request() {
     if (socket_.fileno() == detail::invalid_handle) detail::raise_os_error(detail::err_bad_handle);
     const std::int64_t timeout_ns = detail::timeout_to_ns(options_.timeout);
     const std::int64_t start = detail::monotonic_ns();
@@ -3959,9 +3988,9 @@ inline bool base_server::handle_request() {
     return false;
 }
 
-inline void base_server::request_shutdown() noexcept { wakeup_.request_stop(0); }
+PYSOCK_DECL void base_server::request_shutdown() noexcept { wakeup_.request_stop(0); }
 
-inline void base_server::shutdown() {
+PYSOCK_DECL void base_server::shutdown() {
     wakeup_.request_stop(0);
     std::unique_lock<std::mutex> lock(mutex_);
     auto stopped = [this] { return !serving_; };
@@ -3975,9 +4004,9 @@ inline void base_server::shutdown() {
     changed_.wait(lock, stopped);
 }
 
-inline int base_server::shutdown_signal() const noexcept { return wakeup_.stop_signal.load(); }
+PYSOCK_DECL int base_server::shutdown_signal() const noexcept { return wakeup_.stop_signal.load(); }
 
-inline void base_server::shutdown_on_signals(std::initializer_list<int> signals) {
+PYSOCK_DECL void base_server::shutdown_on_signals(std::initializer_list<int> signals) {
     using table_type = detail::server_signal_table;
     table_type& table = detail::server_signals;
     std::uint64_t wanted = 0;
@@ -4012,7 +4041,7 @@ inline void base_server::shutdown_on_signals(std::initializer_list<int> signals)
     signal_slot_ = slot;
 }
 
-inline void base_server::unregister_signals() noexcept {
+PYSOCK_DECL void base_server::unregister_signals() noexcept {
     detail::server_signal_table& table = detail::server_signals;
     std::lock_guard<std::mutex> lock(table.mutex);
     if (signal_slot_ < 0) return;
@@ -4026,44 +4055,45 @@ inline void base_server::unregister_signals() noexcept {
     signal_slot_ = -1;
 }
 
-inline void base_server::server_close() noexcept {
+PYSOCK_DECL void base_server::server_close() noexcept {
     unregister_signals();
     finish_requests();
     socket_.close();
     wakeup_.close();
 }
 
-inline address base_server::server_address() const { return socket_.getsockname(); }
+PYSOCK_DECL address base_server::server_address() const { return socket_.getsockname(); }
 
-inline native_handle_type base_server::fileno() const noexcept { return socket_.fileno(); }
+PYSOCK_DECL native_handle_type base_server::fileno() const noexcept { return socket_.fileno(); }
 
 // ----- tcp_server -----------------------------------------------------------------------------
 
-inline tcp_server::tcp_server(const address& server_address, handler handle, server_options options)
+PYSOCK_DECL tcp_server::tcp_server(const address& server_address, handler handle,
+                                   server_options options)
     : base_server(server_address, SOCK_STREAM, std::move(options)), handle_(std::move(handle)) {
     if (!handle_) throw std::invalid_argument("tcp_server needs a handler");
     activate();
 }
 
-inline tcp_server::tcp_server(const address& server_address, stream_handler handle,
-                              server_options options)
+PYSOCK_DECL tcp_server::tcp_server(const address& server_address, stream_handler handle,
+                                   server_options options)
     : tcp_server(server_address, detail::stream_adapter(std::move(handle)), std::move(options)) {}
 
-inline tcp_server::tcp_server(socket listener, handler handle, server_options options)
+PYSOCK_DECL tcp_server::tcp_server(socket listener, handler handle, server_options options)
     : base_server(std::move(listener), SOCK_STREAM, std::move(options), "tcp_server"),
       handle_(std::move(handle)) {
     if (!handle_) throw std::invalid_argument("tcp_server needs a handler");
     activate();
 }
 
-inline tcp_server::tcp_server(socket listener, stream_handler handle, server_options options)
+PYSOCK_DECL tcp_server::tcp_server(socket listener, stream_handler handle, server_options options)
     : tcp_server(std::move(listener), detail::stream_adapter(std::move(handle)),
                  std::move(options)) {}
 
-inline tcp_server::~tcp_server() { close_for_destructor(); }
+PYSOCK_DECL tcp_server::~tcp_server() { close_for_destructor(); }
 
 // Waits for a client, accepts it, and hands it to process_request().
-inline bool tcp_server::serve_one(std::int64_t timeout_ns) {
+PYSOCK_DECL bool tcp_server::serve_one(std::int64_t timeout_ns) {
     if (!wait_for_request(timeout_ns, has_room())) return false;
     std::error_code ec;
     auto accepted = socket_.accept(ec);
@@ -4081,7 +4111,8 @@ inline bool tcp_server::serve_one(std::int64_t timeout_ns) {
     return true;
 }
 
-inline void tcp_server::finish_request(socket& conn, const address& client, bool& forced) noexcept {
+PYSOCK_DECL void tcp_server::finish_request(socket& conn, const address& client,
+                                            bool& forced) noexcept {
     const void* outer = detail::current_server;
     detail::current_server = static_cast<const base_server*>(this);
     try {
@@ -4097,7 +4128,7 @@ inline void tcp_server::finish_request(socket& conn, const address& client, bool
     detail::current_server = outer;
 }
 
-inline void tcp_server::process_request(socket conn, address client) {
+PYSOCK_DECL void tcp_server::process_request(socket conn, address client) {
     try {
         if (options_.connection_timeout) conn.settimeout(options_.connection_timeout);
     } catch (...) {
@@ -4116,7 +4147,7 @@ inline void tcp_server::process_request(socket conn, address client) {
     active_ = nullptr;
 }
 
-inline void tcp_server::cut_off() noexcept {
+PYSOCK_DECL void tcp_server::cut_off() noexcept {
     if (!active_) return;
     native_handle_type fd = active_->fileno();
     if (fd == detail::invalid_handle) return;  // the handler took the socket
@@ -4126,36 +4157,37 @@ inline void tcp_server::cut_off() noexcept {
 
 // ----- threading_tcp_server -------------------------------------------------------------------
 
-inline threading_tcp_server::threading_tcp_server(const address& server_address, handler handle,
-                                                  server_options options)
+PYSOCK_DECL threading_tcp_server::threading_tcp_server(const address& server_address,
+                                                       handler handle, server_options options)
     : tcp_server(server_address, std::move(handle), std::move(options)) {}
 
-inline threading_tcp_server::threading_tcp_server(const address& server_address,
-                                                  stream_handler handle, server_options options)
+PYSOCK_DECL threading_tcp_server::threading_tcp_server(const address& server_address,
+                                                       stream_handler handle,
+                                                       server_options options)
     : tcp_server(server_address, std::move(handle), std::move(options)) {}
 
-inline threading_tcp_server::threading_tcp_server(socket listener, handler handle,
-                                                  server_options options)
+PYSOCK_DECL threading_tcp_server::threading_tcp_server(socket listener, handler handle,
+                                                       server_options options)
     : tcp_server(std::move(listener), std::move(handle), std::move(options)) {}
 
-inline threading_tcp_server::threading_tcp_server(socket listener, stream_handler handle,
-                                                  server_options options)
+PYSOCK_DECL threading_tcp_server::threading_tcp_server(socket listener, stream_handler handle,
+                                                       server_options options)
     : tcp_server(std::move(listener), std::move(handle), std::move(options)) {}
 
-inline threading_tcp_server::~threading_tcp_server() { close_for_destructor(); }
+PYSOCK_DECL threading_tcp_server::~threading_tcp_server() { close_for_destructor(); }
 
-inline bool threading_tcp_server::has_room() const {
+PYSOCK_DECL bool threading_tcp_server::has_room() const {
     std::lock_guard<std::mutex> lock(mutex_);
     return options_.max_clients == 0 || options_.refuse_when_full ||
            running_ < options_.max_clients;
 }
 
-inline bool threading_tcp_server::serve_one(std::int64_t timeout_ns) {
+PYSOCK_DECL bool threading_tcp_server::serve_one(std::int64_t timeout_ns) {
     reap();
     return tcp_server::serve_one(timeout_ns);
 }
 
-inline void threading_tcp_server::process_request(socket conn, address client) {
+PYSOCK_DECL void threading_tcp_server::process_request(socket conn, address client) {
     {
         std::lock_guard<std::mutex> lock(mutex_);
         if (options_.max_clients != 0 && running_ >= options_.max_clients) {
@@ -4195,7 +4227,7 @@ inline void threading_tcp_server::process_request(socket conn, address client) {
 }
 
 // The body of every handler thread.
-inline void threading_tcp_server::run(connection_list::iterator c) noexcept {
+PYSOCK_DECL void threading_tcp_server::run(connection_list::iterator c) noexcept {
     finish_request(c->conn, c->client, c->forced);
     {
         // Closed under the lock: finish_requests() shuts sockets down under it too, so it
@@ -4212,7 +4244,7 @@ inline void threading_tcp_server::run(connection_list::iterator c) noexcept {
 
 // Joins the threads of finished handlers: a server that runs for months must not keep one
 // thread object (and, until joined, one stack) per client it ever had.
-inline void threading_tcp_server::reap() {
+PYSOCK_DECL void threading_tcp_server::reap() {
     std::vector<connection_list::iterator> done;
     {
         std::lock_guard<std::mutex> lock(mutex_);
@@ -4225,7 +4257,7 @@ inline void threading_tcp_server::reap() {
 }
 
 // The stop: grace period, then SHUT_RDWR on the sockets of handlers still running, then join.
-inline void threading_tcp_server::finish_requests() noexcept {
+PYSOCK_DECL void threading_tcp_server::finish_requests() noexcept {
     connection_list all;
     {
         std::unique_lock<std::mutex> lock(mutex_);
@@ -4253,7 +4285,8 @@ inline void threading_tcp_server::finish_requests() noexcept {
 
 // ----- udp_server -----------------------------------------------------------------------------
 
-inline udp_server::udp_server(const address& server_address, handler handle, server_options options)
+PYSOCK_DECL udp_server::udp_server(const address& server_address, handler handle,
+                                   server_options options)
     : base_server(server_address, SOCK_DGRAM, std::move(options)), handle_(std::move(handle)) {
     if (!handle_) throw std::invalid_argument("udp_server needs a handler");
     if (options_.max_packet_size == 0)
@@ -4262,7 +4295,7 @@ inline udp_server::udp_server(const address& server_address, handler handle, ser
     activate();
 }
 
-inline udp_server::udp_server(socket sock, handler handle, server_options options)
+PYSOCK_DECL udp_server::udp_server(socket sock, handler handle, server_options options)
     : base_server(std::move(sock), SOCK_DGRAM, std::move(options), "udp_server"),
       handle_(std::move(handle)) {
     if (!handle_) throw std::invalid_argument("udp_server needs a handler");
@@ -4272,12 +4305,12 @@ inline udp_server::udp_server(socket sock, handler handle, server_options option
     activate();
 }
 
-inline udp_server::~udp_server() { close_for_destructor(); }
+PYSOCK_DECL udp_server::~udp_server() { close_for_destructor(); }
 
 // Waits for a datagram, reads it, and hands it to process_request().
 // Under load the socket holds more than one datagram: after one was read, the next read is
 // tried before poll(), so a busy server costs one recvfrom() per datagram, not two calls.
-inline bool udp_server::serve_one(std::int64_t timeout_ns) {
+PYSOCK_DECL bool udp_server::serve_one(std::int64_t timeout_ns) {
     const bool try_first =
         detail::msg_dontwait != 0 && more_likely_ && has_room() && !wakeup_.stop_requested.load();
     if (!try_first && !wait_for_request(timeout_ns, has_room())) return false;
@@ -4297,7 +4330,7 @@ inline bool udp_server::serve_one(std::int64_t timeout_ns) {
     return true;
 }
 
-inline void udp_server::run_handler(const bytes& data, const address& client) noexcept {
+PYSOCK_DECL void udp_server::run_handler(const bytes& data, const address& client) noexcept {
     const void* outer = detail::current_server;
     detail::current_server = static_cast<const base_server*>(this);
     try {
@@ -4308,36 +4341,38 @@ inline void udp_server::run_handler(const bytes& data, const address& client) no
     detail::current_server = outer;
 }
 
-inline void udp_server::process_request(bytes data, address client) { run_handler(data, client); }
+PYSOCK_DECL void udp_server::process_request(bytes data, address client) {
+    run_handler(data, client);
+}
 
 // ----- threading_udp_server -------------------------------------------------------------------
 
-inline threading_udp_server::threading_udp_server(const address& server_address, handler handle,
-                                                  server_options options)
+PYSOCK_DECL threading_udp_server::threading_udp_server(const address& server_address,
+                                                       handler handle, server_options options)
     : udp_server(server_address, std::move(handle), std::move(options)) {}
 
-inline threading_udp_server::threading_udp_server(socket sock, handler handle,
-                                                  server_options options)
+PYSOCK_DECL threading_udp_server::threading_udp_server(socket sock, handler handle,
+                                                       server_options options)
     : udp_server(std::move(sock), std::move(handle), std::move(options)) {}
 
-inline threading_udp_server::~threading_udp_server() { close_for_destructor(); }
+PYSOCK_DECL threading_udp_server::~threading_udp_server() { close_for_destructor(); }
 
-inline std::size_t threading_udp_server::limit() const noexcept {
+PYSOCK_DECL std::size_t threading_udp_server::limit() const noexcept {
     return options_.max_clients != 0 ? options_.max_clients : std::size_t{PYSOCK_UDP_MAX_THREADS};
 }
 
-inline std::size_t threading_udp_server::peak_concurrency() const {
+PYSOCK_DECL std::size_t threading_udp_server::peak_concurrency() const {
     std::lock_guard<std::mutex> lock(mutex_);
     return peak_;
 }
 
-inline bool threading_udp_server::has_room() const {
+PYSOCK_DECL bool threading_udp_server::has_room() const {
     std::lock_guard<std::mutex> lock(mutex_);
     return busy_ + queue_.size() < limit();
 }
 
 // Queues the datagram for an idle thread, starting one when none is idle and the pool has room.
-inline void threading_udp_server::process_request(bytes data, address client) {
+PYSOCK_DECL void threading_udp_server::process_request(bytes data, address client) {
     std::unique_lock<std::mutex> lock(mutex_);
     queue_.push_back(datagram{std::move(data), std::move(client)});
     if (queue_.size() > idle_ && threads_.size() < limit()) {
@@ -4358,7 +4393,7 @@ inline void threading_udp_server::process_request(bytes data, address client) {
 
 // The body of every pool thread: take a datagram, handle it, until the server stops and the
 // queue is empty (a datagram read is a datagram handled).
-inline void threading_udp_server::work() noexcept {
+PYSOCK_DECL void threading_udp_server::work() noexcept {
     std::unique_lock<std::mutex> lock(mutex_);
     for (;;) {
         ++idle_;
@@ -4381,7 +4416,7 @@ inline void threading_udp_server::work() noexcept {
     }
 }
 
-inline void threading_udp_server::finish_requests() noexcept {
+PYSOCK_DECL void threading_udp_server::finish_requests() noexcept {
     std::vector<std::thread> pool;
     {
         std::lock_guard<std::mutex> lock(mutex_);
@@ -4398,6 +4433,8 @@ inline void threading_udp_server::finish_requests() noexcept {
     stopping_ = false;
 }
 #endif  // PYSOCK_WITH_SERVER
+
+#endif  // PYSOCK_HEADER_ONLY || PYSOCK_SOURCE
 
 }  // namespace pysock
 
