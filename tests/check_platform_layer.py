@@ -25,7 +25,7 @@ CALL = re.compile(r"(?<![\w.>])::(" + "|".join(SYSTEM_CALLS) + r")\s*\(")
 # Helpers one platform needs and the other does not.
 WINDOWS_ONLY = {"start_winsock", "winsock_error_text", "clamp_io_size"}
 POSIX_ONLY = {"prepare_new_handle"}
-NAME = re.compile(r"^(?:inline\s[\w:<>\s*&]*?\b|using\s+)(\w+)\s*(?:\(|=)", re.M)
+NAME = re.compile(r"^(?:(?:inline|PYSOCK_DECL)\s[\w:<>\s*&]*?\b|using\s+)(\w+)\s*(?:\(|=)", re.M)
 
 
 def section(text, start, end):
