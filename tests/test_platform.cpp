@@ -267,15 +267,13 @@ TEST_CASE("an accepted socket starts blocking even when the listener is non-bloc
     CHECK(addr == client.getsockname());
     // Blocking for real: a recv issued before the data exists waits for it instead of raising
     // blocking_io_error. The sender waits until the receiver is about to block.
-    std::atomic<bool> receiving{false};
+    const pysock_test::blocking_probe receiver;
     std::thread sender([&] {
-        while (!receiving.load()) std::this_thread::yield();
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));  // let recv reach the kernel
+        CHECK(receiver.wait_until_blocked());  // recv is waiting in the kernel
         client.sendall("late");
     });
     std::string got;
     try {
-        receiving = true;
         got = conn.recv(10);
     } catch (const std::exception& e) {
         MESSAGE("recv failed: " << e.what());
@@ -370,16 +368,14 @@ TEST_CASE("shutdown(SHUT_RDWR) from another thread wakes a thread blocked in rec
           pysock_test::skip_under_wine(
               "wine 8: shutdown() from another thread does not wake a blocked recv")) {
     auto p = pysock_test::connect_tcp(AF_INET, 5.0);
-    std::atomic<bool> receiving{false};
+    const pysock_test::blocking_probe receiver;
     std::thread closer([&] {
-        while (!receiving.load()) std::this_thread::yield();
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));  // let recv block first
+        CHECK(receiver.wait_until_blocked());  // recv is waiting in the kernel
         p.server.shutdown(SHUT_RDWR);
     });
     auto start = std::chrono::steady_clock::now();
     std::string got = "unset";
     try {
-        receiving = true;
         got = p.server.recv(10);  // 5 s timeout: a missing wake-up fails, never hangs
     } catch (const pysock::error& e) {
         got = std::string("error: ") + e.what();
