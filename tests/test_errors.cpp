@@ -10,10 +10,12 @@
 #include "support.hpp"
 
 #include <cerrno>
+#include <cstdio>
 #include <string>
 #include <ostream>
 #include <system_error>
 #include <type_traits>
+#include <typeinfo>
 
 namespace {
 
@@ -343,4 +345,65 @@ TEST_CASE("invalid arguments are std::invalid_argument, not error") {
 
 TEST_CASE("an out-of-range port is std::out_of_range, not error") {
     CHECK_THROWS_AS(pysock::address("127.0.0.1", 65536), std::out_of_range);
+}
+
+// CPython: OSError(errnum, strerror) picks the subclass from errnum (PEP 3151).
+TEST_CASE(
+    "raise_os_error throws the subclass Python's OSError(errnum) would be, with its message") {
+    auto check_raise = [](int errnum, auto tag, const char* text) {
+        using E = decltype(tag);
+        CAPTURE(errnum);
+        try {
+            pysock::raise_os_error(errnum);
+        } catch (const E& e) {
+            CHECK(typeid(e) == typeid(E));
+            CHECK(e.code().value() == errnum);
+            if (!pysock_test::on_windows) CHECK(std::string(e.what()) == text);
+            return;
+        } catch (const std::exception& e) {
+            FAIL_CHECK("wrong exception type: " << typeid(e).name() << ": " << e.what());
+            return;
+        }
+    };
+#if !defined(_WIN32)
+    check_raise(ENOTDIR, pysock::not_a_directory_error(std::error_code(), "", 0),
+                "[Errno 20] Not a directory");
+    check_raise(EISDIR, pysock::is_a_directory_error(std::error_code(), "", 0),
+                "[Errno 21] Is a directory");
+    check_raise(EEXIST, pysock::file_exists_error(std::error_code(), "", 0),
+                "[Errno 17] File exists");
+    check_raise(EINTR, pysock::interrupted_error(std::error_code(), "", 0),
+                "[Errno 4] Interrupted system call");
+    check_raise(ENOENT, pysock::file_not_found_error(std::error_code(), "", 0),
+                "[Errno 2] No such file or directory");
+    check_raise(EIO, pysock::error(std::error_code(), "", 0), "[Errno 5] Input/output error");
+#endif
+    check_raise(ECONNREFUSED, pysock::connection_refused_error(std::error_code(), "", 0),
+                "[Errno 111] Connection refused");
+    check_raise(ETIMEDOUT, pysock::timeout(std::error_code(), "", 0),
+                "[Errno 110] Connection timed out");
+}
+
+TEST_CASE("the new subclasses are errors, so catch (const pysock::error&) still sees them") {
+    static_assert(is_a<pysock::not_a_directory_error, pysock::error>, "");
+    static_assert(is_a<pysock::is_a_directory_error, pysock::error>, "");
+    static_assert(is_a<pysock::file_exists_error, pysock::error>, "");
+    static_assert(is_a<pysock::interrupted_error, pysock::error>, "");
+    CHECK_THROWS_AS(pysock::raise_os_error(ECONNRESET), pysock::connection_error);
+}
+
+TEST_CASE("binding an AF_UNIX path under a regular file raises not_a_directory_error" *
+          pysock_test::skip_on_windows("AF_UNIX: CPython on Windows has no socket.AF_UNIX")) {
+#if !defined(_WIN32)
+    pysock_test::temp_dir dir;
+    const std::string file = dir / "file";
+    std::FILE* f = std::fopen(file.c_str(), "w");
+    REQUIRE(f != nullptr);
+    std::fclose(f);
+    pysock::socket s(AF_UNIX, SOCK_STREAM);
+    auto r =
+        pysock_test::expect_raises<pysock::not_a_directory_error>([&] { s.bind(file + "/sock"); });
+    CHECK(r.code.value() == ENOTDIR);
+    CHECK(r.what == "[Errno 20] Not a directory");
+#endif
 }

@@ -17,6 +17,7 @@
 #include <functional>
 #include <optional>
 #include <stdexcept>
+#include <sstream>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -800,5 +801,49 @@ TEST_CASE("a closed socket does not operate on a descriptor that reuses its old 
     CHECK(fd_is_open(fd));
     if (fd == old_fd) MESSAGE("the pipe reused the closed socket's descriptor number");
     ::close(fd);
+#endif
+}
+
+// CPython: GeneralModuleTests.test_repr (3.11's form)
+TEST_CASE("a socket prints as Python 3.11 prints its repr") {
+    pysock::socket s(AF_INET, SOCK_STREAM);
+    const std::string fd = std::to_string(s.fileno());
+    CHECK(pysock::to_string(s) ==
+          "<socket.socket fd=" + fd + ", family=" + std::to_string(AF_INET) +
+              ", type=" + std::to_string(SOCK_STREAM) + ", proto=0, laddr=('0.0.0.0', 0)>");
+    s.bind({"127.0.0.1", 0});
+    s.listen();
+    const std::string laddr = pysock::to_string(s.getsockname());
+    auto c = pysock::create_connection(s.getsockname(), SAFETY_TIMEOUT);
+    std::ostringstream printed;
+    printed << c;
+    CHECK(printed.str() ==
+          "<socket.socket fd=" + std::to_string(c.fileno()) +
+              ", family=" + std::to_string(AF_INET) + ", type=" + std::to_string(SOCK_STREAM) +
+              ", proto=" + std::to_string(c.proto()) +
+              ", laddr=" + pysock::to_string(c.getsockname()) + ", raddr=" + laddr + ">");
+    c.close();
+    CHECK(pysock::to_string(c) ==
+          "<socket.socket [closed] fd=-1, family=" + std::to_string(AF_INET) + ", type=" +
+              std::to_string(SOCK_STREAM) + ", proto=" + std::to_string(c.proto()) + ">");
+}
+
+TEST_CASE(
+    "an AF_UNIX socket prints its path bare, its abstract name as bytes, and no laddr unbound" *
+    pysock_test::skip_on_windows("AF_UNIX: CPython on Windows has no socket.AF_UNIX")) {
+#if !defined(_WIN32)
+    pysock_test::temp_dir dir;
+    pysock::socket u(AF_UNIX, SOCK_DGRAM);
+    const std::string head = "<socket.socket fd=" + std::to_string(u.fileno()) +
+                             ", family=" + std::to_string(AF_UNIX) +
+                             ", type=" + std::to_string(SOCK_DGRAM) + ", proto=0";
+    CHECK(pysock::to_string(u) == head + ">");
+    u.bind(dir / "s");
+    CHECK(pysock::to_string(u) == head + ", laddr=" + (dir / "s") + ">");
+#if defined(__linux__)
+    pysock::socket v(AF_UNIX, SOCK_DGRAM);
+    v.bind(std::string("\0pysock-repr", 12));
+    CHECK(pysock::to_string(v).find(", laddr=b'\\x00pysock-repr'>") != std::string::npos);
+#endif
 #endif
 }

@@ -32,6 +32,11 @@
 //       blocking_io_error            BlockingIOError: EAGAIN/EWOULDBLOCK/EINPROGRESS, non-blocking
 //       permission_error             PermissionError: EACCES/EPERM
 //       file_not_found_error         FileNotFoundError: ENOENT (an AF_UNIX path)
+//       file_exists_error            FileExistsError: EEXIST
+//       not_a_directory_error        NotADirectoryError: ENOTDIR (an AF_UNIX path)
+//       is_a_directory_error         IsADirectoryError: EISDIR
+//       interrupted_error            InterruptedError: EINTR (pysock retries EINTR itself; you
+//                                    see it only from raise_os_error(EINTR))
 //       connection_error             ConnectionError
 //         broken_pipe_error          BrokenPipeError: EPIPE/ESHUTDOWN
 //         connection_aborted_error   ConnectionAbortedError: ECONNABORTED
@@ -363,13 +368,17 @@ private:
     public:                                                                                        \
         using base::base;                                                                          \
     }
-PYSOCK_DECLARE_ERROR(timeout, error);               // TimeoutError (socket.timeout)
-PYSOCK_DECLARE_ERROR(gaierror, error);              // socket.gaierror
-PYSOCK_DECLARE_ERROR(herror, error);                // socket.herror: "[Errno 1] Unknown host"
-PYSOCK_DECLARE_ERROR(blocking_io_error, error);     // BlockingIOError
-PYSOCK_DECLARE_ERROR(permission_error, error);      // PermissionError
-PYSOCK_DECLARE_ERROR(file_not_found_error, error);  // FileNotFoundError
-PYSOCK_DECLARE_ERROR(connection_error, error);      // ConnectionError
+PYSOCK_DECLARE_ERROR(timeout, error);                // TimeoutError (socket.timeout)
+PYSOCK_DECLARE_ERROR(gaierror, error);               // socket.gaierror
+PYSOCK_DECLARE_ERROR(herror, error);                 // socket.herror: "[Errno 1] Unknown host"
+PYSOCK_DECLARE_ERROR(blocking_io_error, error);      // BlockingIOError
+PYSOCK_DECLARE_ERROR(permission_error, error);       // PermissionError
+PYSOCK_DECLARE_ERROR(file_not_found_error, error);   // FileNotFoundError
+PYSOCK_DECLARE_ERROR(file_exists_error, error);      // FileExistsError
+PYSOCK_DECLARE_ERROR(not_a_directory_error, error);  // NotADirectoryError
+PYSOCK_DECLARE_ERROR(is_a_directory_error, error);   // IsADirectoryError
+PYSOCK_DECLARE_ERROR(interrupted_error, error);      // InterruptedError
+PYSOCK_DECLARE_ERROR(connection_error, error);       // ConnectionError
 PYSOCK_DECLARE_ERROR(broken_pipe_error, connection_error);
 PYSOCK_DECLARE_ERROR(connection_aborted_error, connection_error);
 PYSOCK_DECLARE_ERROR(connection_refused_error, connection_error);
@@ -383,6 +392,14 @@ const std::error_category& gai_category() noexcept;
 /// non-blocking connect under way). Portable where `ec == std::errc::operation_would_block` is
 /// not: on Windows the code is WSAEWOULDBLOCK in std::system_category(). Thread-safe.
 bool is_blocking_io(const std::error_code& ec) noexcept;
+
+/// For your own system calls: throws what Python's OSError(errnum, os.strerror(errnum)) would
+/// be, as a pysock exception of the matching subclass (ECONNREFUSED: connection_refused_error,
+/// ENOTDIR: not_a_directory_error, ...), with Python's message ("[Errno 20] Not a directory").
+/// errnum is an errno value (on Windows, a WSA or Windows error code, as last_error() gives).
+///     if (::fsync(fd) < 0) pysock::raise_os_error(errno);
+/// @throws always; error or the subclass for errnum.
+[[noreturn]] void raise_os_error(int errnum);
 
 // ---------------------------------------------------------------------------------------------
 // 3.3 The socket class
@@ -721,6 +738,19 @@ private:
     std::size_t rend_ = 0;
     std::string wbuf_;  // written, not yet sent
 };
+
+/// Python's repr() of a socket (3.11's form):
+///   <socket.socket fd=3, family=2, type=1, proto=6, laddr=('127.0.0.1', 40000), raddr=(...)>
+///   <socket.socket [closed] fd=-1, family=2, type=1, proto=0>
+/// laddr and raddr appear when the socket has them (an AF_UNIX path as the bare text, as
+/// Python's str()). @throws std::bad_alloc only. Thread safety: as getsockname().
+std::string to_string(const socket& s);
+/// Prints to_string(s).
+template <class CharT, class Traits>
+std::basic_ostream<CharT, Traits>& operator<<(std::basic_ostream<CharT, Traits>& os,
+                                              const socket& s) {
+    return os << to_string(s);
+}
 
 // ---------------------------------------------------------------------------------------------
 // 3.4 Module functions
@@ -1271,6 +1301,10 @@ enum class error_kind {
     blocking,
     permission,
     not_found,
+    exists,
+    not_a_directory,
+    is_a_directory,
+    interrupted,
     broken_pipe,
     aborted,
     refused,
@@ -1357,6 +1391,10 @@ inline error_kind classify(int err) noexcept {
     case ERROR_ACCESS_DENIED: return error_kind::permission;
     case ERROR_FILE_NOT_FOUND:
     case ERROR_PATH_NOT_FOUND: return error_kind::not_found;
+    case ERROR_FILE_EXISTS:
+    case ERROR_ALREADY_EXISTS: return error_kind::exists;
+    case ERROR_DIRECTORY: return error_kind::not_a_directory;
+    case WSAEINTR: return error_kind::interrupted;
     case WSAESHUTDOWN:
     case ERROR_BROKEN_PIPE: return error_kind::broken_pipe;
     case WSAECONNABORTED: return error_kind::aborted;
@@ -1807,6 +1845,10 @@ inline error_kind classify(int err) noexcept {
     case EACCES:
     case EPERM: return error_kind::permission;
     case ENOENT: return error_kind::not_found;
+    case EEXIST: return error_kind::exists;
+    case ENOTDIR: return error_kind::not_a_directory;
+    case EISDIR: return error_kind::is_a_directory;
+    case EINTR: return error_kind::interrupted;
     case EPIPE:
     case ESHUTDOWN: return error_kind::broken_pipe;
     case ECONNABORTED: return error_kind::aborted;
@@ -2168,6 +2210,10 @@ public:
     case error_kind::blocking: throw blocking_io_error(code, message, written);
     case error_kind::permission: throw permission_error(code, message, written);
     case error_kind::not_found: throw file_not_found_error(code, message, written);
+    case error_kind::exists: throw file_exists_error(code, message, written);
+    case error_kind::not_a_directory: throw not_a_directory_error(code, message, written);
+    case error_kind::is_a_directory: throw is_a_directory_error(code, message, written);
+    case error_kind::interrupted: throw interrupted_error(code, message, written);
     case error_kind::broken_pipe: throw broken_pipe_error(code, message, written);
     case error_kind::aborted: throw connection_aborted_error(code, message, written);
     case error_kind::refused: throw connection_refused_error(code, message, written);
@@ -2225,6 +2271,8 @@ inline std::error_code current_exception_code() noexcept {
 }
 
 }  // namespace detail
+
+PYSOCK_DECL void raise_os_error(int errnum) { detail::raise_os_error(errnum); }
 
 PYSOCK_DECL bool is_blocking_io(const std::error_code& ec) noexcept {
     // The value first: a cleared code (the common case in a loop) is answered without a call.
@@ -3178,6 +3226,37 @@ PYSOCK_DECL bool socket::get_inheritable() const {
 
 PYSOCK_DECL void socket::set_inheritable(bool inheritable) {
     if (detail::set_cloexec(checked_fd(), !inheritable) < 0) detail::raise_last_error();
+}
+
+namespace detail {
+/// What repr() shows of an endpoint: Python's str() of the address tuple; an AF_UNIX path bare;
+/// nothing for an unnamed AF_UNIX socket (Python's empty string).
+inline std::string endpoint_text(const address& a) {
+    if (a.family != AF_UNIX || (!a.host.empty() && a.host[0] == '\0')) return to_string(a);
+    return a.host;  // a path, bare ("" when unnamed)
+}
+}  // namespace detail
+
+PYSOCK_DECL std::string to_string(const socket& s) {
+    const native_handle_type fd = s.fileno();
+    const bool closed = fd == detail::invalid_handle;
+    std::string out = "<socket.socket";
+    if (closed) out += " [closed]";
+    out += " fd=" + (closed ? std::string("-1") : std::to_string(fd));
+    out += ", family=" + std::to_string(s.family()) + ", type=" + std::to_string(s.type()) +
+           ", proto=" + std::to_string(s.proto());
+    if (!closed) {
+        // As Python: a name the socket does not have (getpeername: ENOTCONN) is left out.
+        try {
+            std::string laddr = detail::endpoint_text(s.getsockname());
+            if (!laddr.empty()) out += ", laddr=" + laddr;
+        } catch (const error&) {}
+        try {
+            std::string raddr = detail::endpoint_text(s.getpeername());
+            if (!raddr.empty()) out += ", raddr=" + raddr;
+        } catch (const error&) {}
+    }
+    return out + ">";
 }
 
 // ---------------------------------------------------------------------------------------------
