@@ -31,6 +31,7 @@
 #else
 #include <fcntl.h>
 #include <stdlib.h>
+#include <unistd.h>
 #if defined(__linux__)
 #include <dirent.h>
 #endif
@@ -249,6 +250,13 @@ inline std::vector<std::string> fd_listing() {
     return names;
 }
 
+/// A handle value that is certainly not open: a socket that was closed.
+inline pysock::native_handle_type closed_fd() {
+    pysock::native_handle_type fd = pysock::socket(AF_INET, SOCK_DGRAM).detach();
+    ::closesocket(fd);
+    return fd;
+}
+
 /// Windows' close-on-exec: the handle is not inheritable.
 inline bool fd_is_cloexec(pysock::native_handle_type fd) {
     DWORD flags = 0;
@@ -270,6 +278,16 @@ inline std::vector<std::string> fd_listing() {
     std::sort(names.begin(), names.end());
 #endif
     return names;
+}
+
+/// A descriptor number that is certainly not open (CPython's os_helper.make_bad_fd()): the
+/// number a pipe had, closed again.
+inline int closed_fd() {
+    int fds[2];
+    REQUIRE(::pipe(fds) == 0);
+    ::close(fds[1]);
+    ::close(fds[0]);
+    return fds[0];
 }
 
 inline bool fd_is_cloexec(int fd) {

@@ -47,13 +47,6 @@ bool fd_is_valid(fd_type fd) { return fd != INVALID_SOCKET; }
 
 void close_fd(fd_type fd) { ::closesocket(fd); }
 
-// A SOCKET value that is certainly not open: a socket that was closed.
-fd_type make_bad_fd() {
-    fd_type fd = pysock::socket(AF_INET, SOCK_DGRAM).detach();
-    ::closesocket(fd);
-    return fd;
-}
-
 std::string winerror_prefix(int code) { return "[WinError " + std::to_string(code) + "] "; }
 #else
 bool fd_is_open(int fd) { return ::fcntl(fd, F_GETFD) != -1 || errno != EBADF; }
@@ -70,12 +63,6 @@ int make_pipe_fd() {
     return fds[0];
 }
 
-// An fd number that is certainly not open (like CPython's os_helper.make_bad_fd()).
-int make_bad_fd() {
-    int fd = make_pipe_fd();
-    ::close(fd);
-    return fd;
-}
 #endif
 
 constexpr const char* EBADF_TEXT = "[Errno 9] Bad file descriptor";
@@ -382,7 +369,7 @@ TEST_CASE("from_fd on a descriptor that is not a socket throws ENOTSOCK and leav
 
 // CPython: GeneralModuleTests.test_socket_fileno_requires_valid_fd
 TEST_CASE("from_fd on a closed descriptor throws EBADF") {
-    fd_type fd = make_bad_fd();
+    fd_type fd = pysock_test::closed_fd();
     auto r = expect_raises<pysock::error>([&] { (void)pysock::socket::from_fd(fd); });
     CHECK(r.code.value() == closed_socket_errno);
 }

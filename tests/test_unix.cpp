@@ -371,3 +371,170 @@ TEST_CASE("AF_UNIX sockets report their family and type") {
 }
 
 TEST_SUITE_END();
+
+// ---------------------------------------------------------------------------------------------
+// sendmsg / recvmsg, and descriptor passing (send_fds / recv_fds). POSIX only, as in Python.
+// CPython: SendmsgTests, RecvmsgTests, SCMRightsTest, test_send_fds/test_recv_fds
+// ---------------------------------------------------------------------------------------------
+#if PYSOCK_HAVE_SENDMSG
+namespace {
+
+// A pipe whose ends close themselves.
+struct pipe_pair {
+    int read_end = -1, write_end = -1;
+    pipe_pair() {
+        int fds[2];
+        REQUIRE(::pipe(fds) == 0);
+        read_end = fds[0];
+        write_end = fds[1];
+    }
+    ~pipe_pair() {
+        ::close(read_end);
+        ::close(write_end);
+    }
+    pipe_pair(const pipe_pair&) = delete;
+    pipe_pair& operator=(const pipe_pair&) = delete;
+};
+
+std::pair<pysock::socket, pysock::socket> unix_pair(int type = SOCK_STREAM) {
+    auto p = pysock::socketpair(AF_UNIX, type);
+    p.first.settimeout(pysock_test::SAFETY_TIMEOUT);
+    p.second.settimeout(pysock_test::SAFETY_TIMEOUT);
+    return p;
+}
+
+}  // namespace
+
+TEST_CASE("sendmsg gathers its buffers into one message") {
+    auto [a, b] = unix_pair(SOCK_DGRAM);
+    CHECK(a.sendmsg({"scatter", "/", "gather"}) == 14);
+    CHECK(b.recv(64) == "scatter/gather");  // one datagram: the buffers were one message
+    CHECK(a.sendmsg({}) == 0);              // an empty message is a message too
+    CHECK(b.recv(64) == "");
+}
+
+TEST_CASE("sendmsg to an address and recvmsg report the sender, as sendto/recvfrom") {
+    pysock::socket server(AF_INET, SOCK_DGRAM), client(AF_INET, SOCK_DGRAM);
+    server.bind({"127.0.0.1", 0});
+    client.bind({"127.0.0.1", 0});
+    server.settimeout(pysock_test::SAFETY_TIMEOUT);
+    CHECK(client.sendmsg({"hello ", "there"}, {}, 0, server.getsockname()) == 11);
+    auto [data, ancdata, msg_flags, addr] = server.recvmsg(64);
+    CHECK(data == "hello there");
+    CHECK(ancdata.empty());
+    CHECK(msg_flags == 0);
+    CHECK(addr == client.getsockname());
+}
+
+TEST_CASE("recvmsg on a stream has no address (Python's None) and prints it as None") {
+    auto [a, b] = unix_pair();
+    a.sendall("x");
+    auto r = b.recvmsg(16);
+    CHECK(r.data == "x");
+    CHECK(r.addr.family == AF_UNSPEC);
+    CHECK(pysock::to_string(r.addr) == "None");
+}
+
+TEST_CASE("recvmsg says MSG_TRUNC when a datagram is longer than bufsize, and drops the rest") {
+    auto [a, b] = unix_pair(SOCK_DGRAM);
+    a.send("0123456789");
+    auto r = b.recvmsg(4);
+    CHECK(r.data == "0123");
+    CHECK((r.msg_flags & MSG_TRUNC) != 0);
+}
+
+TEST_CASE("send_fds passes descriptors that work in the receiver, close-on-exec") {
+    auto [a, b] = unix_pair();
+    pipe_pair pipe;
+    const auto before = pysock_test::fd_listing();
+    CHECK(pysock::send_fds(a, {"fd"}, {pipe.write_end}) == 2);
+    auto [data, fds, msg_flags, addr] = pysock::recv_fds(b, 16, 1);
+    CHECK(data == "fd");
+    CHECK(msg_flags == 0);
+    REQUIRE(fds.size() == 1);
+    CHECK(fds[0] != pipe.write_end);  // the receiver's own copy
+    CHECK(pysock_test::fd_is_cloexec(fds[0]));
+    REQUIRE(::write(fds[0], "via", 3) == 3);  // writes into the sender's pipe
+    char buf[8] = {};
+    REQUIRE(::read(pipe.read_end, buf, sizeof buf) == 3);
+    CHECK(std::string(buf, 3) == "via");
+    ::close(fds[0]);
+    CHECK(pysock_test::fd_listing() == before);
+}
+
+TEST_CASE("recv_fds closes the descriptors beyond maxfds, and says MSG_CTRUNC") {
+    auto [a, b] = unix_pair();
+    pipe_pair p1, p2, p3;
+    const auto before = pysock_test::fd_listing();
+    pysock::send_fds(a, {"3"}, {p1.write_end, p2.write_end, p3.write_end});
+    auto r = pysock::recv_fds(b, 16, 1);  // CMSG_SPACE(4) holds two ints: one is closed for us
+    CHECK(r.data == "3");
+    REQUIRE(r.fds.size() == 1);
+    CHECK((r.msg_flags & MSG_CTRUNC) != 0);
+    ::close(r.fds[0]);
+    CHECK(pysock_test::fd_listing() == before);  // nothing of the three left open
+}
+
+TEST_CASE("recvmsg without room for ancillary data loses the descriptors without leaking them") {
+    auto [a, b] = unix_pair();
+    pipe_pair pipe;
+    const auto before = pysock_test::fd_listing();
+    pysock::send_fds(a, {"x"}, {pipe.read_end, pipe.write_end});
+    auto r = b.recvmsg(16);  // ancbufsize 0
+    CHECK(r.data == "x");
+    CHECK(r.ancdata.empty());
+    CHECK((r.msg_flags & MSG_CTRUNC) != 0);
+    CHECK(pysock_test::fd_listing() == before);
+}
+
+TEST_CASE("recvmsg returns SCM_RIGHTS as Python's ancdata triple") {
+    auto [a, b] = unix_pair();
+    pipe_pair pipe;
+    pysock::send_fds(a, {"y"}, {pipe.write_end});
+    auto r = b.recvmsg(16, CMSG_SPACE(sizeof(int)));
+    REQUIRE(r.ancdata.size() == 1);
+    CHECK(r.ancdata[0].level == SOL_SOCKET);
+    CHECK(r.ancdata[0].type == SCM_RIGHTS);
+    REQUIRE(r.ancdata[0].data.size() == sizeof(int));
+    int fd;
+    std::memcpy(&fd, r.ancdata[0].data.data(), sizeof fd);
+    CHECK(pysock_test::fd_is_cloexec(fd));
+    ::close(fd);
+}
+
+TEST_CASE("recv_fds honours its flags (CPython ignores them, gh-107898)") {
+    auto [a, b] = unix_pair();
+    b.settimeout(std::nullopt);  // blocking: only MSG_DONTWAIT can make the call return at once
+    auto r = pysock_test::expect_raises<pysock::blocking_io_error>(
+        [&] { pysock::recv_fds(b, 16, 1, MSG_DONTWAIT); });
+    CHECK(r.code.value() == EAGAIN);
+    pipe_pair pipe;
+    pysock::send_fds(a, {"peek"}, {pipe.write_end});
+    auto peeked = pysock::recv_fds(b, 16, 1, MSG_PEEK);  // the message stays queued
+    CHECK(peeked.data == "peek");
+    for (int fd : peeked.fds) ::close(fd);
+    auto taken = pysock::recv_fds(b, 16, 1);
+    CHECK(taken.data == "peek");
+    REQUIRE(taken.fds.size() == 1);
+    ::close(taken.fds[0]);
+}
+
+TEST_CASE("sendmsg with a descriptor that is not open raises EBADF, and the message is not sent") {
+    auto [a, b] = unix_pair();
+    auto r = pysock_test::expect_raises<pysock::error>(
+        [&] { pysock::send_fds(a, {"bad"}, {pysock_test::closed_fd()}); });
+    CHECK(r.code.value() == EBADF);
+    b.setblocking(false);
+    CHECK_THROWS_AS(b.recv(16), pysock::blocking_io_error);
+}
+
+TEST_CASE(
+    "sendmsg and recvmsg on a closed socket raise EBADF; recvmsg after the peer left returns b''") {
+    auto [a, b] = unix_pair();
+    a.close();
+    CHECK(b.recvmsg(16).data == "");
+    b.close();
+    CHECK_THROWS_AS(b.sendmsg({"x"}), pysock::error);
+    CHECK_THROWS_AS(b.recvmsg(16), pysock::error);
+}
+#endif  // PYSOCK_HAVE_SENDMSG

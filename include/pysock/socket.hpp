@@ -155,6 +155,14 @@
 #define PYSOCK_UDP_MAX_THREADS 16
 #endif
 
+// sendmsg()/recvmsg() and descriptor passing (send_fds/recv_fds): POSIX has them; Windows
+// (and Python there) does not.
+#if !defined(_WIN32)
+#define PYSOCK_HAVE_SENDMSG 1
+#else
+#define PYSOCK_HAVE_SENDMSG 0
+#endif
+
 // listen() without an argument: Python's default, min(SOMAXCONN, 128).
 #ifndef PYSOCK_DEFAULT_BACKLOG
 #define PYSOCK_DEFAULT_BACKLOG 128
@@ -401,6 +409,25 @@ bool is_blocking_io(const std::error_code& ec) noexcept;
 /// @throws always; error or the subclass for errnum.
 [[noreturn]] void raise_os_error(int errnum);
 
+#if PYSOCK_HAVE_SENDMSG
+/// One ancillary data item of sendmsg() / recvmsg(): Python's (cmsg_level, cmsg_type,
+/// cmsg_data) triple, e.g. {SOL_SOCKET, SCM_RIGHTS, <ints>}.
+struct cmsg {
+    int level = 0;
+    int type = 0;
+    bytes data;
+};
+/// What sock.recvmsg() returns: Python's (data, ancdata, msg_flags, address) tuple, unpacked
+/// with `auto [data, ancdata, msg_flags, addr] = sock.recvmsg(...)`. `addr` is address() (family
+/// AF_UNSPEC, printed None) when the socket gives none (a connected stream), as Python's None.
+struct recvmsg_result {
+    bytes data;
+    std::vector<cmsg> ancdata;
+    int msg_flags = 0;
+    address addr;
+};
+#endif
+
 // ---------------------------------------------------------------------------------------------
 // 3.3 The socket class
 // ---------------------------------------------------------------------------------------------
@@ -501,6 +528,24 @@ public:
     /// @throws gaierror (unknown host), timeout, blocking_io_error, error (EMSGSIZE, ...).
     std::size_t sendto(std::string_view data, const address& addr);
     std::size_t sendto(std::string_view data, int flags, const address& addr);
+#if PYSOCK_HAVE_SENDMSG
+    /// sock.sendmsg(buffers, ancdata, flags, address): sends the buffers as one message
+    /// (scatter/gather), with ancillary data (SCM_RIGHTS descriptors, ...), to `addr` when given
+    /// (an unconnected datagram socket). One system call; returns the bytes sent.
+    /// @throws timeout, blocking_io_error, broken_pipe_error, error (EBADF for a bad descriptor
+    /// in SCM_RIGHTS, EMSGSIZE, EINVAL for ancillary data the kernel refuses), gaierror (addr).
+    /// POSIX only, as in Python.
+    std::size_t sendmsg(const std::vector<std::string_view>& buffers,
+                        const std::vector<cmsg>& ancdata = {}, int flags = 0,
+                        const address& addr = address());
+    /// sock.recvmsg(bufsize, ancbufsize, flags): at most bufsize bytes of one message, and up to
+    /// ancbufsize bytes of ancillary data (size it with CMSG_SPACE()). Descriptors that arrive
+    /// in SCM_RIGHTS are close-on-exec (pysock's rule; Python leaves them inheritable) and are
+    /// yours to close. msg_flags says MSG_TRUNC / MSG_CTRUNC when data or ancillary data was
+    /// cut (the kernel closes descriptors that did not fit).
+    /// @throws timeout, blocking_io_error, connection_reset_error, error. POSIX only.
+    recvmsg_result recvmsg(std::size_t bufsize, std::size_t ancbufsize = 0, int flags = 0);
+#endif
 
     /// sock.shutdown(how): SHUT_RD, SHUT_WR or SHUT_RDWR. Wakes threads blocked on the socket.
     /// @throws error (ENOTCONN when not connected, EBADF when closed).
@@ -774,6 +819,27 @@ socket create_server(const address& addr, int family = AF_INET,
 /// protocol its emulation does not support, Python's ValueError).
 std::pair<socket, socket> socketpair(int family = detail::default_socketpair_family,
                                      int type = SOCK_STREAM, int proto = 0);
+
+#if PYSOCK_HAVE_SENDMSG
+/// socket.send_fds(sock, buffers, fds, flags, address): sends the buffers with the descriptors
+/// as SCM_RIGHTS (the receiver gets its own copies; yours stay open). @throws as sendmsg().
+std::size_t send_fds(socket& sock, const std::vector<std::string_view>& buffers,
+                     const std::vector<native_handle_type>& fds, int flags = 0,
+                     const address& addr = address());
+/// What recv_fds() returns: Python's (data, fds, msg_flags, address).
+struct recv_fds_result {
+    bytes data;
+    std::vector<native_handle_type> fds;
+    int msg_flags = 0;
+    address addr;
+};
+/// socket.recv_fds(sock, bufsize, maxfds, flags): one message and at most maxfds descriptors,
+/// each close-on-exec and yours to close. Descriptors beyond maxfds (the control buffer holds
+/// whole words) and any in a truncated message are closed, never leaked; msg_flags then has
+/// MSG_CTRUNC. `flags` is honoured (CPython ignores it: gh-107898).
+/// @throws as recvmsg().
+recv_fds_result recv_fds(socket& sock, std::size_t bufsize, std::size_t maxfds, int flags = 0);
+#endif
 
 /// One getaddrinfo() result: Python's (family, type, proto, canonname, sockaddr) 5-tuple.
 struct addrinfo {
@@ -2075,6 +2141,21 @@ inline int sys_getprotobyname(const char* name) noexcept {
     busy.clear(std::memory_order_release);
     return number;
 }
+/// sendmsg() / recvmsg() (POSIX only: Winsock has WSASendMsg, which Python does not use).
+inline ssize_type sys_sendmsg(native_handle_type fd, const ::msghdr* msg, int flags) noexcept {
+    return ::sendmsg(fd, msg, flags | PYSOCK_MSG_NOSIGNAL);
+}
+inline ssize_type sys_recvmsg(native_handle_type fd, ::msghdr* msg, int flags) noexcept {
+    return ::recvmsg(fd, msg, flags);
+}
+/// Received descriptors close-on-exec from the start where the kernel can (Linux); elsewhere
+/// recvmsg() sets FD_CLOEXEC right after (a fork in between could still inherit them).
+#if defined(MSG_CMSG_CLOEXEC)
+inline constexpr int msg_cmsg_cloexec = MSG_CMSG_CLOEXEC;
+#else
+inline constexpr int msg_cmsg_cloexec = 0;
+#endif
+
 /// inet_pton() / inet_ntop(): text <-> packed address.
 inline int sys_inet_pton(int family, const char* text, void* packed) noexcept {
     return ::inet_pton(family, text, packed);
@@ -2539,6 +2620,8 @@ PYSOCK_DECL address::address(const char* path) : host(path), family(AF_UNIX) {}
 
 PYSOCK_DECL std::string to_string(const address& a) {
     std::string out;
+    // No address at all (Python's None): recvfrom/recvmsg on a connected stream.
+    if (a.family == AF_UNSPEC && a.host.empty() && a.port == 0) return "None";
     if (a.family == AF_UNIX) {
         bool abstract = !a.host.empty() && a.host[0] == '\0';
         detail::append_repr(out, a.host, abstract);  // Python: str for paths, bytes for abstract
@@ -3032,6 +3115,174 @@ PYSOCK_DECL std::size_t socket::sendto(std::string_view data, int flags, const a
         return detail::sys_sendto(fd, data.data(), data.size(), flags, sa.get(), sa.len);
     });
 }
+
+#if PYSOCK_HAVE_SENDMSG
+namespace detail {
+/// A control buffer aligned for cmsghdr (CMSG_* macros read it as such), zeroed.
+struct control_buffer {
+    explicit control_buffer(std::size_t bytes)
+        : words((bytes + sizeof(std::max_align_t) - 1) / sizeof(std::max_align_t)) {}
+    void* data() noexcept { return words.empty() ? nullptr : words.data(); }
+    std::vector<std::max_align_t> words;
+};
+
+/// The descriptors of the SCM_RIGHTS items in `msg` (each int-sized word of their data).
+inline void for_each_received_fd(::msghdr& msg, void (*fn)(int, void*), void* context) noexcept {
+    for (::cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+        const std::size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (std::size_t i = 0; i < n; ++i) {
+            int fd;
+            std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+            fn(fd, context);
+        }
+    }
+}
+
+/// Gives every received descriptor close-on-exec where the kernel could not (no
+/// MSG_CMSG_CLOEXEC), and closes them all when asked (an exception while unpacking).
+inline void cloexec_received(::msghdr& msg) noexcept {
+    if (msg_cmsg_cloexec == 0)
+        for_each_received_fd(
+            msg, [](int fd, void*) { set_cloexec(fd, true); }, nullptr);
+}
+inline void close_received(::msghdr& msg) noexcept {
+    for_each_received_fd(
+        msg, [](int fd, void*) { close_handle(fd); }, nullptr);
+}
+}  // namespace detail
+
+PYSOCK_DECL std::size_t socket::sendmsg(const std::vector<std::string_view>& buffers,
+                                        const std::vector<cmsg>& ancdata, int flags,
+                                        const address& addr) {
+    checked_fd();
+    std::vector<::iovec> iov(buffers.size());
+    for (std::size_t i = 0; i < buffers.size(); ++i) {
+        iov[i].iov_base = const_cast<char*>(buffers[i].data());  // sendmsg() only reads it
+        iov[i].iov_len = buffers[i].size();
+    }
+    std::size_t space = 0;
+    for (const auto& item : ancdata) space += CMSG_SPACE(item.data.size());
+    detail::control_buffer control(space);
+    ::msghdr msg{};
+    msg.msg_iov = iov.data();
+    msg.msg_iovlen = static_cast<decltype(msg.msg_iovlen)>(iov.size());
+    if (space != 0) {
+        msg.msg_control = control.data();
+        msg.msg_controllen = static_cast<decltype(msg.msg_controllen)>(space);
+        ::cmsghdr* c = CMSG_FIRSTHDR(&msg);
+        for (const auto& item : ancdata) {
+            c->cmsg_level = item.level;
+            c->cmsg_type = item.type;
+            c->cmsg_len = static_cast<decltype(c->cmsg_len)>(CMSG_LEN(item.data.size()));
+            if (!item.data.empty()) std::memcpy(CMSG_DATA(c), item.data.data(), item.data.size());
+            c = CMSG_NXTHDR(&msg, c);
+        }
+    }
+    detail::sockaddr_buffer sa;
+    if (addr.family != AF_UNSPEC) {
+        detail::to_sockaddr(family_, addr, sa);
+        msg.msg_name = sa.get();
+        msg.msg_namelen = sa.len;
+    }
+    return call(detail::wait_write, flags,
+                [&](native_handle_type fd) { return detail::sys_sendmsg(fd, &msg, flags); });
+}
+
+PYSOCK_DECL recvmsg_result socket::recvmsg(std::size_t bufsize, std::size_t ancbufsize, int flags) {
+    detail::check_bufsize(bufsize, "negative buffer size in recvmsg()");
+    detail::check_bufsize(ancbufsize, "negative buffer size in recvmsg()");
+    recvmsg_result result;
+    result.data.assign(bufsize, '\0');
+    detail::control_buffer control(ancbufsize);
+    detail::sockaddr_buffer from;
+    ::iovec iov{result.data.data(), bufsize};
+    ::msghdr msg{};
+    std::size_t n = call(detail::wait_read, flags, [&](native_handle_type fd) {
+        msg = ::msghdr{};
+        from.len = sizeof from.storage;
+        msg.msg_name = from.get();
+        msg.msg_namelen = from.len;
+        msg.msg_iov = &iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.data();
+        msg.msg_controllen = static_cast<decltype(msg.msg_controllen)>(ancbufsize);
+        return detail::sys_recvmsg(fd, &msg, flags | detail::msg_cmsg_cloexec);
+    });
+    detail::cloexec_received(msg);
+    try {
+        detail::shrink_unused(result.data, n);
+        result.msg_flags = msg.msg_flags & ~detail::msg_cmsg_cloexec;  // Linux echoes the flag
+        result.addr = detail::from_sockaddr(from.get(), msg.msg_namelen);
+        for (::cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+            // A truncated item (MSG_CTRUNC) claims more than the buffer holds: keep what is there.
+            const char* begin = reinterpret_cast<const char*>(CMSG_DATA(c));
+            const char* end = static_cast<const char*>(msg.msg_control) + msg.msg_controllen;
+            std::size_t len = c->cmsg_len - CMSG_LEN(0);
+            if (begin + len > end) len = static_cast<std::size_t>(end - begin);
+            result.ancdata.push_back(cmsg{c->cmsg_level, c->cmsg_type, bytes(begin, len)});
+        }
+    } catch (...) {
+        detail::close_received(msg);  // nothing received may leak
+        throw;
+    }
+    return result;
+}
+
+PYSOCK_DECL std::size_t send_fds(socket& sock, const std::vector<std::string_view>& buffers,
+                                 const std::vector<native_handle_type>& fds, int flags,
+                                 const address& addr) {
+    std::vector<cmsg> ancdata;
+    if (!fds.empty()) {
+        bytes packed(fds.size() * sizeof(int), '\0');
+        for (std::size_t i = 0; i < fds.size(); ++i) {
+            const int fd = fds[i];
+            std::memcpy(&packed[i * sizeof(int)], &fd, sizeof fd);
+        }
+        ancdata.push_back(cmsg{SOL_SOCKET, SCM_RIGHTS, std::move(packed)});
+    }
+    return sock.sendmsg(buffers, ancdata, flags, addr);
+}
+
+PYSOCK_DECL recv_fds_result recv_fds(socket& sock, std::size_t bufsize, std::size_t maxfds,
+                                     int flags) {
+    auto [data, ancdata, msg_flags, addr] =
+        sock.recvmsg(bufsize, maxfds == 0 ? 0 : CMSG_SPACE(maxfds * sizeof(int)), flags);
+    recv_fds_result result;
+    std::vector<int> received;
+    try {
+        for (const auto& item : ancdata) {
+            if (item.level != SOL_SOCKET || item.type != SCM_RIGHTS) continue;
+            for (std::size_t i = 0; i + sizeof(int) <= item.data.size(); i += sizeof(int)) {
+                int fd;
+                std::memcpy(&fd, item.data.data() + i, sizeof fd);
+                received.push_back(fd);
+            }
+        }
+    } catch (...) {  // out of memory while counting them: none of them may leak
+        for (const auto& item : ancdata)
+            for (std::size_t i = 0; item.level == SOL_SOCKET && item.type == SCM_RIGHTS &&
+                                    i + sizeof(int) <= item.data.size();
+                 i += sizeof(int)) {
+                int fd;
+                std::memcpy(&fd, item.data.data() + i, sizeof fd);
+                detail::close_handle(fd);
+            }
+        throw;
+    }
+    // CMSG_SPACE() rounds up to whole words, so more than maxfds may have come: close the rest.
+    for (std::size_t i = maxfds; i < received.size(); ++i) detail::close_handle(received[i]);
+    if (received.size() > maxfds) {
+        received.resize(maxfds);
+        msg_flags |= MSG_CTRUNC;
+    }
+    result.fds.assign(received.begin(), received.end());
+    result.data = std::move(data);
+    result.msg_flags = msg_flags;
+    result.addr = std::move(addr);
+    return result;
+}
+#endif  // PYSOCK_HAVE_SENDMSG
 
 PYSOCK_DECL std::size_t socket::recv_into(void* buf, std::size_t nbytes,
                                           std::error_code& ec) noexcept {
