@@ -230,9 +230,10 @@ using namespace pysock_test;
 
 namespace {
 
-// How much later than its timeout a call may return on a loaded 2-core CI machine, and how
-// much earlier (clock granularity) it may appear to return.
-constexpr double SLACK = 1.5;
+// How much later than its timeout a call may return on a loaded 2-core CI machine (twice that
+// under a sanitizer, whose runtime slows every signal of the signal-storm tests), and how much
+// earlier (clock granularity) it may appear to return.
+constexpr double SLACK = sanitizer_runtime ? 3.0 : 1.5;
 constexpr double EARLY = 0.02;
 
 // Checks the exception Python raises when a settimeout() deadline passes, and when it passed.
@@ -1388,10 +1389,10 @@ TEST_CASE("the system call counter sees a poll when a recv with a timeout has to
     CHECK(counting::waits.load() >= 1);  // at least the test's own poll
 }
 #else
+// Where the libc entry points cannot be replaced (Windows, sanitizers, other libcs) the count is
+// impossible: reported skipped, with the reason.
 TEST_CASE(
     "with a timeout set, a round trip costs one system call per send and per recv, and no poll" *
-    skip_on_windows("system calls are counted only on Linux/glibc (libc entry points replaced)")) {
-    MESSAGE("skipped: system calls are counted only on Linux/glibc (x86_64, aarch64) without "
-            "sanitizers");
-}
+    skip_when(true, "system calls are counted only on Linux/glibc (x86_64, aarch64) without "
+                    "sanitizers (libc entry points replaced)")) {}
 #endif
