@@ -36,7 +36,7 @@ def section(text, start, end):
 def names(text):
     out = []
     for m in NAME.finditer(text):
-        if not out or out[-1] != m.group(1):  # #if/#else variants of one wrapper count once
+        if m.group(1) not in out:  # the #if/#else variants of one wrapper count once
             out.append(m.group(1))
     return out
 

@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <cstring>
 #include <exception>
+#include <fstream>
 #include <optional>
 #include <random>
 #include <stdexcept>
@@ -33,7 +34,10 @@
 #include <utility>
 #include <vector>
 
-#if !defined(_WIN32)
+#if defined(_WIN32)
+#include <fcntl.h>
+#include <io.h>
+#else
 #include <dirent.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -1030,4 +1034,136 @@ TEST_CASE("a dualstack server reports an IPv4 client as an IPv4-mapped IPv6 addr
     CHECK(addr.host == "::ffff:127.0.0.1");
     CHECK(addr.port == c.getsockname().port);
     CHECK(addr.family == AF_INET6);
+}
+
+// ---------------------------------------------------------------------------------------------
+// sendfile (CPython: SendfileUsingSendTest, SendfileUsingSendfileTest)
+// ---------------------------------------------------------------------------------------------
+namespace {
+
+// A temporary file holding `content`, open for reading; removed at scope exit.
+struct temp_file {
+    pysock_test::temp_dir dir;
+    std::string path = dir / "data";
+    int fd = -1;
+    explicit temp_file(const pysock::bytes& content) {
+        {
+            std::ofstream out(path, std::ios::binary);
+            out.write(content.data(), static_cast<std::streamsize>(content.size()));
+            REQUIRE(out.good());
+        }
+#if defined(_WIN32)
+        fd = ::_open(path.c_str(), _O_RDONLY | _O_BINARY);
+#else
+        fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+#endif
+        REQUIRE(fd >= 0);
+    }
+    ~temp_file() {
+#if defined(_WIN32)
+        ::_close(fd);
+#else
+        ::close(fd);
+#endif
+    }
+    temp_file(const temp_file&) = delete;
+    temp_file& operator=(const temp_file&) = delete;
+    long long offset() const {
+#if defined(_WIN32)
+        return ::_lseeki64(fd, 0, SEEK_CUR);
+#else
+        return static_cast<long long>(::lseek(fd, 0, SEEK_CUR));
+#endif
+    }
+};
+
+}  // namespace
+
+TEST_CASE("sendfile sends a whole file and leaves the file offset at its end") {
+    const pysock::bytes content = random_bytes(3 * 1024 * 1024 + 17, 7);
+    temp_file file(content);
+    auto c = connect_tcp(AF_INET, SAFETY_TIMEOUT);
+    pysock::bytes got;
+    peer_thread reader([&] { got = recv_all(c.server); });
+    CHECK(c.client.sendfile(file.fd) == content.size());
+    c.client.shutdown(SHUT_WR);
+    reader.join();
+    CHECK(got.size() == content.size());
+    CHECK(fnv1a(got.data(), got.size()) == fnv1a(content.data(), content.size()));
+    CHECK(file.offset() == static_cast<long long>(content.size()));
+}
+
+TEST_CASE("sendfile with an offset and a count sends that slice; past the end it stops there") {
+    const pysock::bytes content = random_bytes(100000, 8);
+    temp_file file(content);
+    auto c = connect_tcp(AF_INET, SAFETY_TIMEOUT);
+    CHECK(c.client.sendfile(file.fd, 1000, 5000) == 5000);
+    CHECK(recv_exactly(c.server, 5000) == content.substr(1000, 5000));
+    CHECK(file.offset() == 6000);
+    CHECK(c.client.sendfile(file.fd, 99000, 1u << 20) == 1000);  // only 1,000 bytes are left
+    CHECK(recv_exactly(c.server, 1000) == content.substr(99000));
+    CHECK(c.client.sendfile(file.fd, 200000) == 0);  // past the end: nothing
+}
+
+TEST_CASE("sendfile from what the kernel cannot send zero-copy (a pipe) falls back to read + send" *
+          pysock_test::skip_on_windows(
+              "a pipe's descriptor: POSIX pipe(); Windows always reads + sends")) {
+#if !defined(_WIN32)
+    int fds[2];
+    REQUIRE(::pipe(fds) == 0);
+    REQUIRE(::write(fds[1], "through a pipe", 14) == 14);
+    ::close(fds[1]);
+    auto c = connect_tcp(AF_INET, SAFETY_TIMEOUT);
+    CHECK(c.client.sendfile(fds[0], 0, 14) == 14);  // pread() on a pipe fails: ESPIPE
+    CHECK(recv_exactly(c.server, 14) == "through a pipe");
+    ::close(fds[0]);
+#endif
+}
+
+TEST_CASE("sendfile refuses what Python refuses, with Python's messages") {
+    temp_file file("abc");
+    auto c = connect_tcp(AF_INET, SAFETY_TIMEOUT);
+    CHECK_THROWS_WITH_AS(c.client.sendfile(file.fd, 0, 0),
+                         "count must be a positive integer (got 0)", std::invalid_argument);
+    c.client.setblocking(false);
+    CHECK_THROWS_WITH_AS(c.client.sendfile(file.fd), "non-blocking sockets are not supported",
+                         std::invalid_argument);
+    pysock::socket udp(AF_INET, SOCK_DGRAM);
+    CHECK_THROWS_WITH_AS(udp.sendfile(file.fd), "only SOCK_STREAM type sockets are supported",
+                         std::invalid_argument);
+    pysock::socket closed;
+    closed.close();
+    CHECK_THROWS_AS(closed.sendfile(file.fd), pysock::error);
+}
+
+TEST_CASE("sendfile of a descriptor that is not open raises EBADF") {
+    auto c = connect_tcp(AF_INET, SAFETY_TIMEOUT);
+    auto r = expect_raises<pysock::error>([&] { c.client.sendfile(pysock_test::closed_fd()); });
+#if defined(_WIN32)
+    CHECK(r.code.value() == WSAEBADF);
+#else
+    CHECK(r.code.value() == EBADF);
+#endif
+}
+
+TEST_CASE("the socket's timeout bounds the whole sendfile, and says how much went") {
+    const pysock::bytes content(64u << 20, 'z');  // far more than the socket buffers hold
+    temp_file file(content);
+    auto c = connect_tcp(AF_INET, SAFETY_TIMEOUT);
+    c.client.settimeout(0.5);  // the peer never reads
+    auto r = expect_raises<pysock::timeout>([&] { c.client.sendfile(file.fd); });
+    CHECK(r.what == "timed out");
+    CHECK(r.elapsed >= 0.45);
+    CHECK(r.elapsed < 0.5 + 2.0);
+    CHECK(r.characters_written > 0);
+    CHECK(r.characters_written < content.size());
+    CHECK(file.offset() == static_cast<long long>(r.characters_written));
+}
+
+TEST_CASE("a peer that vanishes mid-sendfile is a connection error, not a SIGPIPE death") {
+    const pysock::bytes content(16u << 20, 'q');
+    temp_file file(content);
+    auto c = connect_tcp(AF_INET, SAFETY_TIMEOUT);
+    pysock_test::close_with_reset(c.server);
+    CHECK_THROWS_AS(c.client.sendfile(file.fd), pysock::connection_error);
 }

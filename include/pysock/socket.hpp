@@ -193,6 +193,7 @@
 #include <winsock2.h>
 #include <ws2tcpip.h>
 #include <windows.h>
+#include <io.h>      // _lseeki64, _read: socket::sendfile() reads CRT descriptors
 #include <afunix.h>  // sockaddr_un (Windows 10 1803+: AF_UNIX stream sockets)
 #include <chrono>
 #include <mutex>
@@ -216,6 +217,9 @@
 #endif
 #else
 #include <arpa/inet.h>
+#if defined(__linux__)
+#include <sys/sendfile.h>
+#endif
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -528,6 +532,16 @@ public:
     /// @throws gaierror (unknown host), timeout, blocking_io_error, error (EMSGSIZE, ...).
     std::size_t sendto(std::string_view data, const address& addr);
     std::size_t sendto(std::string_view data, int flags, const address& addr);
+    /// sock.sendfile(file, offset, count): sends `count` bytes (nullopt: to end of file) of the
+    /// open file `file_fd` from `offset`, zero-copy where the system has it (Linux sendfile()),
+    /// else read + send, as Python. Returns the bytes sent; leaves the file's offset at
+    /// offset + sent (even when it throws). The socket's timeout bounds the whole call.
+    /// @throws std::invalid_argument ("only SOCK_STREAM type sockets are supported",
+    /// "non-blocking sockets are not supported", "count must be a positive integer (got 0)"),
+    /// timeout, broken_pipe_error, connection_reset_error, error (EBADF: a bad file_fd); a thrown
+    /// error's characters_written() says how much was sent.
+    std::uint64_t sendfile(int file_fd, std::uint64_t offset = 0,
+                           std::optional<std::uint64_t> count = std::nullopt);
 #if PYSOCK_HAVE_SENDMSG
     /// sock.sendmsg(buffers, ancdata, flags, address): sends the buffers as one message
     /// (scatter/gather), with ancillary data (SCM_RIGHTS descriptors, ...), to `addr` when given
@@ -1827,6 +1841,35 @@ inline int sys_getprotobyname(const char* name) noexcept {
     busy.clear(std::memory_order_release);
     return number;
 }
+/// sendfile(): Winsock's TransmitFile takes a HANDLE, not the CRT descriptor Python's
+/// socket.sendfile() takes, and CPython does not use it either: read + send.
+inline constexpr bool have_zero_copy_sendfile = false;
+inline ssize_type sys_sendfile(native_handle_type, int, std::uint64_t&, std::size_t) noexcept {
+    ::WSASetLastError(WSAEOPNOTSUPP);
+    return -1;
+}
+/// Reads a file at an offset (the CRT has no pread: seek, then read); CRT errors become the
+/// WSA codes last_error() reads.
+inline ssize_type sys_pread(int fd, void* buf, std::size_t n, std::uint64_t offset) noexcept {
+    if (::_lseeki64(fd, static_cast<long long>(offset), SEEK_SET) < 0) {
+        ::WSASetLastError(errno == EBADF ? WSAEBADF : WSAEINVAL);
+        return -1;
+    }
+    int r = ::_read(fd, buf, static_cast<unsigned>(n > INT_MAX ? INT_MAX : n));
+    if (r < 0) ::WSASetLastError(errno == EBADF ? WSAEBADF : WSAEINVAL);
+    return r;
+}
+inline int sys_seek(int fd, std::uint64_t offset) noexcept {
+    return ::_lseeki64(fd, static_cast<long long>(offset), SEEK_SET) < 0 ? -1 : 0;
+}
+inline ssize_type sys_read(int fd, void* buf, std::size_t n) noexcept {
+    int r = ::_read(fd, buf, static_cast<unsigned>(n > INT_MAX ? INT_MAX : n));
+    if (r < 0) ::WSASetLastError(errno == EBADF ? WSAEBADF : WSAEINVAL);
+    return r;
+}
+/// A file that cannot seek (a pipe): the CRT's errno is mapped above, never to this.
+inline bool not_seekable(int) noexcept { return false; }
+
 /// inet_pton() / inet_ntop(): text <-> packed address (Winsock 2, Vista and later).
 inline int sys_inet_pton(int family, const char* text, void* packed) noexcept {
     return ::inet_pton(family, text, packed);
@@ -2155,6 +2198,34 @@ inline constexpr int msg_cmsg_cloexec = MSG_CMSG_CLOEXEC;
 #else
 inline constexpr int msg_cmsg_cloexec = 0;
 #endif
+
+/// sendfile(): zero-copy from a file to a socket (Linux); elsewhere pysock reads and sends, as
+/// Python does where os.sendfile() is missing.
+#if defined(__linux__)
+inline constexpr bool have_zero_copy_sendfile = true;
+inline ssize_type sys_sendfile(native_handle_type fd, int file_fd, std::uint64_t& offset,
+                               std::size_t n) noexcept {
+    ::off_t off = static_cast<::off_t>(offset);
+    ssize_type r = ::sendfile(fd, file_fd, &off, n);
+    offset = static_cast<std::uint64_t>(off);
+    return r;
+}
+#else
+inline constexpr bool have_zero_copy_sendfile = false;
+inline ssize_type sys_sendfile(native_handle_type, int, std::uint64_t&, std::size_t) noexcept {
+    errno = EOPNOTSUPP;
+    return -1;
+}
+#endif
+inline ssize_type sys_pread(int fd, void* buf, std::size_t n, std::uint64_t offset) noexcept {
+    return ::pread(fd, buf, n, static_cast<::off_t>(offset));
+}
+inline int sys_seek(int fd, std::uint64_t offset) noexcept {
+    return ::lseek(fd, static_cast<::off_t>(offset), SEEK_SET) < 0 ? -1 : 0;
+}
+inline ssize_type sys_read(int fd, void* buf, std::size_t n) noexcept { return ::read(fd, buf, n); }
+/// A file that cannot seek (a pipe, a socket): ESPIPE.
+inline bool not_seekable(int err) noexcept { return err == ESPIPE; }
 
 /// inet_pton() / inet_ntop(): text <-> packed address.
 inline int sys_inet_pton(int family, const char* text, void* packed) noexcept {
@@ -3101,6 +3172,99 @@ PYSOCK_NOINLINE inline void socket::sendall_slow(std::string_view data, int flag
         // The same exception type and message, now saying how far sendall got.
         detail::raise_os_error(e.code().value(), e.what(), sent);
     }
+}
+
+// Zero-copy while the kernel takes it; read + send when it does not (a pipe, a file system
+// without sendfile support, Windows), as CPython gives up on os.sendfile() after a failure
+// before anything was sent. Between calls the kernel timer (or the poll) gets the time left.
+PYSOCK_DECL std::uint64_t socket::sendfile(int file_fd, std::uint64_t offset,
+                                           std::optional<std::uint64_t> count) {
+    checked_fd();
+    if (type_ != SOCK_STREAM)
+        throw std::invalid_argument("only SOCK_STREAM type sockets are supported");
+    if (count && *count == 0)
+        throw std::invalid_argument("count must be a positive integer (got 0)");
+    const std::int64_t timeout_ns = timeout_ns_.load(std::memory_order_relaxed);
+    if (timeout_ns == 0) throw std::invalid_argument("non-blocking sockets are not supported");
+    const std::int64_t start = timeout_ns > 0 ? detail::monotonic_ns() : -1;
+    std::uint64_t sent = 0;
+    bool zero_copy = detail::have_zero_copy_sendfile;
+    bool seekable = true;
+    std::vector<char> buffer;  // read + send: what was read and not yet sent
+    std::size_t buffered = 0, buffer_pos = 0;
+    struct leave_offset {  // the file offset follows what was sent, whatever happens
+        int fd;
+        const std::uint64_t& at;
+        const std::uint64_t& sent;
+        ~leave_offset() { detail::sys_seek(fd, at + sent); }
+    } leave{file_fd, offset, sent};
+#if PYSOCK_KERNEL_TIMEOUTS
+    detail::kernel_timer_restore rearmed(&timeout_ns_);
+#endif
+    try {
+        for (;;) {
+            const std::uint64_t wanted = count ? *count - sent : std::uint64_t{1} << 30;
+            if (wanted == 0) break;
+            const std::size_t chunk =
+                static_cast<std::size_t>(std::min<std::uint64_t>(wanted, 1u << 30));
+            if (timeout_ns > 0 && sent > 0) {
+                std::int64_t left = timeout_ns - (detail::monotonic_ns() - start);
+                if (left <= 0) detail::raise_timeout();
+#if PYSOCK_KERNEL_TIMEOUTS
+                native_handle_type fd = checked_fd();
+                if (detail::set_kernel_timeout(fd, detail::wait_write, left) < 0)
+                    detail::raise_last_error();
+                rearmed.fd = fd;
+                rearmed.events = detail::wait_write;
+#endif
+            }
+            std::size_t n = 0;
+            if (zero_copy) {
+                std::uint64_t at = offset + sent;
+                auto zero_copy_send = [&](native_handle_type fd) {
+                    return detail::sys_sendfile(fd, file_fd, at, chunk);
+                };
+                try {
+                    n = call(detail::wait_write, 0, zero_copy_send, start);
+                } catch (const timeout&) {
+                    throw;
+                } catch (const error&) {
+                    if (sent != 0) throw;
+                    zero_copy = false;  // the kernel cannot do it here: read + send
+                    continue;
+                }
+                if (n == 0) break;  // end of file
+            } else {
+                if (buffer_pos == buffered) {
+                    buffer.resize(64 * 1024);
+                    const std::size_t want = std::min<std::size_t>(buffer.size(), chunk);
+                    detail::ssize_type r =
+                        seekable ? detail::sys_pread(file_fd, buffer.data(), want, offset + sent)
+                                 : detail::sys_read(file_fd, buffer.data(), want);
+                    if (r < 0 && seekable && offset == 0 &&
+                        detail::not_seekable(detail::last_error())) {
+                        seekable = false;  // a pipe: read from where it is, as Python does
+                        r = detail::sys_read(file_fd, buffer.data(), want);
+                    }
+                    if (r < 0) detail::raise_last_error();
+                    if (r == 0) break;  // end of file
+                    buffered = static_cast<std::size_t>(r);
+                    buffer_pos = 0;
+                }
+                auto send_buffered = [&](native_handle_type fd) {
+                    return detail::sys_send(fd, buffer.data() + buffer_pos, buffered - buffer_pos,
+                                            0);
+                };
+                n = call(detail::wait_write, 0, send_buffered, start);
+                buffer_pos += n;
+            }
+            sent += n;
+        }
+    } catch (const error& e) {
+        // The same exception type and message, now saying how far sendfile got.
+        detail::raise_os_error(e.code().value(), e.what(), static_cast<std::size_t>(sent));
+    }
+    return sent;
 }
 
 PYSOCK_DECL std::size_t socket::sendto(std::string_view data, const address& addr) {
