@@ -8,7 +8,7 @@ set -euo pipefail
 B="$PYSOCK_BUILD_ROOT/bench-smoke"
 step cmake -S "$PYSOCK_ROOT" -B "$B" -G Ninja -DCMAKE_BUILD_TYPE=Release -DPYSOCK_WERROR=ON \
     -DPYSOCK_BUILD_TESTS=OFF -DPYSOCK_BUILD_EXAMPLES=OFF -DPYSOCK_BUILD_BENCHMARKS=ON
-step cmake --build "$B" -j "$PYSOCK_JOBS" --target pysock_bench pysock_rtt_driver pysock_peers pysock_many_clients pysock_readline pysock_udp_servers
+step cmake --build "$B" -j "$PYSOCK_JOBS" --target pysock_bench pysock_rtt_driver pysock_peers pysock_many_clients pysock_readline pysock_udp_servers pysock_sendfile
 
 section "pysock_bench: every benchmark, a few iterations"
 # Each stream/concurrency repetition lasts PYSOCK_BENCH_SECONDS; latency ones run min_time seconds.
@@ -43,6 +43,9 @@ step "$B/bench/pysock_readline" --seconds 0.2 --rounds 1 --python "$PYSOCK_ROOT/
 
 section "pysock_udp_servers: the four UDP servers, one short round (every datagram checked)"
 step "$B/bench/pysock_udp_servers" --datagrams 2000 --rounds 1 --python "$PYSOCK_ROOT/bench/peers/udp_server.py"
+
+section "pysock_sendfile: sendfile beside a read + sendall loop, a 16 MiB file, one round (every byte counted)"
+step "$B/bench/pysock_sendfile" --mib 16 --rounds 1 --dir "$B"
 
 section "compile_cost.sh: one run each"
 step "$PYSOCK_ROOT/bench/compile_cost.sh" "${CXX:-g++}" 1
