@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <array>
 #include <chrono>
+#include <cmath>
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
@@ -1166,4 +1167,176 @@ TEST_CASE("a peer that vanishes mid-sendfile is a connection error, not a SIGPIP
     auto c = connect_tcp(AF_INET, SAFETY_TIMEOUT);
     pysock_test::close_with_reset(c.server);
     CHECK_THROWS_AS(c.client.sendfile(file.fd), pysock::connection_error);
+}
+
+// ---------------------------------------------------------------------------------------------
+// create_connection: the last error, all_errors (ExceptionGroup), Happy Eyeballs
+// ---------------------------------------------------------------------------------------------
+namespace {
+
+// A listener whose accept queue is full: the kernel drops further SYNs, so a connect to it
+// neither succeeds nor fails until its timeout (an address "whose route is broken"), on
+// 127.0.0.1 at the port of `working`, a listener on 127.0.0.2 (loopback on Linux).
+struct blackhole_and_working {
+    pysock::socket blackhole{AF_INET, SOCK_STREAM};
+    pysock::socket working{AF_INET, SOCK_STREAM};
+    std::vector<pysock::socket> queued;
+    std::uint16_t port = 0;
+    blackhole_and_working() {
+        working.bind({"127.0.0.2", 0});
+        port = working.getsockname().port;
+        working.listen();
+        blackhole.bind({"127.0.0.1", port});
+        blackhole.listen(0);
+        // Fill the queue: connections that complete but are never accepted.
+        for (int i = 0; i < 3; ++i) {
+            pysock::socket c(AF_INET, SOCK_STREAM);
+            c.setblocking(false);
+            c.connect_ex(blackhole.getsockname());
+            queued.push_back(std::move(c));
+        }
+        // The queue is full once a connect can no longer complete: wait (bounded) for it.
+        for (int tries = 0;; ++tries) {
+            pysock::socket probe(AF_INET, SOCK_STREAM);
+            probe.settimeout(0.2);
+            try {
+                probe.connect(blackhole.getsockname());
+                queued.push_back(std::move(probe));  // it got in: the queue had room
+            } catch (const pysock::timeout&) {
+                break;  // dropped: full
+            }
+            REQUIRE(tries < 20);
+        }
+    }
+};
+
+pysock::addrinfo info_of(const pysock::address& a) {
+    pysock::addrinfo info;
+    info.family = AF_INET;
+    info.type = SOCK_STREAM;
+    info.proto = IPPROTO_TCP;
+    info.sockaddr = a;
+    return info;
+}
+
+}  // namespace
+
+TEST_CASE("create_connection raises the last attempt's error, as CPython" *
+          pysock_test::skip_on_windows("127.0.0.2 is not a loopback address on Windows")) {
+    blackhole_and_working net;
+    refusing_port nobody;
+    const std::vector<pysock::addrinfo> timeout_then_refused = {
+        info_of(net.blackhole.getsockname()), info_of(nobody.addr)};
+    auto r = expect_raises<pysock::connection_refused_error>([&] {
+        pysock::detail::connect_any(timeout_then_refused, 0.2, std::nullopt, false, std::nullopt);
+    });
+    CHECK(r.code.value() == ECONNREFUSED);
+    const std::vector<pysock::addrinfo> refused_then_timeout = {
+        info_of(nobody.addr), info_of(net.blackhole.getsockname())};
+    auto t = expect_raises<pysock::timeout>([&] {
+        pysock::detail::connect_any(refused_then_timeout, 0.2, std::nullopt, false, std::nullopt);
+    });
+    CHECK(t.what == "timed out");
+}
+
+TEST_CASE("with all_errors every attempt's error comes back in an exception_group" *
+          pysock_test::skip_on_windows("127.0.0.2 is not a loopback address on Windows")) {
+    blackhole_and_working net;
+    refusing_port nobody;
+    const std::vector<pysock::addrinfo> infos = {info_of(net.blackhole.getsockname()),
+                                                 info_of(nobody.addr)};
+    try {
+        pysock::detail::connect_any(infos, 0.2, std::nullopt, true, std::nullopt);
+        FAIL("connected");
+    } catch (const pysock::exception_group& g) {
+        CHECK(std::string(g.what()) == "create_connection failed (2 sub-exceptions)");
+        REQUIRE(g.exceptions().size() == 2);
+        CHECK_THROWS_AS(std::rethrow_exception(g.exceptions()[0]), pysock::timeout);
+        CHECK_THROWS_AS(std::rethrow_exception(g.exceptions()[1]),
+                        pysock::connection_refused_error);
+    }
+    // Through the public call: one address here ("localhost" is 127.0.0.1 only), one sub-exception.
+    try {
+        pysock::create_connection(nobody.addr, SAFETY_TIMEOUT, std::nullopt, true);
+        FAIL("connected");
+    } catch (const pysock::exception_group& g) {
+        CHECK(std::string(g.what()) == "create_connection failed (1 sub-exception)");
+    }
+}
+
+TEST_CASE("Happy Eyeballs: an address that never answers costs the delay, not the timeout" *
+          pysock_test::skip_on_windows("127.0.0.2 is not a loopback address on Windows")) {
+    blackhole_and_working net;
+    const std::vector<pysock::addrinfo> infos = {info_of(net.blackhole.getsockname()),
+                                                 info_of(net.working.getsockname())};
+    const auto before = fd_listing();
+    {
+        auto start = clock_type::now();
+        pysock::socket s = pysock::detail::connect_any(infos, 5.0, std::nullopt, false, 0.1);
+        const double took = seconds_since(start);
+        CHECK(took >= 0.09);
+        CHECK(took < 0.1 + 1.0);  // without Happy Eyeballs: the first attempt's whole 5 s
+        CHECK(s.getpeername() == net.working.getsockname());
+        CHECK(s.gettimeout() == 5.0);
+        auto [conn, addr] = net.working.accept();
+        CHECK(addr == s.getsockname());
+    }
+    CHECK(fd_listing() == before);  // the losing attempt was closed
+    // The same pair without the race waits out the first attempt's timeout.
+    auto start = clock_type::now();
+    pysock::socket slow =
+        pysock::detail::connect_any(infos, 0.5, std::nullopt, false, std::nullopt);
+    CHECK(seconds_since(start) >= 0.45);
+    CHECK(slow.getpeername() == net.working.getsockname());
+}
+
+TEST_CASE(
+    "Happy Eyeballs: a failure starts the next attempt at once; all failing raises the last") {
+    refusing_port a, b;
+    const std::vector<pysock::addrinfo> infos = {info_of(a.addr), info_of(b.addr)};
+    auto start = clock_type::now();
+    auto r = expect_raises<pysock::connection_refused_error>(
+        [&] { pysock::detail::connect_any(infos, 5.0, std::nullopt, false, 2.0); });
+    CHECK(seconds_since(start) < 1.0);  // the 2 s delay never waited: the refusals came first
+    CHECK(r.code.value() == ECONNREFUSED);
+}
+
+TEST_CASE("Happy Eyeballs: the first address that connects wins and no other is tried") {
+    pysock::socket first = make_listener(), second = make_listener();
+    const std::vector<pysock::addrinfo> infos = {info_of(first.getsockname()),
+                                                 info_of(second.getsockname())};
+    pysock::socket s =
+        pysock::create_connection(first.getsockname(), SAFETY_TIMEOUT, std::nullopt, false, 0.25);
+    CHECK(s.getpeername() == first.getsockname());
+    pysock::socket t =
+        pysock::detail::connect_any(infos, SAFETY_TIMEOUT, std::nullopt, false, 0.25);
+    CHECK(t.getpeername() == first.getsockname());
+    second.setblocking(false);
+    CHECK_THROWS_AS(second.accept(), pysock::blocking_io_error);  // never tried
+}
+
+TEST_CASE("Happy Eyeballs rejects a negative or NaN delay") {
+    pysock::socket l = make_listener();
+    CHECK_THROWS_AS(pysock::create_connection(l.getsockname(), 1.0, std::nullopt, false, -0.1),
+                    std::invalid_argument);
+    CHECK_THROWS_AS(
+        pysock::create_connection(l.getsockname(), 1.0, std::nullopt, false, std::nan("")),
+        std::invalid_argument);
+}
+
+TEST_CASE("Happy Eyeballs alternates address families, the first result's first" *
+          pysock_test::skip_on_windows("127.0.0.2 is not a loopback address on Windows") *
+          pysock_test::skip_when(!pysock_test::ipv6_loopback_available(),
+                                 "no IPv6 loopback (::1) on this machine")) {
+    blackhole_and_working net;  // 127.0.0.1: never answers; 127.0.0.2: answers
+    pysock::socket v6 = make_listener(AF_INET6);
+    pysock::addrinfo v6_info = info_of(v6.getsockname());
+    v6_info.family = AF_INET6;
+    // getaddrinfo's order: IPv4, IPv4, IPv6. Raced in order the second attempt would reach
+    // 127.0.0.2; alternating families, it is ::1.
+    const std::vector<pysock::addrinfo> infos = {info_of(net.blackhole.getsockname()),
+                                                 info_of(net.working.getsockname()), v6_info};
+    pysock::socket s = pysock::detail::connect_any(infos, SAFETY_TIMEOUT, std::nullopt, false, 0.2);
+    CHECK(s.family() == AF_INET6);
+    CHECK(s.getpeername() == v6.getsockname());
 }

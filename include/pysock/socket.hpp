@@ -818,13 +818,38 @@ std::basic_ostream<CharT, Traits>& operator<<(std::basic_ostream<CharT, Traits>&
 // 3.4 Module functions
 // ---------------------------------------------------------------------------------------------
 
-/// socket.create_connection(address, timeout, source_address): resolves address, tries each
-/// result in turn, returns the first connected socket, else throws the first error. A nullopt
-/// timeout keeps getdefaulttimeout().
-/// @throws gaierror (unknown host), connection_refused_error, timeout, error (the first
-/// attempt's error, as CPython), std::invalid_argument (a negative or NaN timeout).
+/// Python's ExceptionGroup, as create_connection(..., all_errors = true) raises it: what() is
+/// "create_connection failed (2 sub-exceptions)"; exceptions() holds each error, in the order
+/// the attempts failed (std::rethrow_exception one to catch it by type).
+class exception_group : public std::exception {
+public:
+    exception_group(const std::string& message, std::vector<std::exception_ptr> exceptions);
+    const char* what() const noexcept override { return message_.what(); }
+    const std::vector<std::exception_ptr>& exceptions() const noexcept { return exceptions_; }
+
+private:
+    std::runtime_error message_;  // holds the text: copying it never throws
+    std::vector<std::exception_ptr> exceptions_;
+};
+
+/// socket.create_connection(address, timeout, source_address, all_errors): resolves address and
+/// tries each result in turn; returns the first connected socket (in `timeout`'s mode, or
+/// getdefaulttimeout()'s when nullopt). When every attempt fails it raises the LAST attempt's
+/// error, as CPython does, or, with all_errors, an exception_group of them all.
+///
+/// happy_eyeballs_delay (asyncio's name; pysock's step beyond the socket module): when set,
+/// the attempts race, RFC 8305's way: addresses alternate by family (the first result's family
+/// first), a new attempt starts every `delay` seconds while earlier ones are still pending, and
+/// at once when one fails; the first to connect wins and the others are closed. An address
+/// whose route is broken then costs `delay`, not the whole timeout. The timeout then bounds
+/// the whole call (without it, each attempt gets the full timeout, as in Python).
+/// @throws gaierror (unknown host), connection_refused_error, timeout, error (the last
+/// attempt's error), exception_group (all_errors), std::invalid_argument (a negative or NaN
+/// timeout or delay).
 socket create_connection(const address& addr, std::optional<double> timeout = std::nullopt,
-                         std::optional<address> source_address = std::nullopt);
+                         std::optional<address> source_address = std::nullopt,
+                         bool all_errors = false,
+                         std::optional<double> happy_eyeballs_delay = std::nullopt);
 /// socket.create_server(address, family, backlog, reuse_port, dualstack_ipv6): a listening TCP
 /// socket with SO_REUSEADDR (POSIX), optionally SO_REUSEPORT and IPv4-mapped IPv6.
 /// @throws std::invalid_argument for impossible option combinations, error.
@@ -866,6 +891,15 @@ struct addrinfo {
     std::string canonname;
     address sockaddr;
 };
+namespace detail {
+/// create_connection() after resolving: tries `infos` (in order, or racing them with
+/// happy_eyeballs_delay). Checked directly by tests/test_tcp.cpp, which needs two addresses for
+/// one name (this machine's "localhost" has one).
+socket connect_any(const std::vector<addrinfo>& infos, std::optional<double> timeout,
+                   const std::optional<address>& source_address, bool all_errors,
+                   std::optional<double> happy_eyeballs_delay);
+}  // namespace detail
+
 /// socket.getaddrinfo(host, port, family, type, proto, flags). An empty host is Python's None.
 /// @throws gaierror.
 std::vector<addrinfo> getaddrinfo(const std::string& host, std::optional<int> port, int family = 0,
@@ -1847,6 +1881,29 @@ inline int sys_getprotobyname(const char* name) noexcept {
     busy.clear(std::memory_order_release);
     return number;
 }
+/// Waits until one of `n` connecting sockets is done (connected or failed) or timeout_ns passes
+/// (-1: forever); done[i] says which. Returns how many, 0 on timeout, -1 on error. select(), as
+/// wait_ready(): a failed connect shows in the exception set.
+inline int wait_connected(const native_handle_type* fds, std::size_t n, std::int64_t timeout_ns,
+                          bool* done) noexcept {
+    if (n > FD_SETSIZE) n = FD_SETSIZE;
+    ::fd_set writable, failed;
+    writable.fd_count = failed.fd_count = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+        writable.fd_array[writable.fd_count++] = fds[i];
+        failed.fd_array[failed.fd_count++] = fds[i];
+    }
+    ::timeval tv = timeout_timeval(timeout_ns);
+    int r = ::select(0, nullptr, &writable, &failed, timeout_ns >= 0 ? &tv : nullptr);
+    if (r == SOCKET_ERROR) return -1;
+    int count = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+        done[i] = FD_ISSET(fds[i], &writable) || FD_ISSET(fds[i], &failed);
+        count += done[i] ? 1 : 0;
+    }
+    return count;
+}
+
 /// sendfile(): Winsock's TransmitFile takes a HANDLE, not the CRT descriptor Python's
 /// socket.sendfile() takes, and CPython does not use it either: read + send.
 inline constexpr bool have_zero_copy_sendfile = false;
@@ -2204,6 +2261,23 @@ inline constexpr int msg_cmsg_cloexec = MSG_CMSG_CLOEXEC;
 #else
 inline constexpr int msg_cmsg_cloexec = 0;
 #endif
+
+/// Waits until one of `n` connecting sockets is done (connected or failed) or timeout_ns passes
+/// (-1: forever); done[i] says which. Returns how many, 0 on timeout, -1 on error (EINTR too).
+inline int wait_connected(const native_handle_type* fds, std::size_t n, std::int64_t timeout_ns,
+                          bool* done) noexcept {
+    ::pollfd p[16];
+    if (n > 16) n = 16;  // the attempts in flight at once: one per address, a handful
+    for (std::size_t i = 0; i < n; ++i) {
+        p[i].fd = fds[i];
+        p[i].events = POLLOUT;
+        p[i].revents = 0;
+    }
+    int r = ::poll(p, static_cast<::nfds_t>(n), timeout_ms(timeout_ns));
+    if (r < 0) return -1;
+    for (std::size_t i = 0; i < n; ++i) done[i] = p[i].revents != 0;
+    return r;
+}
 
 /// sendfile(): zero-copy from a file to a socket (Linux); elsewhere pysock reads and sends, as
 /// Python does where os.sendfile() is missing.
@@ -4094,10 +4168,138 @@ PYSOCK_DECL void setdefaulttimeout(std::optional<double> seconds) {
     detail::default_timeout_ns.store(detail::timeout_to_ns(seconds), std::memory_order_relaxed);
 }
 
-PYSOCK_DECL socket create_connection(const address& addr, std::optional<double> timeout,
-                                     std::optional<address> source_address) {
-    std::exception_ptr first_error;
-    for (const auto& info : getaddrinfo(addr.host, addr.port, AF_UNSPEC, SOCK_STREAM)) {
+PYSOCK_DECL exception_group::exception_group(const std::string& message,
+                                             std::vector<std::exception_ptr> exceptions)
+    : message_(message + " (" + std::to_string(exceptions.size()) + " sub-exception" +
+               (exceptions.size() == 1 ? ")" : "s)")),
+      exceptions_(std::move(exceptions)) {}
+
+namespace detail {
+/// RFC 8305's order: alternate address families, the first result's family first.
+inline std::vector<const addrinfo*> interleave_by_family(const std::vector<addrinfo>& infos) {
+    std::vector<const addrinfo*> first, other, out;
+    for (const auto& info : infos)
+        (info.family == infos.front().family ? first : other).push_back(&info);
+    for (std::size_t i = 0; i < first.size() || i < other.size(); ++i) {
+        if (i < first.size()) out.push_back(first[i]);
+        if (i < other.size()) out.push_back(other[i]);
+    }
+    return out;
+}
+
+/// The exception for an OS error code, without throwing it at anyone.
+inline std::exception_ptr os_error_ptr(int err) {
+    try {
+        raise_os_error(err);
+    } catch (...) {
+        return std::current_exception();
+    }
+}
+
+/// What create_connection() raises when every attempt failed.
+[[noreturn]] inline void raise_connect_errors(std::vector<std::exception_ptr>& errors,
+                                              bool all_errors) {
+    if (errors.empty()) raise_plain_error("getaddrinfo returns an empty list");
+    if (!all_errors) std::rethrow_exception(errors.back());  // the last error, as CPython
+    throw exception_group("create_connection failed", std::move(errors));
+}
+
+/// Happy Eyeballs: attempts race on non-blocking sockets; see create_connection(). At most
+/// max_racing are in flight at once (what wait_connected() watches).
+inline constexpr std::size_t max_racing = 16;
+inline socket connect_staggered(const std::vector<addrinfo>& infos, std::optional<double> timeout,
+                                const std::optional<address>& source_address, bool all_errors,
+                                double delay) {
+    const std::int64_t delay_ns = timeout_to_ns(delay);
+    const std::optional<double> mode = timeout ? timeout : getdefaulttimeout();
+    const std::int64_t timeout_ns = timeout_to_ns(mode);
+    const std::int64_t start = monotonic_ns();
+    const std::vector<const addrinfo*> order = interleave_by_family(infos);
+    std::vector<std::exception_ptr> errors;
+    std::vector<socket> pending;
+    std::size_t next = 0;
+    std::int64_t next_start = start;
+    for (;;) {
+        std::int64_t now = monotonic_ns();
+        if (timeout_ns > 0 && now - start >= timeout_ns) {
+            try {
+                raise_timeout();
+            } catch (...) {
+                errors.push_back(std::current_exception());
+            }
+            break;  // the pending attempts close with `pending`
+        }
+        if (next < order.size() && pending.size() < max_racing &&
+            (pending.empty() || now >= next_start)) {
+            const addrinfo& info = *order[next++];
+            try {
+                socket s(info.family, info.type, info.proto);
+                if (source_address) s.bind(*source_address);
+                s.setblocking(false);
+                int err = s.connect_ex(info.sockaddr);
+                if (err == 0) {
+                    s.settimeout(mode);
+                    return s;
+                }
+                if (!in_progress(err)) raise_os_error(err);
+                pending.push_back(std::move(s));
+                next_start = now + delay_ns;
+            } catch (const error&) {
+                errors.push_back(std::current_exception());
+                next_start = now;  // a failure starts the next attempt at once
+            }
+            continue;
+        }
+        if (pending.empty()) break;  // every address tried, none left in flight
+        std::int64_t wait_ns = -1;
+        if (next < order.size() && pending.size() < max_racing) wait_ns = next_start - now;
+        if (timeout_ns > 0) {
+            std::int64_t left = timeout_ns - (now - start);
+            wait_ns = wait_ns < 0 ? left : std::min(wait_ns, left);
+        }
+        std::vector<native_handle_type> fds;
+        for (const auto& s : pending) fds.push_back(s.fileno());
+        bool done[max_racing] = {};
+        int n = wait_connected(fds.data(), fds.size(), wait_ns < 0 ? -1 : wait_ns, done);
+        if (n < 0) {
+            if (interrupted(last_error())) continue;
+            raise_last_error();
+        }
+        for (std::size_t i = fds.size(); i-- > 0;) {
+            if (!done[i]) continue;
+            int so_error = pending[i].getsockopt(SOL_SOCKET, SO_ERROR);
+            if (so_error == 0) {
+                socket winner = std::move(pending[i]);
+                pending.clear();  // the others are closed
+                winner.settimeout(mode);
+                return winner;
+            }
+            errors.push_back(os_error_ptr(so_error));
+            pending.erase(pending.begin() + static_cast<std::ptrdiff_t>(i));
+            next_start = now;
+        }
+    }
+    raise_connect_errors(errors, all_errors);
+}
+}  // namespace detail
+
+PYSOCK_DECL socket detail::connect_any(const std::vector<addrinfo>& infos,
+                                       std::optional<double> timeout,
+                                       const std::optional<address>& source_address,
+                                       bool all_errors,
+                                       std::optional<double> happy_eyeballs_delay) {
+    timeout_to_ns(timeout);  // std::invalid_argument for a negative or NaN timeout, before anything
+    if (happy_eyeballs_delay) {
+        timeout_to_ns(happy_eyeballs_delay);
+        // Non-blocking mode (timeout 0) cannot race: each connect raises BlockingIOError, as in
+        // Python, through the plain path below.
+        const std::optional<double> mode = timeout ? timeout : getdefaulttimeout();
+        if (!mode || *mode > 0)
+            return connect_staggered(infos, timeout, source_address, all_errors,
+                                     *happy_eyeballs_delay);
+    }
+    std::vector<std::exception_ptr> errors;
+    for (const auto& info : infos) {
         try {
             socket s(info.family, info.type, info.proto);
             if (timeout) s.settimeout(timeout);
@@ -4105,11 +4307,17 @@ PYSOCK_DECL socket create_connection(const address& addr, std::optional<double> 
             s.connect(info.sockaddr);
             return s;
         } catch (const error&) {
-            if (!first_error) first_error = std::current_exception();
+            errors.push_back(std::current_exception());
         }
     }
-    if (first_error) std::rethrow_exception(first_error);
-    detail::raise_plain_error("getaddrinfo returns an empty list");
+    raise_connect_errors(errors, all_errors);
+}
+
+PYSOCK_DECL socket create_connection(const address& addr, std::optional<double> timeout,
+                                     std::optional<address> source_address, bool all_errors,
+                                     std::optional<double> happy_eyeballs_delay) {
+    return detail::connect_any(getaddrinfo(addr.host, addr.port, AF_UNSPEC, SOCK_STREAM), timeout,
+                               source_address, all_errors, happy_eyeballs_delay);
 }
 
 namespace detail {
