@@ -152,17 +152,18 @@ TEST_CASE("getaddrinfo honours the family, type, proto and flags filters") {
     }
 }
 
-// CPython: GeneralModuleTests.testGetaddrinfo (host None: pysock spells it "")
-TEST_CASE("getaddrinfo with the empty host is Python's None") {
+// CPython: GeneralModuleTests.testGetaddrinfo (host None: std::nullopt)
+TEST_CASE("getaddrinfo with host std::nullopt is Python's None") {
     SUBCASE("without AI_PASSIVE: the loopback addresses") {
-        const auto infos = pysock::getaddrinfo("", 80, 0, SOCK_STREAM);
+        const auto infos = pysock::getaddrinfo(std::nullopt, 80, 0, SOCK_STREAM);
         REQUIRE_FALSE(infos.empty());
         CHECK(has_entry(infos, AF_INET, SOCK_STREAM, "127.0.0.1", 80));
         for (const auto& ai : infos)
             CHECK((ai.sockaddr.host == "127.0.0.1" || ai.sockaddr.host == "::1"));
     }
     SUBCASE("with AI_PASSIVE: the wildcard addresses") {
-        const auto infos = pysock::getaddrinfo("", 0, AF_UNSPEC, SOCK_STREAM, 0, AI_PASSIVE);
+        const auto infos =
+            pysock::getaddrinfo(std::nullopt, 0, AF_UNSPEC, SOCK_STREAM, 0, AI_PASSIVE);
         REQUIRE_FALSE(infos.empty());
         CHECK(has_entry(infos, AF_INET, SOCK_STREAM, "0.0.0.0", 0));
         for (const auto& ai : infos)
@@ -297,6 +298,32 @@ TEST_CASE("getaddrinfo reports bad arguments as gaierror with Python's message")
 // localhost); pysock refuses instead, as CPython's bind() does ("host name must not contain null character").
 TEST_CASE("getaddrinfo rejects a host with an embedded NUL with std::invalid_argument") {
     CHECK_THROWS_AS(pysock::getaddrinfo(std::string("localhost\0junk", 14), 80),
+                    std::invalid_argument);
+}
+
+TEST_CASE("getaddrinfo with the empty host is an empty name, refused as in Python") {
+    // Python: getaddrinfo('', 80) -> gaierror [Errno -2] Name or service not known
+    auto r = pysock_test::expect_raises<pysock::gaierror>(
+        [] { pysock::getaddrinfo("", 80, AF_INET, SOCK_STREAM); });
+    if (!pysock_test::on_windows) CHECK(r.what == "[Errno -2] Name or service not known");
+    CHECK_THROWS_AS(pysock::getaddrinfo(std::nullopt, std::nullopt), pysock::gaierror);
+}
+
+TEST_CASE("getaddrinfo takes a service name or a numeric string as the port") {
+    const auto http = pysock::getaddrinfo("127.0.0.1", "http", AF_INET, SOCK_STREAM);
+    REQUIRE(http.size() == 1);
+    CHECK(http[0].sockaddr.port == 80);
+    const auto numeric =
+        pysock::getaddrinfo("127.0.0.1", std::string("8080"), AF_INET, SOCK_STREAM);
+    REQUIRE(numeric.size() == 1);
+    CHECK(numeric[0].sockaddr.port == 8080);
+    // Python: getaddrinfo('127.0.0.1', 'nosuchservice', AF_INET, SOCK_STREAM)
+    //   -> gaierror [Errno -8] Servname not supported for ai_socktype
+    auto r = pysock_test::expect_raises<pysock::gaierror>(
+        [] { pysock::getaddrinfo("127.0.0.1", "nosuchservice", AF_INET, SOCK_STREAM); });
+    if (!pysock_test::on_windows)
+        CHECK(r.what == "[Errno -8] Servname not supported for ai_socktype");
+    CHECK_THROWS_AS(pysock::getaddrinfo("127.0.0.1", std::string("ht\0tp", 5)),
                     std::invalid_argument);
 }
 
@@ -1417,6 +1444,18 @@ TEST_CASE("gethostbyaddr names an address, and raises herror for one without a n
 }
 
 // CPython: GeneralModuleTests.testGetServBy
+// Python 3.11: getservbyname('http', 'bogus' / 'TCP' / '') and getservbyport(80, ...) the same
+// -> OSError service/proto not found (port/proto not found): only "tcp", "udp" and None match.
+TEST_CASE("getservbyname and getservbyport with another protocol fail as in Python") {
+    for (const char* proto : {"bogus", "TCP", "", "sctp"}) {
+        CAPTURE(proto);
+        CHECK_THROWS_WITH_AS(pysock::getservbyname("http", proto), "service/proto not found",
+                             pysock::error);
+        CHECK_THROWS_WITH_AS(pysock::getservbyport(80, proto), "port/proto not found",
+                             pysock::error);
+    }
+}
+
 TEST_CASE("getservbyname and getservbyport translate between service names and ports") {
     CHECK(pysock::getservbyname("http") == 80);
     CHECK(pysock::getservbyname("http", "tcp") == 80);

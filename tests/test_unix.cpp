@@ -406,7 +406,9 @@ std::pair<pysock::socket, pysock::socket> unix_pair(int type = SOCK_STREAM) {
 }  // namespace
 
 TEST_CASE("sendmsg gathers its buffers into one message") {
-    auto [a, b] = unix_pair(SOCK_DGRAM);
+    auto pair = unix_pair(SOCK_DGRAM);
+    pysock::socket& a = pair.first;
+    pysock::socket& b = pair.second;
     CHECK(a.sendmsg({"scatter", "/", "gather"}) == 14);
     CHECK(b.recv(64) == "scatter/gather");  // one datagram: the buffers were one message
     CHECK(a.sendmsg({}) == 0);              // an empty message is a message too
@@ -427,7 +429,9 @@ TEST_CASE("sendmsg to an address and recvmsg report the sender, as sendto/recvfr
 }
 
 TEST_CASE("recvmsg on a stream has no address (Python's None) and prints it as None") {
-    auto [a, b] = unix_pair();
+    auto pair = unix_pair();  // (lambdas cannot capture structured bindings in C++17)
+    pysock::socket& a = pair.first;
+    pysock::socket& b = pair.second;
     a.sendall("x");
     auto r = b.recvmsg(16);
     CHECK(r.data == "x");
@@ -436,7 +440,9 @@ TEST_CASE("recvmsg on a stream has no address (Python's None) and prints it as N
 }
 
 TEST_CASE("recvmsg says MSG_TRUNC when a datagram is longer than bufsize, and drops the rest") {
-    auto [a, b] = unix_pair(SOCK_DGRAM);
+    auto pair = unix_pair(SOCK_DGRAM);
+    pysock::socket& a = pair.first;
+    pysock::socket& b = pair.second;
     a.send("0123456789");
     auto r = b.recvmsg(4);
     CHECK(r.data == "0123");
@@ -444,7 +450,9 @@ TEST_CASE("recvmsg says MSG_TRUNC when a datagram is longer than bufsize, and dr
 }
 
 TEST_CASE("send_fds passes descriptors that work in the receiver, close-on-exec") {
-    auto [a, b] = unix_pair();
+    auto pair = unix_pair();  // (lambdas cannot capture structured bindings in C++17)
+    pysock::socket& a = pair.first;
+    pysock::socket& b = pair.second;
     pipe_pair pipe;
     const auto before = pysock_test::fd_listing();
     CHECK(pysock::send_fds(a, {"fd"}, {pipe.write_end}) == 2);
@@ -463,7 +471,9 @@ TEST_CASE("send_fds passes descriptors that work in the receiver, close-on-exec"
 }
 
 TEST_CASE("recv_fds closes the descriptors beyond maxfds, and says MSG_CTRUNC") {
-    auto [a, b] = unix_pair();
+    auto pair = unix_pair();  // (lambdas cannot capture structured bindings in C++17)
+    pysock::socket& a = pair.first;
+    pysock::socket& b = pair.second;
     pipe_pair p1, p2, p3;
     const auto before = pysock_test::fd_listing();
     pysock::send_fds(a, {"3"}, {p1.write_end, p2.write_end, p3.write_end});
@@ -476,7 +486,9 @@ TEST_CASE("recv_fds closes the descriptors beyond maxfds, and says MSG_CTRUNC") 
 }
 
 TEST_CASE("recvmsg without room for ancillary data loses the descriptors without leaking them") {
-    auto [a, b] = unix_pair();
+    auto pair = unix_pair();  // (lambdas cannot capture structured bindings in C++17)
+    pysock::socket& a = pair.first;
+    pysock::socket& b = pair.second;
     pipe_pair pipe;
     const auto before = pysock_test::fd_listing();
     pysock::send_fds(a, {"x"}, {pipe.read_end, pipe.write_end});
@@ -488,7 +500,9 @@ TEST_CASE("recvmsg without room for ancillary data loses the descriptors without
 }
 
 TEST_CASE("recvmsg returns SCM_RIGHTS as Python's ancdata triple") {
-    auto [a, b] = unix_pair();
+    auto pair = unix_pair();  // (lambdas cannot capture structured bindings in C++17)
+    pysock::socket& a = pair.first;
+    pysock::socket& b = pair.second;
     pipe_pair pipe;
     pysock::send_fds(a, {"y"}, {pipe.write_end});
     auto r = b.recvmsg(16, CMSG_SPACE(sizeof(int)));
@@ -503,7 +517,9 @@ TEST_CASE("recvmsg returns SCM_RIGHTS as Python's ancdata triple") {
 }
 
 TEST_CASE("recv_fds honours its flags (CPython ignores them, gh-107898)") {
-    auto [a, b] = unix_pair();
+    auto pair = unix_pair();  // (lambdas cannot capture structured bindings in C++17)
+    pysock::socket& a = pair.first;
+    pysock::socket& b = pair.second;
     b.settimeout(std::nullopt);  // blocking: only MSG_DONTWAIT can make the call return at once
     auto r = pysock_test::expect_raises<pysock::blocking_io_error>(
         [&] { pysock::recv_fds(b, 16, 1, MSG_DONTWAIT); });
@@ -520,7 +536,9 @@ TEST_CASE("recv_fds honours its flags (CPython ignores them, gh-107898)") {
 }
 
 TEST_CASE("sendmsg with a descriptor that is not open raises EBADF, and the message is not sent") {
-    auto [a, b] = unix_pair();
+    auto pair = unix_pair();  // (lambdas cannot capture structured bindings in C++17)
+    pysock::socket& a = pair.first;
+    pysock::socket& b = pair.second;
     auto r = pysock_test::expect_raises<pysock::error>(
         [&] { pysock::send_fds(a, {"bad"}, {pysock_test::closed_fd()}); });
     CHECK(r.code.value() == EBADF);
@@ -530,7 +548,9 @@ TEST_CASE("sendmsg with a descriptor that is not open raises EBADF, and the mess
 
 TEST_CASE(
     "sendmsg and recvmsg on a closed socket raise EBADF; recvmsg after the peer left returns b''") {
-    auto [a, b] = unix_pair();
+    auto pair = unix_pair();  // (lambdas cannot capture structured bindings in C++17)
+    pysock::socket& a = pair.first;
+    pysock::socket& b = pair.second;
     a.close();
     CHECK(b.recvmsg(16).data == "");
     b.close();

@@ -900,10 +900,25 @@ socket connect_any(const std::vector<addrinfo>& infos, std::optional<double> tim
                    std::optional<double> happy_eyeballs_delay);
 }  // namespace detail
 
-/// socket.getaddrinfo(host, port, family, type, proto, flags). An empty host is Python's None.
-/// @throws gaierror.
-std::vector<addrinfo> getaddrinfo(const std::string& host, std::optional<int> port, int family = 0,
-                                  int type = 0, int proto = 0, int flags = 0);
+/// getaddrinfo()'s port argument, as Python takes it: a number (80), a service name or a
+/// numeric string ("http", "8080"), or std::nullopt (None).
+struct service {
+    service(std::nullopt_t) noexcept {}
+    service(int port) noexcept : number(port) {}
+    service(std::optional<int> port) noexcept : number(port) {}
+    service(const char* name) : text(name ? name : ""), named(name != nullptr) {}
+    service(std::string name) : text(std::move(name)), named(true) {}
+    std::optional<int> number;
+    std::string text;
+    bool named = false;
+};
+/// socket.getaddrinfo(host, port, family, type, proto, flags). host std::nullopt is Python's
+/// None (the loopback addresses, or with AI_PASSIVE the wildcard ones); "" is an empty name,
+/// which the resolver refuses, as in Python. port: see `service`.
+/// @throws gaierror ("[Errno -2] Name or service not known", "[Errno -8] Servname not
+/// supported for ai_socktype" for an unknown service), std::invalid_argument (a NUL in a name).
+std::vector<addrinfo> getaddrinfo(const std::optional<std::string>& host, const service& port,
+                                  int family = 0, int type = 0, int proto = 0, int flags = 0);
 /// socket.getnameinfo(sockaddr, flags): (host, port) as strings. The host must be numeric.
 /// @throws gaierror, error ("sockaddr resolved to multiple addresses", "IPv4 sockaddr must be
 /// 2 tuple").
@@ -929,12 +944,14 @@ host_entry gethostbyname_ex(const std::string& hostname);
 /// socket.gethostbyaddr(ip_address): the name of an address (reverse lookup), like Python's
 /// triple. @throws herror ("[Errno 1] Unknown host") when the address has no name, gaierror.
 host_entry gethostbyaddr(const std::string& ip_address);
-/// socket.getservbyname(name, proto): the port of a service ("http" -> 80); proto "tcp", "udp"
-/// or "" (any). @throws error "service/proto not found".
-int getservbyname(const std::string& servicename, const std::string& protocolname = "");
-/// socket.getservbyport(port, proto): the name of a port (80 -> "http").
+/// socket.getservbyname(name, proto): the port of a service ("http" -> 80); proto "tcp" or
+/// "udp", or std::nullopt (None: any). Any other proto ("", "TCP", "bogus") matches nothing, as
+/// in Python. @throws error "service/proto not found".
+int getservbyname(const std::string& servicename,
+                  const std::optional<std::string>& protocolname = std::nullopt);
+/// socket.getservbyport(port, proto): the name of a port (80 -> "http"); proto as above.
 /// @throws std::out_of_range for a port outside 0..65535, error "port/proto not found".
-std::string getservbyport(int port, const std::string& protocolname = "");
+std::string getservbyport(int port, const std::optional<std::string>& protocolname = std::nullopt);
 /// socket.getprotobyname(name): the protocol number ("tcp" -> 6). @throws error "protocol not found".
 int getprotobyname(const std::string& protocolname);
 
@@ -3991,19 +4008,25 @@ PYSOCK_DECL native_handle_type socket_file::fileno() const {
 // 5.4 Module functions
 // ---------------------------------------------------------------------------------------------
 
-PYSOCK_DECL std::vector<addrinfo> getaddrinfo(const std::string& host, std::optional<int> port,
-                                              int family, int type, int proto, int flags) {
-    if (detail::has_embedded_nul(host))
+PYSOCK_DECL std::vector<addrinfo> getaddrinfo(const std::optional<std::string>& host,
+                                              const service& port, int family, int type, int proto,
+                                              int flags) {
+    if (host && detail::has_embedded_nul(*host))
         throw std::invalid_argument("host name must not contain null character");
+    if (port.named && detail::has_embedded_nul(port.text))
+        throw std::invalid_argument("service name must not contain null character");
     ::addrinfo hints{};
     hints.ai_family = family;
     hints.ai_socktype = type;
     hints.ai_protocol = proto;
     hints.ai_flags = flags;
-    std::string service = port ? std::to_string(*port) : std::string();
+    const std::string service_text = port.named    ? port.text
+                                     : port.number ? std::to_string(*port.number)
+                                                   : std::string();
+    const bool has_service = port.named || port.number.has_value();
     ::addrinfo* res = nullptr;
-    int rc = detail::sys_getaddrinfo(host.empty() ? nullptr : host.c_str(),
-                                     port ? service.c_str() : nullptr, &hints, &res);
+    int rc = detail::sys_getaddrinfo(host ? host->c_str() : nullptr,
+                                     has_service ? service_text.c_str() : nullptr, &hints, &res);
     if (rc != 0) detail::raise_gai_error(rc);
     detail::addrinfo_list owner{res};
     std::vector<addrinfo> out;
@@ -4071,8 +4094,15 @@ namespace detail {
 inline bool all_digits(const std::string& s) {
     return !s.empty() && s.find_first_not_of("0123456789") == std::string::npos;
 }
-inline int socktype_of(const std::string& protocolname) {
-    return protocolname == "udp" ? SOCK_DGRAM : protocolname == "tcp" ? SOCK_STREAM : 0;
+/// The socket type a services-database protocol name stands for; any for none (Python's None).
+inline int socktype_of(const std::optional<std::string>& protocolname) {
+    if (!protocolname) return 0;
+    return *protocolname == "udp" ? SOCK_DGRAM : *protocolname == "tcp" ? SOCK_STREAM : 0;
+}
+/// What the C library's getservbyname() matches: "tcp" and "udp" (case-sensitive; "" and any
+/// other name match nothing, as in Python), or none given.
+inline bool known_protocol(const std::optional<std::string>& protocolname) {
+    return !protocolname || *protocolname == "tcp" || *protocolname == "udp";
 }
 }  // namespace detail
 
@@ -4107,10 +4137,12 @@ PYSOCK_DECL host_entry gethostbyaddr(const std::string& ip_address) {
     return host_entry{host, {}, {infos[0].sockaddr.host}};
 }
 
-PYSOCK_DECL int getservbyname(const std::string& servicename, const std::string& protocolname) {
+PYSOCK_DECL int getservbyname(const std::string& servicename,
+                              const std::optional<std::string>& protocolname) {
     // The services database through getaddrinfo (thread-safe, unlike ::getservbyname). A number
     // is not a service name.
-    if (detail::all_digits(servicename) || detail::has_embedded_nul(servicename))
+    if (detail::all_digits(servicename) || detail::has_embedded_nul(servicename) ||
+        !detail::known_protocol(protocolname))
         detail::raise_plain_error("service/proto not found");
     ::addrinfo hints{};
     hints.ai_family = AF_INET;
@@ -4123,13 +4155,14 @@ PYSOCK_DECL int getservbyname(const std::string& servicename, const std::string&
     return ntohs(reinterpret_cast<const ::sockaddr_in*>(res->ai_addr)->sin_port);
 }
 
-PYSOCK_DECL std::string getservbyport(int port, const std::string& protocolname) {
+PYSOCK_DECL std::string getservbyport(int port, const std::optional<std::string>& protocolname) {
     if (port < 0 || port > 65535) throw std::out_of_range("getservbyport: port must be 0-65535.");
+    if (!detail::known_protocol(protocolname)) detail::raise_plain_error("port/proto not found");
     ::sockaddr_in sin{};
     sin.sin_family = AF_INET;
     sin.sin_port = htons(static_cast<std::uint16_t>(port));
     char serv[NI_MAXSERV] = {};
-    int flags = NI_NUMERICHOST | (protocolname == "udp" ? NI_DGRAM : 0);
+    int flags = NI_NUMERICHOST | (detail::socktype_of(protocolname) == SOCK_DGRAM ? NI_DGRAM : 0);
     // getnameinfo answers with the number itself when the port has no name.
     if (detail::sys_getnameinfo(reinterpret_cast<const ::sockaddr*>(&sin), sizeof sin, nullptr, 0,
                                 serv, sizeof serv, flags) != 0 ||
