@@ -227,6 +227,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <net/if.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -954,6 +955,19 @@ int getservbyname(const std::string& servicename,
 std::string getservbyport(int port, const std::optional<std::string>& protocolname = std::nullopt);
 /// socket.getprotobyname(name): the protocol number ("tcp" -> 6). @throws error "protocol not found".
 int getprotobyname(const std::string& protocolname);
+
+#if !defined(_WIN32)
+/// socket.if_nameindex(): every network interface as (index, name) pairs.
+/// @throws error (the system call failed). POSIX (pysock does not have these on Windows yet).
+std::vector<std::pair<unsigned, std::string>> if_nameindex();
+/// socket.if_nametoindex(name): an interface's index.
+/// @throws error "no interface with this name" (as Python), std::invalid_argument (a NUL).
+unsigned if_nametoindex(const std::string& ifname);
+/// socket.if_indextoname(index): an interface's name. (Python's OverflowError for a negative
+/// index cannot happen: the index is unsigned.)
+/// @throws error ("[Errno 6] No such device or address" for an unknown index).
+std::string if_indextoname(unsigned ifindex);
+#endif
 
 /// socket.getdefaulttimeout() / socket.setdefaulttimeout(seconds).
 std::optional<double> getdefaulttimeout() noexcept;
@@ -2264,6 +2278,14 @@ inline int sys_getprotobyname(const char* name) noexcept {
     busy.clear(std::memory_order_release);
     return number;
 }
+/// Network interfaces (POSIX only, as pysock's if_* calls).
+inline struct ::if_nameindex* sys_if_nameindex() noexcept { return ::if_nameindex(); }
+inline void sys_if_freenameindex(struct ::if_nameindex* list) noexcept { ::if_freenameindex(list); }
+inline unsigned sys_if_nametoindex(const char* name) noexcept { return ::if_nametoindex(name); }
+inline const char* sys_if_indextoname(unsigned index, char* name) noexcept {
+    return ::if_indextoname(index, name);
+}
+
 /// sendmsg() / recvmsg() (POSIX only: Winsock has WSASendMsg, which Python does not use).
 inline ssize_type sys_sendmsg(native_handle_type fd, const ::msghdr* msg, int flags) noexcept {
     return ::sendmsg(fd, msg, flags | PYSOCK_MSG_NOSIGNAL);
@@ -4192,6 +4214,34 @@ PYSOCK_DECL bool has_dualstack_ipv6() noexcept {
     return false;
 #endif
 }
+
+#if !defined(_WIN32)
+PYSOCK_DECL std::vector<std::pair<unsigned, std::string>> if_nameindex() {
+    struct ::if_nameindex* list = detail::sys_if_nameindex();
+    if (!list) detail::raise_last_error();
+    struct release {
+        struct ::if_nameindex* list;
+        ~release() { detail::sys_if_freenameindex(list); }
+    } owner{list};
+    std::vector<std::pair<unsigned, std::string>> out;
+    for (const struct ::if_nameindex* i = list; i->if_index != 0 || i->if_name != nullptr; ++i)
+        out.emplace_back(i->if_index, i->if_name);
+    return out;
+}
+
+PYSOCK_DECL unsigned if_nametoindex(const std::string& ifname) {
+    if (detail::has_embedded_nul(ifname)) throw std::invalid_argument("embedded null character");
+    unsigned index = detail::sys_if_nametoindex(ifname.c_str());
+    if (index == 0) detail::raise_plain_error("no interface with this name");
+    return index;
+}
+
+PYSOCK_DECL std::string if_indextoname(unsigned ifindex) {
+    char name[IF_NAMESIZE + 1] = {};
+    if (!detail::sys_if_indextoname(ifindex, name)) detail::raise_last_error();
+    return name;
+}
+#endif
 
 PYSOCK_DECL std::optional<double> getdefaulttimeout() noexcept {
     return detail::ns_to_timeout(detail::default_timeout_ns.load(std::memory_order_relaxed));
