@@ -1322,6 +1322,35 @@ TEST_CASE("create_server names the address when bind fails") {
     CHECK(open_fd_count() == before);
 }
 
+// Python 3.11: create_server(('nonexistent.invalid', 0)) -> OSError (not gaierror), errno -2:
+// "[Errno -2] Name or service not known (while attempting to bind on address (...))"
+TEST_CASE("create_server with an unknown host names the address too, as a plain error") {
+    try {
+        pysock::create_server(pysock::address("nonexistent.invalid", 0));
+        FAIL("no throw");
+    } catch (const pysock::gaierror&) {
+        FAIL("Python raises a plain OSError here, not gaierror");
+    } catch (const pysock::error& e) {
+        CHECK(e.code().category() == pysock::gai_category());
+        const std::string what = e.what();
+        CHECK(what.find(" (while attempting to bind on address ('nonexistent.invalid', 0))") !=
+              std::string::npos);
+        if (!pysock_test::on_windows)
+            CHECK(what == "[Errno -2] Name or service not known (while attempting to bind on "
+                          "address ('nonexistent.invalid', 0))");
+    }
+}
+
+// Python: create_server(path, family=AF_UNIX).getsockopt(SOL_SOCKET, SO_REUSEADDR) == 1
+TEST_CASE("create_server sets SO_REUSEADDR on an AF_UNIX socket too, as Python" *
+          pysock_test::skip_on_windows("AF_UNIX: CPython on Windows has no socket.AF_UNIX")) {
+#if !defined(_WIN32)
+    pysock_test::temp_dir dir;
+    auto s = pysock::create_server(pysock::address(dir / "s"), AF_UNIX);
+    CHECK(s.getsockopt(SOL_SOCKET, SO_REUSEADDR) != 0);
+#endif
+}
+
 TEST_CASE("create_server with an address of the wrong family fails and leaks nothing") {
     // CPython: create_server(('::1', 0), family=AF_INET) -> OSError [Errno -9] ... (while attempting to bind ...)
     const int before = open_fd_count();

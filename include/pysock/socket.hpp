@@ -4405,29 +4405,28 @@ PYSOCK_DECL socket create_connection(const address& addr, std::optional<double> 
 
 namespace detail {
 /// The options set before bind() by create_server() and by the servers (CPython's
-/// create_server() and TCPServer.server_bind()): SO_REUSEADDR on an Internet socket where the
-/// platform wants it (POSIX: a restarted server rebinds at once; never on Windows, where it would
+/// create_server() and TCPServer.server_bind()): SO_REUSEADDR where the platform wants it (POSIX: a restarted server rebinds at once; never on Windows, where it would
 /// let another socket take the port), SO_REUSEPORT, and IPV6_V6ONLY on an AF_INET6 socket.
 /// create_server() ignores a failing SO_REUSEADDR, as CPython's does (bind() then fails where
 /// it matters); the servers do not, as TCPServer does not.
 inline void prepare_to_bind(socket& s, bool reuse_address, bool ignore_reuse_address_failure,
                             bool reuse_port, bool dualstack_ipv6) {
+    // Every family, AF_UNIX included, as CPython (harmless there, and what Python users expect
+    // to read back with getsockopt()).
     const int family = s.family();
-    if (family == AF_INET || family == AF_INET6) {
-        if (reuse_address && server_reuse_address) {
-            try {
-                s.setsockopt(SOL_SOCKET, SO_REUSEADDR, 1);
-            } catch (const error&) {
-                if (!ignore_reuse_address_failure) throw;
-            }
+    if (reuse_address && server_reuse_address) {
+        try {
+            s.setsockopt(SOL_SOCKET, SO_REUSEADDR, 1);
+        } catch (const error&) {
+            if (!ignore_reuse_address_failure) throw;
         }
-        if (reuse_port) {
+    }
+    if (reuse_port) {
 #if defined(SO_REUSEPORT)
-            s.setsockopt(SOL_SOCKET, SO_REUSEPORT, 1);
+        s.setsockopt(SOL_SOCKET, SO_REUSEPORT, 1);
 #else
-            throw std::invalid_argument("SO_REUSEPORT not supported on this platform");
+        throw std::invalid_argument("SO_REUSEPORT not supported on this platform");
 #endif
-        }
     }
 #if defined(IPV6_V6ONLY)
     if (family == AF_INET6) s.setsockopt(IPPROTO_IPV6, IPV6_V6ONLY, dualstack_ipv6 ? 0 : 1);
@@ -4452,8 +4451,12 @@ PYSOCK_DECL socket create_server(const address& addr, int family, std::optional<
         s.bind(addr);
     } catch (const error& e) {
         // Python: "[Errno 98] Address already in use (while attempting to bind on address (...))"
-        if (e.code().category() == gai_category()) throw;
         std::string message = e.what();
+        if (e.code().category() == gai_category()) {
+            // An unknown host: Python's OSError (no longer a gaierror) with the same errno.
+            message += " (while attempting to bind on address " + to_string(addr) + ")";
+            throw error(e.code(), message);
+        }
         // CPython rebuilds the message as error(errno, strerror + ...): "[Errno 10048] ..." on
         // Windows too, where the original read "[WinError 10048] ...".
         if (message == detail::os_error_message(e.code().value()))
