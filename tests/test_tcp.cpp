@@ -1340,3 +1340,18 @@ TEST_CASE("Happy Eyeballs alternates address families, the first result's first"
     CHECK(s.family() == AF_INET6);
     CHECK(s.getpeername() == v6.getsockname());
 }
+
+// Python 3.11: with a timeout, recvfrom(0) waits for data: TimeoutError when none comes, and
+// (b'', None) when some has (a connected stream has no address: None). recv(0) returns b'' at once.
+TEST_CASE("recvfrom(0) on a stream with a timeout waits for data, as CPython") {
+    auto c = connect_tcp(AF_INET, 0.2);
+    auto r = expect_raises<pysock::timeout>([&] { c.client.recvfrom(0); });
+    CHECK(r.what == "timed out");
+    CHECK(r.elapsed >= 0.19);
+    CHECK(c.client.recv(0) == "");  // no wait: CPython answers it without a system call
+    c.server.sendall("x");
+    auto [data, from] = c.client.recvfrom(0);
+    CHECK(data == "");
+    CHECK(pysock::to_string(from) == "None");
+    CHECK(c.client.recv(1) == "x");  // the zero-byte read took nothing
+}

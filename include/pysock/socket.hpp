@@ -673,6 +673,7 @@ private:
                            int& failure) noexcept;
     void sendall_slow(std::string_view data, int flags, long long first, std::int64_t start);
     void close_quietly() noexcept;
+    void wait_readable_or_timeout();
     int connect_impl(const address& addr);
     template <class Call>
     std::pair<socket, address> accept_impl(Call&& accept_call);
@@ -3219,6 +3220,10 @@ PYSOCK_DECL std::size_t socket::recv_into(void* buf, std::size_t nbytes, int fla
 
 PYSOCK_DECL std::pair<std::size_t, address> socket::recvfrom_into(void* buf, std::size_t nbytes,
                                                                   int flags) {
+    // A zero-byte read returns at once (0) in the kernel, or, with a kernel timer, after it
+    // with 0 again: neither is CPython's answer, which waits for data first and raises
+    // TimeoutError when none comes. Wait as it does (a rare call: the cost does not matter).
+    if (nbytes == 0 && timeout_ns_.load(std::memory_order_relaxed) > 0) wait_readable_or_timeout();
     detail::sockaddr_buffer from;
     std::size_t n = call(detail::wait_read, flags, [&](native_handle_type fd) {
         from.len = sizeof from.storage;
@@ -3252,6 +3257,20 @@ PYSOCK_DECL void socket::sendall(std::string_view data, int flags) {
     // A failed send's -1 converts to SIZE_MAX, which no string_view's size reaches.
     if (static_cast<std::size_t>(n) == data.size()) return;
     sendall_slow(data, flags, static_cast<long long>(n), start);
+}
+
+// Waits until the socket is readable within its timeout (EINTR retried with the time left).
+PYSOCK_NOINLINE inline void socket::wait_readable_or_timeout() {
+    const std::int64_t timeout_ns = timeout_ns_.load(std::memory_order_relaxed);
+    const std::int64_t start = detail::monotonic_ns();
+    for (;;) {
+        const std::int64_t left = timeout_ns - (detail::monotonic_ns() - start);
+        if (left <= 0) detail::raise_timeout();
+        int r = detail::wait_ready(checked_fd(), detail::wait_read, left);
+        if (r > 0) return;
+        if (r == 0) detail::raise_timeout();
+        if (!detail::interrupted(detail::last_error())) detail::raise_last_error();
+    }
 }
 
 // `first` is what the fast path's send() returned (-1: failed, with the error still in errno).
