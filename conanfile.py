@@ -58,4 +58,4 @@ class PysockConan(ConanFile):
         if self.settings.os in ("Linux", "FreeBSD"):
             self.cpp_info.system_libs = ["pthread"]
         elif self.settings.os == "Windows":
-            self.cpp_info.system_libs = ["ws2_32"]
+            self.cpp_info.system_libs = ["ws2_32", "iphlpapi"]

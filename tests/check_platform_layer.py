@@ -24,8 +24,7 @@ CALL = re.compile(r"(?<![\w.>])::(" + "|".join(SYSTEM_CALLS) + r")\s*\(")
 
 # Helpers one platform needs and the other does not.
 WINDOWS_ONLY = {"start_winsock", "winsock_error_text", "clamp_io_size"}
-POSIX_ONLY = {"prepare_new_handle", "sys_sendmsg", "sys_recvmsg", "msg_cmsg_cloexec",
-              "sys_if_nameindex", "sys_if_freenameindex", "sys_if_nametoindex", "sys_if_indextoname"}
+POSIX_ONLY = {"prepare_new_handle", "sys_sendmsg", "sys_recvmsg", "msg_cmsg_cloexec"}
 NAME = re.compile(r"^(?:(?:inline|PYSOCK_DECL)\s[\w:<>\s*&]*?\b|using\s+)(\w+)\s*(?:\(|=)", re.M)
 
 

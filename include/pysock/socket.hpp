@@ -196,12 +196,14 @@
 #include <winsock2.h>
 #include <ws2tcpip.h>
 #include <windows.h>
-#include <io.h>      // _lseeki64, _read: socket::sendfile() reads CRT descriptors
-#include <afunix.h>  // sockaddr_un (Windows 10 1803+: AF_UNIX stream sockets)
+#include <iphlpapi.h>  // if_nameindex() and friends (netioapi.h: GetIfTable2, if_nametoindex)
+#include <io.h>        // _lseeki64, _read: socket::sendfile() reads CRT descriptors
+#include <afunix.h>    // sockaddr_un (Windows 10 1803+: AF_UNIX stream sockets)
 #include <chrono>
 #include <mutex>
 #if defined(_MSC_VER)
 #pragma comment(lib, "ws2_32")
+#pragma comment(lib, "iphlpapi")
 #endif
 #ifdef PYSOCK_UNDEF_WIN32_LEAN_AND_MEAN
 #undef WIN32_LEAN_AND_MEAN
@@ -957,9 +959,8 @@ std::string getservbyport(int port, const std::optional<std::string>& protocolna
 /// socket.getprotobyname(name): the protocol number ("tcp" -> 6). @throws error "protocol not found".
 int getprotobyname(const std::string& protocolname);
 
-#if !defined(_WIN32)
 /// socket.if_nameindex(): every network interface as (index, name) pairs.
-/// @throws error (the system call failed). POSIX (pysock does not have these on Windows yet).
+/// @throws error (the system call failed).
 std::vector<std::pair<unsigned, std::string>> if_nameindex();
 /// socket.if_nametoindex(name): an interface's index.
 /// @throws error "no interface with this name" (as Python), std::invalid_argument (a NUL).
@@ -968,7 +969,6 @@ unsigned if_nametoindex(const std::string& ifname);
 /// index cannot happen: the index is unsigned.)
 /// @throws error ("[Errno 6] No such device or address" for an unknown index).
 std::string if_indextoname(unsigned ifindex);
-#endif
 
 /// socket.getdefaulttimeout() / socket.setdefaulttimeout(seconds).
 std::optional<double> getdefaulttimeout() noexcept;
@@ -1913,6 +1913,35 @@ inline int sys_getprotobyname(const char* name) noexcept {
     busy.clear(std::memory_order_release);
     return number;
 }
+/// Network interfaces, as CPython on Windows: GetIfTable2 for the list (Windows has no
+/// if_nameindex()), netioapi's if_nametoindex/if_indextoname for the lookups. Errors become
+/// the codes last_error() reads.
+inline int sys_interfaces(std::vector<std::pair<unsigned, std::string>>& out) {
+    ::MIB_IF_TABLE2* table = nullptr;
+    if (DWORD status = ::GetIfTable2(&table); status != NO_ERROR) {
+        ::WSASetLastError(static_cast<int>(status));
+        return -1;
+    }
+    struct release {
+        ::MIB_IF_TABLE2* table;
+        ~release() { ::FreeMibTable(table); }
+    } owner{table};
+    for (ULONG i = 0; i < table->NumEntries; ++i) {
+        char name[IF_MAX_STRING_SIZE + 1] = {};
+        if (::ConvertInterfaceLuidToNameA(&table->Table[i].InterfaceLuid, name, sizeof name) !=
+            NO_ERROR)
+            continue;
+        out.emplace_back(static_cast<unsigned>(table->Table[i].InterfaceIndex), name);
+    }
+    return 0;
+}
+inline unsigned sys_if_nametoindex(const char* name) noexcept { return ::if_nametoindex(name); }
+inline const char* sys_if_indextoname(unsigned index, char* name) noexcept {
+    const char* r = ::if_indextoname(index, name);
+    if (!r) ::WSASetLastError(ERROR_NOT_FOUND);
+    return r;
+}
+
 /// Waits until one of `n` connecting sockets is done (connected or failed) or timeout_ns passes
 /// (-1: forever); done[i] says which. Returns how many, 0 on timeout, -1 on error. select(), as
 /// wait_ready(): a failed connect shows in the exception set.
@@ -2279,9 +2308,18 @@ inline int sys_getprotobyname(const char* name) noexcept {
     busy.clear(std::memory_order_release);
     return number;
 }
-/// Network interfaces (POSIX only, as pysock's if_* calls).
-inline struct ::if_nameindex* sys_if_nameindex() noexcept { return ::if_nameindex(); }
-inline void sys_if_freenameindex(struct ::if_nameindex* list) noexcept { ::if_freenameindex(list); }
+/// Network interfaces: every (index, name), and the two lookups. 0 or -1 (error in errno).
+inline int sys_interfaces(std::vector<std::pair<unsigned, std::string>>& out) {
+    struct ::if_nameindex* list = ::if_nameindex();
+    if (!list) return -1;
+    struct release {
+        struct ::if_nameindex* list;
+        ~release() { ::if_freenameindex(list); }
+    } owner{list};
+    for (const struct ::if_nameindex* i = list; i->if_index != 0 || i->if_name != nullptr; ++i)
+        out.emplace_back(i->if_index, i->if_name);
+    return 0;
+}
 inline unsigned sys_if_nametoindex(const char* name) noexcept { return ::if_nametoindex(name); }
 inline const char* sys_if_indextoname(unsigned index, char* name) noexcept {
     return ::if_indextoname(index, name);
@@ -4234,17 +4272,9 @@ PYSOCK_DECL bool has_dualstack_ipv6() noexcept {
 #endif
 }
 
-#if !defined(_WIN32)
 PYSOCK_DECL std::vector<std::pair<unsigned, std::string>> if_nameindex() {
-    struct ::if_nameindex* list = detail::sys_if_nameindex();
-    if (!list) detail::raise_last_error();
-    struct release {
-        struct ::if_nameindex* list;
-        ~release() { detail::sys_if_freenameindex(list); }
-    } owner{list};
     std::vector<std::pair<unsigned, std::string>> out;
-    for (const struct ::if_nameindex* i = list; i->if_index != 0 || i->if_name != nullptr; ++i)
-        out.emplace_back(i->if_index, i->if_name);
+    if (detail::sys_interfaces(out) < 0) detail::raise_last_error();
     return out;
 }
 
@@ -4260,7 +4290,6 @@ PYSOCK_DECL std::string if_indextoname(unsigned ifindex) {
     if (!detail::sys_if_indextoname(ifindex, name)) detail::raise_last_error();
     return name;
 }
-#endif
 
 PYSOCK_DECL std::optional<double> getdefaulttimeout() noexcept {
     return detail::ns_to_timeout(detail::default_timeout_ns.load(std::memory_order_relaxed));
