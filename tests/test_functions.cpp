@@ -1515,7 +1515,9 @@ TEST_CASE("getprotobyname gives protocol numbers") {
 TEST_CASE("if_nameindex lists the interfaces; if_nametoindex and if_indextoname agree with it") {
     const auto interfaces = pysock::if_nameindex();
     REQUIRE_FALSE(interfaces.empty());
-    for (const auto& [index, name] : interfaces) {
+    for (const auto& entry : interfaces) {  // (CAPTURE cannot name a structured binding in C++17)
+        const unsigned index = entry.first;
+        const std::string& name = entry.second;
         CAPTURE(name);
         CHECK(index > 0);
         CHECK(pysock::if_nametoindex(name) == index);
