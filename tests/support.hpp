@@ -145,6 +145,15 @@ inline tcp_connection connect_tcp(int family = AF_INET,
     return {std::move(listener), std::move(client), std::move(server)};
 }
 
+/// A UDP socket bound to the loopback address of `family` (so getsockname() is the address a
+/// receiver sees), with a timeout: a datagram that never comes fails the test, it does not hang.
+inline pysock::socket bound_udp(int family = AF_INET, double timeout = SAFETY_TIMEOUT) {
+    pysock::socket s(family, SOCK_DGRAM);
+    s.bind({family == AF_INET6 ? "::1" : "127.0.0.1", 0});
+    s.settimeout(timeout);
+    return s;
+}
+
 /// A TCP port on 127.0.0.1 that refuses connections: held by a bound socket that never
 /// listens, so nobody else can take it while the test runs.
 struct refusing_port {

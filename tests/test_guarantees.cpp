@@ -7,6 +7,7 @@
 #include <pysock/socket.hpp>
 
 #include "platform.hpp"
+#include "support.hpp"
 
 #include <atomic>
 #include <chrono>
@@ -27,12 +28,13 @@ using namespace std::chrono_literals;
 
 namespace {
 
-constexpr auto WAIT = 10s;  // bound on every wait below: a bug fails a test, never hangs it
+using pysock_test::SAFETY_TIMEOUT;  // bound on every wait below: a bug fails, never hangs
 
 #if !defined(_WIN32)
-// Exit status of a child, waited for at most WAIT (then killed: -1).
+// Exit status of a child, waited for at most SAFETY_TIMEOUT (then killed: -1).
 int wait_child(pid_t pid) {
-    const auto deadline = std::chrono::steady_clock::now() + WAIT;
+    const auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::duration<double>(SAFETY_TIMEOUT);
     int status = 0;
     while (true) {
         pid_t r = ::waitpid(pid, &status, WNOHANG);
@@ -69,9 +71,7 @@ int socket_visible_after_exec(int fd) {
 TEST_CASE("sockets are closed across exec unless set_inheritable(true)" *
           pysock_test::skip_on_windows("POSIX fork/exec and /proc/self/fd: Windows has neither")) {
 #if !defined(_WIN32)
-    pysock::socket listener = pysock::create_server({"127.0.0.1", 0});
-    pysock::socket client = pysock::create_connection(listener.getsockname(), WAIT.count());
-    auto accepted = listener.accept();
+    auto tcp = pysock_test::connect_tcp(AF_INET, SAFETY_TIMEOUT);
     auto pair = pysock::socketpair();
     pysock::socket plain(AF_INET, SOCK_DGRAM);
     pysock::socket duplicate = plain.dup();
@@ -79,8 +79,8 @@ TEST_CASE("sockets are closed across exec unless set_inheritable(true)" *
         const char* what;
         pysock::socket* s;
     };
-    for (named n : {named{"socket()", &plain}, named{"create_server()", &listener},
-                    named{"create_connection()", &client}, named{"accept()", &accepted.first},
+    for (named n : {named{"socket()", &plain}, named{"listener", &tcp.listener},
+                    named{"connected", &tcp.client}, named{"accept()", &tcp.server},
                     named{"socketpair()", &pair.first}, named{"dup()", &duplicate}}) {
         CAPTURE(n.what);
         CHECK(socket_visible_after_exec(n.s->fileno()) == 1);  // not inherited
@@ -98,8 +98,8 @@ TEST_CASE("a forked child closing its copy of a socket leaves the parent's conne
     // As in Python: close() releases this process's descriptor only; it does not shut the
     // connection down (shutdown() would, for every process sharing it).
     auto pair = pysock::socketpair();
-    pair.first.settimeout(WAIT.count());
-    pair.second.settimeout(WAIT.count());
+    pair.first.settimeout(SAFETY_TIMEOUT);
+    pair.second.settimeout(SAFETY_TIMEOUT);
     pid_t pid = ::fork();
     REQUIRE(pid >= 0);
     if (pid == 0) {
@@ -161,17 +161,18 @@ TEST_CASE("module functions may be called from many threads at once") {
 TEST_CASE(
     "changing the timeout while another thread is blocked in recv is defined, not a data race") {
     auto pair = pysock::socketpair();
-    pair.first.settimeout(WAIT.count());
+    pair.first.settimeout(SAFETY_TIMEOUT);
     auto reader = std::async(std::launch::async, [&] { return pair.first.recv(16); });
     // The reader keeps the mode it started with; the writes here race with its reads of the
     // socket's state, which the header keeps in atomics (TSan checks it).
     for (int i = 0; i < 1000; ++i) {
-        pair.first.settimeout(i % 2 ? std::optional<double>(WAIT.count())
-                                    : std::optional<double>(2.0 * WAIT.count()));
+        pair.first.settimeout(i % 2 ? std::optional<double>(SAFETY_TIMEOUT)
+                                    : std::optional<double>(2.0 * SAFETY_TIMEOUT));
         auto t = pair.first.gettimeout();
-        CHECK((t && *t >= WAIT.count()));
+        CHECK((t && *t >= SAFETY_TIMEOUT));
     }
     pair.second.sendall("late");
-    REQUIRE(reader.wait_for(WAIT) == std::future_status::ready);
+    REQUIRE(reader.wait_for(std::chrono::duration<double>(SAFETY_TIMEOUT)) ==
+            std::future_status::ready);
     CHECK(reader.get() == "late");
 }

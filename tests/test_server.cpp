@@ -1360,12 +1360,7 @@ private:
 };
 
 // A UDP socket bound to 127.0.0.1 (so getsockname() is the address the server sees).
-pysock::socket udp_client() {
-    pysock::socket s(AF_INET, SOCK_DGRAM);
-    s.settimeout(SAFETY_TIMEOUT);
-    s.bind({"127.0.0.1", 0});
-    return s;
-}
+pysock::socket udp_client() { return pysock_test::bound_udp(); }
 
 void echo_datagram(const bytes& data, pysock::socket& sock, const address& client) {
     sock.sendto(data, client);

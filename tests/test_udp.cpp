@@ -6,6 +6,7 @@
 #include <pysock/socket.hpp>
 
 #include "platform.hpp"
+#include "support.hpp"
 
 #include <array>
 #include <cerrno>
@@ -21,17 +22,9 @@ const pysock::bytes TEST_MSG = "Michael Gilfix was here\xe1\x88\xb4\r\n";
 constexpr double WAIT = 5.0;  // upper bound for anything that should arrive at once
 
 struct udp_pair {
-    pysock::socket serv{AF_INET, SOCK_DGRAM};
-    pysock::socket cli{AF_INET, SOCK_DGRAM};
-    pysock::address serv_addr;
-    udp_pair() {
-        serv.bind(pysock::address("127.0.0.1", 0));
-        cli.bind(
-            pysock::address("127.0.0.1", 0));  // so that getsockname() is what the receiver sees
-        serv.settimeout(WAIT);
-        cli.settimeout(WAIT);
-        serv_addr = serv.getsockname();
-    }
+    pysock::socket serv = pysock_test::bound_udp(AF_INET, WAIT);
+    pysock::socket cli = pysock_test::bound_udp(AF_INET, WAIT);
+    pysock::address serv_addr = serv.getsockname();
 };
 
 }  // namespace
