@@ -301,7 +301,9 @@ TEST_CASE("getaddrinfo rejects a host with an embedded NUL with std::invalid_arg
                     std::invalid_argument);
 }
 
-TEST_CASE("getaddrinfo with the empty host is an empty name, refused as in Python") {
+TEST_CASE("getaddrinfo with the empty host is an empty name, refused as in Python" *
+          pysock_test::skip_on_windows("Windows' getaddrinfo() answers an empty name with the "
+                                       "local addresses, and CPython there with it")) {
     // Python: getaddrinfo('', 80) -> gaierror [Errno -2] Name or service not known
     auto r = pysock_test::expect_raises<pysock::gaierror>(
         [] { pysock::getaddrinfo("", 80, AF_INET, SOCK_STREAM); });

@@ -4862,7 +4862,11 @@ PYSOCK_DECL void base_server::shutdown_on_signals(std::initializer_list<int> sig
     for (int i = 0; slot < 0 && i < table_type::slots; ++i)
         if (!table.servers[i].load()) slot = i;
     if (slot < 0) throw std::length_error("too many servers registered with shutdown_on_signals()");
-    std::uint64_t have = signal_slot_ < 0 ? 0 : table.masks[slot].load();
+    const std::uint64_t have = signal_slot_ < 0 ? 0 : table.masks[slot].load();
+    // Published before any handler is installed: a signal that comes the instant after its
+    // handler is in place must find this server (it was lost in that window before).
+    table.masks[slot].store(have | wanted);
+    table.servers[slot].store(&wakeup_);
     std::uint64_t installed = 0;
     for (int s = 1; s <= table_type::max_signal; ++s) {
         std::uint64_t bit = std::uint64_t{1} << (s - 1);
@@ -4873,13 +4877,13 @@ PYSOCK_DECL void base_server::shutdown_on_signals(std::initializer_list<int> sig
             for (int t = 1; t < s; ++t)  // undo this call's installations
                 if ((installed >> (t - 1)) & 1)
                     if (--table.users[t] == 0) detail::restore_signal(t, table.previous[t]);
+            table.masks[slot].store(have);
+            if (signal_slot_ < 0) table.servers[slot].store(nullptr);
             detail::raise_os_error(err);
         }
         ++table.users[s];
         installed |= bit;
     }
-    table.masks[slot].store(have | installed);
-    table.servers[slot].store(&wakeup_);
     signal_slot_ = slot;
 }
 

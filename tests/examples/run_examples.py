@@ -847,6 +847,10 @@ def test_sigint():
 
     for name in ("echo_server", "ex1_server", "multi_server", "multi_server_helper", "chat_server"):
         proc, _ = start_server(name, "127.0.0.1", "0")  # blocked in accept()
+        if name == "multi_server_helper":
+            # It listens (in the server's constructor) before it installs its SIGINT handler
+            # (shutdown_on_signals()); "En écoute..." comes after: the handler is in place.
+            proc.expect("En écoute...")
         interrupt(proc)
     # chat_server blocked on its user's input, a client connected.
     srv, port = start_server("chat_server", "127.0.0.1", "0")
