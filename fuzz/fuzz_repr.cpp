@@ -7,8 +7,8 @@
 //    form) to exactly `data`.
 // 2. An address built from arbitrary fields prints as Python prints the tuple: to_string(a) equals
 //    what operator<< writes, has the shape of its family (('h', p), ('h', p, f, s), 'path',
-//    b'\x00abstract'), and reading the printed text back gives the same host, port, flowinfo and
-//    scope id: printing never truncates or loses a byte, whatever the host holds (NULs, quotes,
+//    b'\x00abstract'; the absent address, AF_UNSPEC with no host and port 0, as None), and
+//    reading the printed text back gives the same host, port, flowinfo and scope id: printing never truncates or loses a byte, whatever the host holds (NULs, quotes,
 //    backslashes, invalid UTF-8, 100 KB...).
 //
 // Input layout (FuzzedDataProvider): the integers that pick the address's shape, port, flowinfo
@@ -107,6 +107,11 @@ void check_address(const pysock::address& a) {
         "address printed as " + fuzz::show(text) + " (host " + fuzz::show(a.host) + ")";
     std::size_t pos = 0;
     std::string host;
+    if (a.family == AF_UNSPEC && a.host.empty() && a.port == 0) {
+        // No address at all (recvfrom on a stream): Python's None.
+        FUZZ_CHECK(text == "None", "the absent address is not printed None: " + where);
+        return;
+    }
     if (a.family == AF_UNIX) {
         const bool abstract = !a.host.empty() && a.host[0] == '\0';
         if (abstract) {
