@@ -25,6 +25,7 @@
 
 #include "endpoints.hpp"
 #include "event_loops.hpp"
+#include "rounds.hpp"
 
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -56,10 +57,7 @@ constexpr std::size_t kMessage = 64;
 constexpr int kBacklog = 4096;  // 10,000 clients connect in a burst: no SYN retries
 using clock_type = std::chrono::steady_clock;
 
-[[noreturn]] void die(const std::string& what) {
-    std::fprintf(stderr, "pysock_many_clients: %s\n", what.c_str());
-    std::exit(1);
-}
+[[noreturn]] void die(const std::string& what) { bench::die("pysock_many_clients", what); }
 [[noreturn]] void die_errno(const std::string& what) { die(what + ": " + std::strerror(errno)); }
 
 // ---------------------------------------------------------------------------------------------
@@ -357,14 +355,8 @@ int main(int argc, char** argv) {
                              k, name.c_str(), round + 1, r.rate, r.server_cpu_us_per_rt);
             }
         }
-        for (auto& [name, v] : runs) {
-            std::sort(v.begin(), v.end());
-            median[{k, name}] = v[v.size() / 2];
-        }
-        for (auto& [name, v] : cpu) {
-            std::sort(v.begin(), v.end());
-            median_cpu[{k, name}] = v[v.size() / 2];
-        }
+        for (auto& [name, v] : runs) median[{k, name}] = bench::median(v);
+        for (auto& [name, v] : cpu) median_cpu[{k, name}] = bench::median(v);
     }
     auto get = [&](int k, const char* name) {
         auto it = median.find({k, name});

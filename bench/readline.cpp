@@ -11,6 +11,8 @@
 // rotate the order; medians are reported.
 #include <pysock/socket.hpp>
 
+#include "rounds.hpp"
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -27,10 +29,7 @@ namespace {
 
 using clock_type = std::chrono::steady_clock;
 
-[[noreturn]] void die(const std::string& what) {
-    std::fprintf(stderr, "pysock_readline: %s\n", what.c_str());
-    std::exit(1);
-}
+[[noreturn]] void die(const std::string& what) { bench::die("pysock_readline", what); }
 
 // A socketpair with a writer thread that keeps it full until the reader closes its end.
 class line_source {
@@ -150,23 +149,16 @@ int main(int argc, char** argv) {
             die("unknown option " + a);
     }
     if (line < 1 || line > 65536) die("--line must be 1..65536");
-    const std::vector<std::string> impls = {"makefile", "raw", "python"};
-    std::map<std::string, std::vector<double>> runs;
-    for (int round = 0; round < rounds; ++round) {
-        for (std::size_t j = 0; j < impls.size(); ++j) {
-            const std::string& impl = impls[(j + static_cast<std::size_t>(round)) % impls.size()];
-            double r = impl == "makefile" ? makefile_rate(seconds, line)
-                       : impl == "raw"    ? raw_rate(seconds, line)
-                                          : python_rate(seconds, line, python);
-            runs[impl].push_back(r);
-            std::fprintf(stderr, "  %-9s round %d: %12.0f lines/s\n", impl.c_str(), round + 1, r);
-        }
-    }
-    std::map<std::string, double> median;
-    for (auto& [impl, v] : runs) {
-        std::sort(v.begin(), v.end());
-        median[impl] = v[v.size() / 2];
-    }
+    auto median = bench::medians_of_rounds(
+        {"makefile", "raw", "python"}, rounds,
+        [&](const std::string& impl) {
+            return impl == "makefile" ? makefile_rate(seconds, line)
+                   : impl == "raw"    ? raw_rate(seconds, line)
+                                      : python_rate(seconds, line, python);
+        },
+        [](const std::string& impl, int round, double r) {
+            std::fprintf(stderr, "  %-9s round %d: %12.0f lines/s\n", impl.c_str(), round, r);
+        });
     std::printf("lines of %zu bytes per second (median of %d)\n\n", line, rounds);
     std::printf("| pysock makefile().readline() | raw recv + memchr | Python makefile().readline() "
                 "| pysock / Python | pysock / raw |\n");

@@ -10,6 +10,8 @@
 // and the receiver checks the byte count. Medians of GiB/s are printed, with their ratio.
 #include <pysock/socket.hpp>
 
+#include "rounds.hpp"
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -26,10 +28,7 @@ namespace {
 
 using clock_type = std::chrono::steady_clock;
 
-[[noreturn]] void die(const std::string& what) {
-    std::fprintf(stderr, "pysock_sendfile: %s\n", what.c_str());
-    std::exit(1);
-}
+[[noreturn]] void die(const std::string& what) { bench::die("pysock_sendfile", what); }
 
 double send_once(const std::string& how, int fd, std::uint64_t size) {
     pysock::socket listener = pysock::create_server({"127.0.0.1", 0});
@@ -86,21 +85,13 @@ int main(int argc, char** argv) {
         if (::write(fd, block.data(), block.size()) != static_cast<ssize_t>(block.size()))
             die("write failed");
     const std::uint64_t size = mib << 20;
-    const std::vector<std::string> impls = {"sendfile", "read+sendall"};
-    std::map<std::string, std::vector<double>> runs;
-    for (int round = 0; round < rounds; ++round)
-        for (std::size_t j = 0; j < impls.size(); ++j) {
-            const std::string& how = impls[(j + static_cast<std::size_t>(round)) % impls.size()];
-            double r = send_once(how, fd, size);
-            runs[how].push_back(r);
-            std::fprintf(stderr, "  %-12s round %d: %.2f GiB/s\n", how.c_str(), round + 1, r);
-        }
+    auto median = bench::medians_of_rounds(
+        {"sendfile", "read+sendall"}, rounds,
+        [&](const std::string& how) { return send_once(how, fd, size); },
+        [](const std::string& how, int round, double r) {
+            std::fprintf(stderr, "  %-12s round %d: %.2f GiB/s\n", how.c_str(), round, r);
+        });
     ::close(fd);
-    std::map<std::string, double> median;
-    for (auto& [how, v] : runs) {
-        std::sort(v.begin(), v.end());
-        median[how] = v[v.size() / 2];
-    }
     std::printf("a %llu MiB file over loopback TCP, GiB/s (median of %d)\n\n",
                 static_cast<unsigned long long>(mib), rounds);
     std::printf("| sock.sendfile() | read + sendall loop | sendfile / loop |\n|---:|---:|---:|\n");

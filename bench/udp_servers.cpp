@@ -15,6 +15,8 @@
 // of this process, Python's in a python3 process. Rounds rotate the order; medians are reported.
 #include <pysock/socket.hpp>
 
+#include "rounds.hpp"
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -32,10 +34,7 @@ namespace {
 
 using clock_type = std::chrono::steady_clock;
 
-[[noreturn]] void die(const std::string& what) {
-    std::fprintf(stderr, "pysock_udp_servers: %s\n", what.c_str());
-    std::exit(1);
-}
+[[noreturn]] void die(const std::string& what) { bench::die("pysock_udp_servers", what); }
 
 // Sends `total` numbered datagrams, `window` unanswered at most; returns datagrams per second.
 // A datagram lost or answered twice ends the run: the servers must not drop what they read.
@@ -154,27 +153,20 @@ int main(int argc, char** argv) {
         "Python ThreadingUDPServer | threading: pysock / Python "
         "|\n|---|---:|---:|---:|---:|---:|\n");
     for (int ms : handler_ms) {
-        std::map<std::string, std::vector<double>> runs;
-        for (int round = 0; round < rounds; ++round) {
-            for (std::size_t j = 0; j < impls.size(); ++j) {
-                const std::string& impl =
-                    impls[(j + static_cast<std::size_t>(round)) % impls.size()];
-                double r = impl == "udp_server" ? pysock_rate<pysock::udp_server>(ms, total, window)
-                           : impl == "threading_udp_server"
-                               ? pysock_rate<pysock::threading_udp_server>(ms, total, window)
-                           : impl == "python UDPServer"
-                               ? python_rate(python, "plain", ms, total, window)
-                               : python_rate(python, "threading", ms, total, window);
-                runs[impl].push_back(r);
+        auto median = bench::medians_of_rounds(
+            impls, rounds,
+            [&](const std::string& impl) {
+                return impl == "udp_server" ? pysock_rate<pysock::udp_server>(ms, total, window)
+                       : impl == "threading_udp_server"
+                           ? pysock_rate<pysock::threading_udp_server>(ms, total, window)
+                       : impl == "python UDPServer"
+                           ? python_rate(python, "plain", ms, total, window)
+                           : python_rate(python, "threading", ms, total, window);
+            },
+            [ms](const std::string& impl, int round, double r) {
                 std::fprintf(stderr, "  %d ms  %-26s round %d: %10.0f datagrams/s\n", ms,
-                             impl.c_str(), round + 1, r);
-            }
-        }
-        std::map<std::string, double> median;
-        for (auto& [impl, v] : runs) {
-            std::sort(v.begin(), v.end());
-            median[impl] = v[v.size() / 2];
-        }
+                             impl.c_str(), round, r);
+            });
         std::printf("| %d ms | %.0f | %.0f | %.0f | %.0f | %.2f |\n", ms, median["udp_server"],
                     median["threading_udp_server"], median["python UDPServer"],
                     median["python ThreadingUDPServer"],
