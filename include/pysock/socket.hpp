@@ -1323,10 +1323,13 @@ protected:
     virtual bool has_room() const { return true; }
     /// Runs the handler; closes the connection (under the lock) afterwards.
     void finish_request(socket& conn, const address& client, bool& forced) noexcept;
+    /// options.connection_timeout on an accepted socket; false (reported) when it fails.
+    bool apply_connection_timeout(socket& conn, const address& client) noexcept;
 
     handler handle_;
 
 private:
+    void start_up();
     socket* active_ = nullptr;  // the connection being served (guarded by mutex_)
     bool active_forced_ = false;
 };
@@ -1397,6 +1400,9 @@ protected:
     handler handle_;
     std::vector<char> packet_;  // max_packet_size bytes: where recvfrom_into() reads
     bool more_likely_ = false;  // the last read found a datagram: try the next one before poll()
+
+private:
+    void start_up();
 };
 
 /// Python's socketserver.ThreadingUDPServer, bounded: a pool of up to max_clients threads
@@ -3588,26 +3594,23 @@ PYSOCK_DECL recv_fds_result recv_fds(socket& sock, std::size_t bufsize, std::siz
                                      int flags) {
     auto [data, ancdata, msg_flags, addr] =
         sock.recvmsg(bufsize, maxfds == 0 ? 0 : CMSG_SPACE(maxfds * sizeof(int)), flags);
-    recv_fds_result result;
-    std::vector<int> received;
-    try {
+    // Every descriptor of the SCM_RIGHTS items, in order.
+    auto each_fd = [&ancdata = ancdata](auto&& fn) {
         for (const auto& item : ancdata) {
             if (item.level != SOL_SOCKET || item.type != SCM_RIGHTS) continue;
             for (std::size_t i = 0; i + sizeof(int) <= item.data.size(); i += sizeof(int)) {
                 int fd;
                 std::memcpy(&fd, item.data.data() + i, sizeof fd);
-                received.push_back(fd);
+                fn(fd);
             }
         }
+    };
+    recv_fds_result result;
+    std::vector<int> received;
+    try {
+        each_fd([&](int fd) { received.push_back(fd); });
     } catch (...) {  // out of memory while counting them: none of them may leak
-        for (const auto& item : ancdata)
-            for (std::size_t i = 0; item.level == SOL_SOCKET && item.type == SCM_RIGHTS &&
-                                    i + sizeof(int) <= item.data.size();
-                 i += sizeof(int)) {
-                int fd;
-                std::memcpy(&fd, item.data.data() + i, sizeof fd);
-                detail::close_handle(fd);
-            }
+        each_fd([](int fd) { detail::close_handle(fd); });
         throw;
     }
     // CMSG_SPACE() rounds up to whole words, so more than maxfds may have come: close the rest.
@@ -4917,8 +4920,7 @@ PYSOCK_DECL native_handle_type base_server::fileno() const noexcept { return soc
 PYSOCK_DECL tcp_server::tcp_server(const address& server_address, handler handle,
                                    server_options options)
     : base_server(server_address, SOCK_STREAM, std::move(options)), handle_(std::move(handle)) {
-    if (!handle_) throw std::invalid_argument("tcp_server needs a handler");
-    activate();
+    start_up();
 }
 
 PYSOCK_DECL tcp_server::tcp_server(const address& server_address, stream_handler handle,
@@ -4928,6 +4930,10 @@ PYSOCK_DECL tcp_server::tcp_server(const address& server_address, stream_handler
 PYSOCK_DECL tcp_server::tcp_server(socket listener, handler handle, server_options options)
     : base_server(std::move(listener), SOCK_STREAM, std::move(options), "tcp_server"),
       handle_(std::move(handle)) {
+    start_up();
+}
+
+PYSOCK_DECL void tcp_server::start_up() {
     if (!handle_) throw std::invalid_argument("tcp_server needs a handler");
     activate();
 }
@@ -4974,13 +4980,19 @@ PYSOCK_DECL void tcp_server::finish_request(socket& conn, const address& client,
     detail::current_server = outer;
 }
 
-PYSOCK_DECL void tcp_server::process_request(socket conn, address client) {
+PYSOCK_DECL bool tcp_server::apply_connection_timeout(socket& conn,
+                                                      const address& client) noexcept {
     try {
         if (options_.connection_timeout) conn.settimeout(options_.connection_timeout);
+        return true;
     } catch (...) {
         report_error(client, std::current_exception());
-        return;
+        return false;
     }
+}
+
+PYSOCK_DECL void tcp_server::process_request(socket conn, address client) {
+    if (!apply_connection_timeout(conn, client)) return;
     {
         std::lock_guard<std::mutex> lock(mutex_);
         active_ = &conn;
@@ -5046,12 +5058,7 @@ PYSOCK_DECL void threading_tcp_server::process_request(socket conn, address clie
             return;  // conn closes
         }
     }
-    try {
-        if (options_.connection_timeout) conn.settimeout(options_.connection_timeout);
-    } catch (...) {
-        report_error(client, std::current_exception());
-        return;
-    }
+    if (!apply_connection_timeout(conn, client)) return;
     connection_list::iterator c;
     {
         std::lock_guard<std::mutex> lock(mutex_);
@@ -5134,16 +5141,16 @@ PYSOCK_DECL void threading_tcp_server::finish_requests() noexcept {
 PYSOCK_DECL udp_server::udp_server(const address& server_address, handler handle,
                                    server_options options)
     : base_server(server_address, SOCK_DGRAM, std::move(options)), handle_(std::move(handle)) {
-    if (!handle_) throw std::invalid_argument("udp_server needs a handler");
-    if (options_.max_packet_size == 0)
-        throw std::invalid_argument("max_packet_size must be positive");
-    packet_.resize(options_.max_packet_size);
-    activate();
+    start_up();
 }
 
 PYSOCK_DECL udp_server::udp_server(socket sock, handler handle, server_options options)
     : base_server(std::move(sock), SOCK_DGRAM, std::move(options), "udp_server"),
       handle_(std::move(handle)) {
+    start_up();
+}
+
+PYSOCK_DECL void udp_server::start_up() {
     if (!handle_) throw std::invalid_argument("udp_server needs a handler");
     if (options_.max_packet_size == 0)
         throw std::invalid_argument("max_packet_size must be positive");
