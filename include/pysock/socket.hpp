@@ -2547,6 +2547,15 @@ public:
 [[noreturn]] inline void raise_plain_error(const char* message) {
     throw error(std::error_code(err_invalid, std::generic_category()), message);
 }
+/// The exception raise_os_error(err) would throw, without throwing it at anyone (for a list of
+/// errors, or an error hook).
+inline std::exception_ptr os_error_ptr(int err) noexcept {
+    try {
+        raise_os_error(err);
+    } catch (...) {
+        return std::current_exception();
+    }
+}
 /// socket.timeout from a settimeout() deadline: "timed out".
 [[noreturn]] inline void raise_timeout(std::size_t written = 0) {
     throw timeout(std::error_code(err_timed_out, os_category()), "timed out", written);
@@ -4321,15 +4330,6 @@ inline std::vector<const addrinfo*> interleave_by_family(const std::vector<addri
     return out;
 }
 
-/// The exception for an OS error code, without throwing it at anyone.
-inline std::exception_ptr os_error_ptr(int err) {
-    try {
-        raise_os_error(err);
-    } catch (...) {
-        return std::current_exception();
-    }
-}
-
 /// What create_connection() raises when every attempt failed.
 [[noreturn]] inline void raise_connect_errors(std::vector<std::exception_ptr>& errors,
                                               bool all_errors) {
@@ -4788,11 +4788,8 @@ PYSOCK_DECL void base_server::report_error(const address& client,
 }
 
 PYSOCK_DECL void base_server::report_os_error(int err) noexcept {
-    try {
-        detail::raise_os_error(err);  // the subclass and message Python's OSError(err) would have
-    } catch (...) {
-        report_error(address(), std::current_exception());
-    }
+    // The subclass and message Python's OSError(err) would have.
+    report_error(address(), detail::os_error_ptr(err));
 }
 
 PYSOCK_DECL void base_server::serve_forever() {
