@@ -30,8 +30,11 @@
 #include <windows.h>
 #else
 #include <fcntl.h>
+#include <poll.h>
 #include <stdlib.h>
+#include <sys/wait.h>
 #include <unistd.h>
+#include <cstdlib>
 #if defined(__linux__)
 #include <dirent.h>
 #endif
@@ -478,6 +481,107 @@ struct blocking_probe {
         return true;
     }
 };
+
+
+#if !defined(_WIN32)
+// ---------------------------------------------------------------------------------------------
+// Child processes (the interoperability tests: python3, openssl s_server / s_client)
+// ---------------------------------------------------------------------------------------------
+
+/// A program run with its stdin and stdout on pipes (stderr inherited). Every read and the wait
+/// are bounded; the destructor kills and reaps a child still running.
+class child_process {
+public:
+    explicit child_process(const std::vector<std::string>& argv) {
+        int in[2], out[2];  // stdin is a socket pair: writes use MSG_NOSIGNAL, never SIGPIPE
+        REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, in) == 0);
+        REQUIRE(::pipe2(out, O_CLOEXEC) == 0);
+        pid_ = ::fork();
+        REQUIRE(pid_ >= 0);
+        if (pid_ == 0) {
+            ::dup2(in[0], 0);
+            ::dup2(out[1], 1);
+            std::vector<char*> args;
+            for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+            args.push_back(nullptr);
+            ::execvp(args[0], args.data());
+            ::_exit(127);
+        }
+        ::close(in[0]);
+        ::close(out[1]);
+        stdin_ = in[1];
+        stdout_ = out[0];
+    }
+    child_process(const child_process&) = delete;
+    child_process& operator=(const child_process&) = delete;
+    ~child_process() {
+        close_stdin();
+        if (stdout_ >= 0) ::close(stdout_);
+        if (pid_ > 0 && !exited_) {
+            ::kill(pid_, SIGKILL);
+            ::waitpid(pid_, nullptr, 0);
+        }
+    }
+
+    void write(const std::string& data) {
+        REQUIRE(::send(stdin_, data.data(), data.size(), MSG_NOSIGNAL) ==
+                static_cast<ssize_t>(data.size()));
+    }
+    void close_stdin() {
+        if (stdin_ >= 0) ::close(std::exchange(stdin_, -1));
+    }
+    /// The next line of stdout without its '\n'; nullopt at end of output or after `limit` s.
+    std::optional<std::string> read_line(double limit = SAFETY_TIMEOUT) {
+        auto start = clock_type::now();
+        for (;;) {
+            auto nl = buffer_.find('\n');
+            if (nl != std::string::npos) {
+                std::string line = buffer_.substr(0, nl);
+                buffer_.erase(0, nl + 1);
+                return line;
+            }
+            double left = limit - seconds_since(start);
+            ::pollfd p{stdout_, POLLIN, 0};
+            if (left <= 0 || ::poll(&p, 1, static_cast<int>(left * 1000) + 1) <= 0) return std::nullopt;
+            char chunk[4096];
+            ssize_t n = ::read(stdout_, chunk, sizeof chunk);
+            if (n <= 0) return std::nullopt;
+            buffer_.append(chunk, static_cast<std::size_t>(n));
+        }
+    }
+    /// Every line until one contains `text` (returned), or nullopt at the end or the limit.
+    std::optional<std::string> read_until(const std::string& text, double limit = SAFETY_TIMEOUT) {
+        auto start = clock_type::now();
+        while (auto line = read_line(limit - seconds_since(start)))
+            if (line->find(text) != std::string::npos) return line;
+        return std::nullopt;
+    }
+    /// The exit status (-1 if it did not exit within `limit` s or died of a signal). Bounded
+    /// polling of waitpid(WNOHANG): a child's exit has no descriptor to wait on here.
+    int wait(double limit = SAFETY_TIMEOUT) {
+        auto start = clock_type::now();
+        int status = 0;
+        while (::waitpid(pid_, &status, WNOHANG) == 0) {
+            if (seconds_since(start) > limit) return -1;
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        }
+        exited_ = true;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    }
+
+private:
+    pid_t pid_ = -1;
+    int stdin_ = -1;
+    int stdout_ = -1;
+    bool exited_ = false;
+    std::string buffer_;
+};
+
+/// Whether `program` is on PATH (the interoperability tests skip, saying so, without it).
+inline bool have_program(const std::string& program) {
+    return std::system(("command -v " + program + " >/dev/null 2>&1").c_str()) == 0;
+}
+#endif  // !_WIN32
 
 }  // namespace pysock_test
 

@@ -462,6 +462,9 @@ std::size_t checked_nbytes(Buffer& buffer, std::size_t nbytes) {
 }  // namespace detail
 
 class socket_file;
+namespace detail {
+struct file_factory;
+}
 
 /// Python's socket.socket. Move-only; the destructor closes the socket.
 ///
@@ -662,6 +665,7 @@ public:
 private:
     friend std::pair<socket, socket> socketpair(int, int, int);
     friend class socket_file;
+    friend struct detail::file_factory;
     socket(native_handle_type fd, int family, int type, int proto) noexcept;
     native_handle_type checked_fd() const;
     void apply_timeout(std::int64_t timeout_ns, std::int64_t previous_ns);
@@ -696,6 +700,26 @@ private:
 /// EBADF, what the system answers for the same mistake on a descriptor), so that
 /// `catch (const pysock::error&)` sees it.
 PYSOCK_DECLARE_ERROR(unsupported_operation, error);
+
+namespace detail {
+/// What a socket_file reads from and writes to when it is not a plain socket: ssl.hpp's TLS
+/// connections, whose makefile() returns the same file object. recv_into is one read (0 at end
+/// of stream) and sendall sends everything, each with the socket's errors and timeout.
+class file_transport {
+public:
+    virtual ~file_transport() = default;
+    virtual std::size_t recv_into(void* buf, std::size_t n) = 0;
+    virtual void sendall(std::string_view data) = 0;
+    virtual native_handle_type fileno() const noexcept = 0;
+};
+/// makefile()'s mode and buffering checks, and files over a file_transport (owned by the file).
+struct file_factory {
+    static socket_file make(socket sock, std::string_view mode,
+                            std::optional<std::size_t> buffering);
+    static socket_file make(file_transport* transport, std::string_view mode,
+                            std::optional<std::size_t> buffering);
+};
+}  // namespace detail
 
 /// A file object over a socket, as sock.makefile() returns it. Move-only; the destructor
 /// flushes (ignoring errors) and closes. Reads are buffered: readline() over a stream of short
@@ -782,7 +806,7 @@ public:
     iterator end() { return iterator(); }
 
 private:
-    friend class socket;
+    friend struct detail::file_factory;
     socket_file(socket sock, bool reading, bool writing, std::size_t buffer_size);
     void check_open() const;
     void check_readable() const;
@@ -791,9 +815,11 @@ private:
     void make_room(std::size_t wanted);
     bytes take(std::size_t n);
     std::size_t raw_read(char* into, std::size_t n);
+    void send_all(std::string_view data);
     void send_buffered();
 
     socket sock_;
+    detail::file_transport* transport_ = nullptr;  // owned; when set, used instead of sock_
     std::size_t buffer_size_;  // 0: unbuffered
     bool reading_;
     bool writing_;
@@ -3868,20 +3894,49 @@ PYSOCK_DECL std::string to_string(const socket& s) {
 
 PYSOCK_DECL socket_file socket::makefile(std::string_view mode,
                                          std::optional<std::size_t> buffering) const {
+    return detail::file_factory::make(dup(), mode, buffering);
+}
+
+namespace detail {
+struct file_mode {
+    bool reading;
+    bool writing;
+};
+inline file_mode parse_file_mode(std::string_view mode) {
     if (mode.find_first_not_of("rwb") != std::string_view::npos)  // "" is "r", as in Python
         throw std::invalid_argument("invalid mode " + repr(mode).substr(1) +
                                     " (only r, w, b allowed)");
     const bool writing = mode.find('w') != std::string_view::npos;
-    const bool reading = mode.find('r') != std::string_view::npos || !writing;
-    return socket_file(dup(), reading, writing, buffering ? *buffering : 8192);
+    return {mode.find('r') != std::string_view::npos || !writing, writing};
 }
+
+PYSOCK_DECL socket_file file_factory::make(socket sock, std::string_view mode,
+                                           std::optional<std::size_t> buffering) {
+    file_mode m = parse_file_mode(mode);
+    return socket_file(std::move(sock), m.reading, m.writing, buffering ? *buffering : 8192);
+}
+
+PYSOCK_DECL socket_file file_factory::make(file_transport* transport, std::string_view mode,
+                                           std::optional<std::size_t> buffering) {
+    struct owner {  // the transport is the file's from here on, even if parsing throws
+        file_transport* t;
+        ~owner() { delete t; }
+    } own{transport};
+    file_mode m = parse_file_mode(mode);
+    socket_file f(socket(invalid_handle, AF_UNSPEC, 0, 0), m.reading, m.writing,
+                  buffering ? *buffering : 8192);
+    f.transport_ = std::exchange(own.t, nullptr);
+    return f;
+}
+}  // namespace detail
 
 PYSOCK_DECL socket_file::socket_file(socket sock, bool reading, bool writing,
                                      std::size_t buffer_size)
     : sock_(std::move(sock)), buffer_size_(buffer_size), reading_(reading), writing_(writing) {}
 
 PYSOCK_DECL socket_file::socket_file(socket_file&& other) noexcept
-    : sock_(std::move(other.sock_)), buffer_size_(other.buffer_size_), reading_(other.reading_),
+    : sock_(std::move(other.sock_)), transport_(std::exchange(other.transport_, nullptr)),
+      buffer_size_(other.buffer_size_), reading_(other.reading_),
       writing_(other.writing_), closed_(std::exchange(other.closed_, true)),
       timed_out_(other.timed_out_), rbuf_(std::move(other.rbuf_)),
       rbeg_(std::exchange(other.rbeg_, 0)), rend_(std::exchange(other.rend_, 0)),
@@ -3894,6 +3949,7 @@ PYSOCK_DECL socket_file& socket_file::operator=(socket_file&& other) noexcept {
         } catch (...) {  // as the destructor: a failed flush of the replaced file is dropped
         }
         sock_ = std::move(other.sock_);
+        transport_ = std::exchange(other.transport_, nullptr);
         buffer_size_ = other.buffer_size_;
         reading_ = other.reading_;
         writing_ = other.writing_;
@@ -3938,7 +3994,7 @@ PYSOCK_DECL std::size_t socket_file::raw_read(char* into, std::size_t n) {
         throw error(std::error_code(detail::err_timed_out, detail::os_category()),
                     "cannot read from timed out object");
     try {
-        return sock_.recv_into(into, n);
+        return transport_ ? transport_->recv_into(into, n) : sock_.recv_into(into, n);
     } catch (const timeout&) {
         timed_out_ = true;
         throw;
@@ -4037,10 +4093,17 @@ PYSOCK_DECL std::size_t socket_file::readinto(void* buf, std::size_t nbytes) {
     return done;
 }
 
+PYSOCK_DECL void socket_file::send_all(std::string_view data) {
+    if (transport_)
+        transport_->sendall(data);
+    else
+        sock_.sendall(data);
+}
+
 PYSOCK_DECL void socket_file::send_buffered() {
     if (wbuf_.empty()) return;
     try {
-        sock_.sendall(wbuf_);
+        send_all(wbuf_);
     } catch (const error& e) {
         wbuf_.erase(0, e.characters_written());  // what was not sent stays buffered
         throw;
@@ -4051,13 +4114,13 @@ PYSOCK_DECL void socket_file::send_buffered() {
 PYSOCK_DECL std::size_t socket_file::write(std::string_view data) {
     check_writable();
     if (buffer_size_ == 0) {
-        sock_.sendall(data);
+        send_all(data);
         return data.size();
     }
     if (wbuf_.size() + data.size() > buffer_size_) {
         send_buffered();
         if (data.size() >= buffer_size_) {  // too big to buffer: straight out
-            sock_.sendall(data);
+            send_all(data);
             return data.size();
         }
     }
@@ -4075,8 +4138,12 @@ PYSOCK_DECL void socket_file::close() {
     closed_ = true;
     struct release {
         socket& sock;
-        ~release() { sock.close_quietly(); }
-    } at_exit{sock_};
+        detail::file_transport*& transport;
+        ~release() {
+            sock.close_quietly();
+            delete std::exchange(transport, nullptr);
+        }
+    } at_exit{sock_, transport_};
     if (writing_) send_buffered();
 }
 
@@ -4092,7 +4159,7 @@ PYSOCK_DECL bool socket_file::writable() const {
 
 PYSOCK_DECL native_handle_type socket_file::fileno() const {
     check_open();
-    return sock_.fileno();
+    return transport_ ? transport_->fileno() : sock_.fileno();
 }
 
 // ---------------------------------------------------------------------------------------------
