@@ -911,7 +911,7 @@ TEST_CASE("pysock's client talks to openssl s_server, TLS 1.3 and 1.2, with ALPN
         CAPTURE(version);
         child_process s({"openssl", "s_server", "-accept", "127.0.0.1:0", "-naccept", "1",
                          "-cert", pki().path("server.pem"), "-key", pki().path("server.key"),
-                         version, "-alpn", "h2", "-rev", "-quiet"});
+                         version, "-alpn", "h2", "-rev"});
         s.close_stdin();  // s_server also serves its stdin; at EOF it ends after the connection
         auto accept_line = s.read_until("ACCEPT");
         REQUIRE(accept_line);
