@@ -3,7 +3,7 @@
 
     run_examples.py --bindir DIR TEST      TEST: args echo exercises threads multi_server
                                                  multi_server_helper chat sigint two_machines
-                                                 multiconn multiconn_errors http
+                                                 multiconn multiconn_errors http tls https
     run_examples.py --bindir DIR demo      plays exercises 1, 2 and 3 and prints the conversation
 
 Exit status: 0 pass, 1 fail, 77 skipped (the reason is printed).
@@ -999,6 +999,129 @@ def demo():
     srv.expect_exit(130)
 
 
+# ---------------------------------------------------------------------------------------------
+# TLS (pysock/ssl.hpp): certificates made by the README's own commands
+# ---------------------------------------------------------------------------------------------
+README = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "README.md")
+
+
+def readme_certificate(directory):
+    """Runs, in `directory`, the openssl commands README.md gives between its
+    <!-- tls-certificate-commands --> markers (so the README cannot lie about them); returns the
+    paths of cert.pem and key.pem."""
+    if shutil.which("openssl") is None:
+        raise Skip("no openssl command: the README's certificate commands need it")
+    with open(README, encoding="utf-8") as f:
+        text = f.read()
+    m = re.search(r"<!-- tls-certificate-commands -->(.*?)<!-- /tls-certificate-commands -->", text, re.S)
+    check(m, "README.md lost its <!-- tls-certificate-commands --> block")
+    commands = [line.strip() for line in m.group(1).splitlines() if line.strip().startswith("openssl ")]
+    check(commands, "README.md's certificate block has no openssl command")
+    for command in commands:
+        r = subprocess.run(command, shell=True, cwd=directory, capture_output=True, timeout=TIMEOUT)
+        check(r.returncode == 0, f"README command failed: {command}\n{r.stderr.decode()}")
+    cert, key = os.path.join(directory, "cert.pem"), os.path.join(directory, "key.pem")
+    check(os.path.exists(cert) and os.path.exists(key), "the README's commands made no cert.pem/key.pem")
+    return cert, key
+
+
+def tls_client(port, cafile, payload):
+    """Python's ssl client: sends payload, returns what comes back (as much as was sent)."""
+    import ssl
+    ctx = ssl.create_default_context(cafile=cafile)
+    with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as s:
+        with ctx.wrap_socket(s, server_hostname="localhost") as tls:
+            tls.sendall(payload)
+            got = b""
+            while len(got) < len(payload):
+                chunk = tls.recv(65536)
+                check(chunk, f"TLS echo closed after {len(got)} of {len(payload)} bytes")
+                got += chunk
+            return got
+
+
+def test_tls():
+    """tls_echo_server (one thread, selectors) with tls_echo_client and Python's ssl clients:
+    concurrent clients, an idle client that never shakes hands, a plaintext client and an
+    untrusting client, none of which stops the others."""
+    import tempfile
+    with tempfile.TemporaryDirectory() as d:
+        cert, key = readme_certificate(d)
+        srv, port = start_server("tls_echo_server", "127.0.0.1", "0", cert, key)
+        srv.expect(f"Listening on ('127.0.0.1', {port}) with TLS")
+        idle = connect(port)  # connects, never says a word: the loop must not wait for it
+        srv.expect(re.compile(r"Accepted connection from \('127\.0\.0\.1', \d+\)"))
+        r = run([exe("tls_echo_client"), "127.0.0.1", str(port), cert])
+        check(r.returncode == 0 and b"Received b'Bonjour'" in r.stdout,
+              f"tls_echo_client: {r.returncode} {r.stdout!r} {r.stderr!r}")
+        check(b"Connected with TLSv1.3" in r.stdout, f"tls_echo_client: {r.stdout!r}")
+        payloads = [os.urandom(100_000 + i) for i in range(16)]
+        results = [None] * len(payloads)
+
+        def one(i):
+            results[i] = tls_client(port, cert, payloads[i])
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(len(payloads))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(TIMEOUT)
+        check(results == payloads, "some concurrent TLS echoes came back wrong or not at all")
+        with connect(port) as plain:  # plaintext: the server closes that connection only
+            plain.sendall(b"GET / HTTP/1.0\r\n\r\n")
+            try:  # closed with unread bytes: an RST, or an EOF if the kernel read them all first
+                check(recv_all(plain) == b"", "a plaintext client got an answer")
+            except ConnectionResetError:
+                pass
+        other_dir = os.path.join(d, "other")
+        os.mkdir(other_dir)
+        other_cert, _ = readme_certificate(other_dir)
+        r = run([exe("tls_echo_client"), "127.0.0.1", str(port), other_cert])
+        check(r.returncode == 1 and b"CERTIFICATE_VERIFY_FAILED" in r.stderr,
+              f"a client trusting another certificate: {r.returncode} {r.stderr!r}")
+        check(tls_client(port, cert, b"still serving") == b"still serving", "the server stopped serving")
+        idle.close()
+        srv.kill()
+        log = "\n".join(srv.seen) + "\n" + "\n".join(l for l in iter(lambda: srv.line(1), None))
+        check("HTTP_REQUEST" in log or "WRONG_VERSION_NUMBER" in log, f"no log of the plaintext client:\n{log}")
+        check("TLSV1_ALERT_UNKNOWN_CA" in log, f"no log of the untrusting client:\n{log}")
+
+
+HTTPS_SERVER = """
+import http.server, ssl, sys, functools
+handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=sys.argv[1])
+httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(sys.argv[2], sys.argv[3])
+httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True)
+print("port", httpd.server_address[1], flush=True)
+httpd.serve_forever()
+"""
+
+
+def test_https():
+    """https_get against Python's http.server behind ssl: a file, a 404, a server it must not
+    trust, a bad URL."""
+    import tempfile
+    with tempfile.TemporaryDirectory() as d:
+        cert, key = readme_certificate(d)
+        root = os.path.join(d, "www")
+        os.mkdir(root)
+        body = b"Hello over TLS\n" * 1000
+        with open(os.path.join(root, "hello.txt"), "wb") as f:
+            f.write(body)
+        srv = Proc([sys.executable, "-c", HTTPS_SERVER, root, cert, key], label="https server")
+        port = int(srv.line().split()[1])
+        r = run([exe("https_get"), f"https://localhost:{port}/hello.txt", "--cafile", cert])
+        check(r.returncode == 0 and r.stdout == body, f"https_get: {r.returncode} {len(r.stdout)} bytes {r.stderr!r}")
+        check(r.stderr.startswith(b"HTTP/1.0 200 OK"), f"https_get status: {r.stderr!r}")
+        r = run([exe("https_get"), f"https://127.0.0.1:{port}/missing", "--cafile", cert])
+        check(r.returncode == 1 and r.stderr.startswith(b"HTTP/1.0 404"), f"404: {r.returncode} {r.stderr!r}")
+        r = run([exe("https_get"), f"https://localhost:{port}/hello.txt"])  # system store: untrusted
+        check(r.returncode == 1 and b"CERTIFICATE_VERIFY_FAILED" in r.stderr, f"untrusted: {r.returncode} {r.stderr!r}")
+        r = run([exe("https_get"), f"http://localhost:{port}/"])
+        check(r.returncode == 2 and b"usage" in r.stderr, f"bad URL: {r.returncode} {r.stderr!r}")
+
+
 TESTS = {
     "args": test_args,
     "echo": test_echo,
@@ -1012,6 +1135,8 @@ TESTS = {
     "http": test_http,
     "sigint": test_sigint,
     "two_machines": test_two_machines,
+    "tls": test_tls,
+    "https": test_https,
 }
 
 
