@@ -1053,6 +1053,20 @@ int timeout_ms(std::int64_t timeout_ns) noexcept;
 [[noreturn]] void raise_last_error();
 // Checked directly by tests/test_address.cpp: the dotted-quad fast path of bind/connect/sendto.
 bool parse_ipv4(const std::string& text, void* in_addr_bytes) noexcept;
+
+// What ssl.hpp's transport (the BIO OpenSSL reads and writes through) needs of the platform layer.
+/// One recv() (or send(), never raising SIGPIPE) on fd, EINTR retried; with dont_wait, this call
+/// does not block (MSG_DONTWAIT; where the system has no such flag, the socket is already
+/// non-blocking in every mode that asks). Returns the count; -1 when it would block; -2 on
+/// another error, whose code is put in `err`.
+std::ptrdiff_t transport_io(native_handle_type fd, void* buf, std::size_t n, bool sending,
+                            bool dont_wait, int& err) noexcept;
+/// Waits until fd is readable (or writable) or timeout_ns passes (-1: forever), EINTR retried
+/// with the time left. Returns false when the time is up. @throws error (the OS error).
+bool wait_io(native_handle_type fd, bool writable, std::int64_t timeout_ns);
+/// Throws socket.timeout with `message` ("The read operation timed out"), having written
+/// `written` bytes (characters_written()).
+[[noreturn]] void raise_timeout_message(const char* message, std::size_t written = 0);
 }  // namespace detail
 
 #if PYSOCK_WITH_SERVER
@@ -2624,6 +2638,39 @@ inline std::error_code current_exception_code() noexcept {
 }  // namespace detail
 
 PYSOCK_DECL void raise_os_error(int errnum) { detail::raise_os_error(errnum); }
+
+namespace detail {
+PYSOCK_DECL std::ptrdiff_t transport_io(native_handle_type fd, void* buf, std::size_t n,
+                                        bool sending, bool dont_wait, int& err) noexcept {
+    const int flags = dont_wait ? msg_dontwait : 0;
+    for (;;) {
+        ssize_type r = sending ? sys_send(fd, buf, n, flags) : sys_recv(fd, buf, n, flags);
+        if (r >= 0) return static_cast<std::ptrdiff_t>(r);
+        err = last_error();
+        if (interrupted(err)) continue;
+        return would_block(err) ? -1 : -2;
+    }
+}
+
+PYSOCK_DECL bool wait_io(native_handle_type fd, bool writable, std::int64_t timeout_ns) {
+    const std::int64_t deadline = timeout_ns >= 0 ? monotonic_ns() + timeout_ns : -1;
+    for (;;) {
+        int ready = wait_ready(fd, writable ? wait_write : wait_read, timeout_ns);
+        if (ready > 0) return true;
+        if (ready == 0) return false;
+        int err = last_error();
+        if (!interrupted(err)) raise_os_error(err);
+        if (deadline >= 0) {
+            timeout_ns = deadline - monotonic_ns();
+            if (timeout_ns <= 0) return false;
+        }
+    }
+}
+
+[[noreturn]] PYSOCK_DECL void raise_timeout_message(const char* message, std::size_t written) {
+    throw timeout(std::error_code(err_timed_out, os_category()), message, written);
+}
+}  // namespace detail
 
 PYSOCK_DECL bool is_blocking_io(const std::error_code& ec) noexcept {
     // The value first: a cleared code (the common case in a loop) is answered without a call.

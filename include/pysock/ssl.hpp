@@ -443,10 +443,14 @@ private:
 namespace detail {
 namespace os = pysock::detail;
 
+// The two error codes ssl.hpp raises itself (socket.hpp's layer keeps its own in section 4,
+// which separate compilation does not show).
 #if defined(_WIN32)
 inline constexpr int err_not_connected = WSAENOTCONN;
+inline constexpr int err_bad_handle = WSAENOTSOCK;
 #else
 inline constexpr int err_not_connected = ENOTCONN;
+inline constexpr int err_bad_handle = EBADF;
 #endif
 
 /// One TLS connection: the socket, the SSL object, and what the BIO needs. Shared by the
@@ -460,7 +464,7 @@ struct connection {
     bool suppress_ragged_eofs = true;
     bool handshake_done = false;
     std::optional<std::string> hostname;
-    int io_flags = 0;   // recv/send flags of the BIO: MSG_DONTWAIT in timeout mode
+    bool dont_wait = false;  // the BIO's recv/send must not block (timeout mode: run() waits)
     int last_errno = 0; // what the BIO's last failed system call said
     bool eof = false;   // the BIO's last recv() returned 0
 
@@ -475,37 +479,27 @@ struct connection {
 // The BIO: recv/send on the socket's descriptor (MSG_NOSIGNAL, never SIGPIPE); EINTR retried;
 // would-block reported as a retry, so the ssl_socket decides whether to wait (timeout mode),
 // throw (non-blocking) or, in blocking mode, never sees it.
-inline int bio_read(BIO* b, char* buf, int len) {
+inline int bio_io(BIO* b, char* buf, int len, bool sending) {
     auto* c = static_cast<connection*>(BIO_get_data(b));
     BIO_clear_retry_flags(b);
-    for (;;) {
-        os::ssize_type n = os::sys_recv(c->sock.fileno(), buf, static_cast<std::size_t>(len),
-                                        c->io_flags);
-        if (n >= 0) {
-            c->eof = n == 0;
-            return static_cast<int>(n);
-        }
-        int err = os::last_error();
-        if (os::interrupted(err)) continue;
-        if (os::would_block(err)) BIO_set_retry_read(b);
-        else c->last_errno = err;
-        return -1;
+    std::ptrdiff_t n = os::transport_io(c->sock.fileno(), buf, static_cast<std::size_t>(len),
+                                        sending, c->dont_wait, c->last_errno);
+    if (n >= 0) {
+        if (!sending) c->eof = n == 0;
+        return static_cast<int>(n);
     }
+    if (n == -1) {
+        c->last_errno = 0;
+        if (sending)
+            BIO_set_retry_write(b);
+        else
+            BIO_set_retry_read(b);
+    }
+    return -1;
 }
-
+inline int bio_read(BIO* b, char* buf, int len) { return bio_io(b, buf, len, false); }
 inline int bio_write(BIO* b, const char* buf, int len) {
-    auto* c = static_cast<connection*>(BIO_get_data(b));
-    BIO_clear_retry_flags(b);
-    for (;;) {
-        os::ssize_type n = os::sys_send(c->sock.fileno(), buf, static_cast<std::size_t>(len),
-                                        c->io_flags);
-        if (n >= 0) return static_cast<int>(n);
-        int err = os::last_error();
-        if (os::interrupted(err)) continue;
-        if (os::would_block(err)) BIO_set_retry_write(b);
-        else c->last_errno = err;
-        return -1;
-    }
+    return bio_io(b, const_cast<char*>(buf), len, true);
 }
 
 // FLUSH: nothing is buffered. EOF: whether the peer ended the stream, which is how OpenSSL tells
@@ -1061,9 +1055,14 @@ PYSOCK_SSL_DECL ssl_context create_default_context(purpose p,
 
 namespace detail {
 inline bool is_ip_address(const std::string& host) {
-    unsigned char packed[16];
-    return os::sys_inet_pton(AF_INET, host.c_str(), packed) == 1 ||
-           os::sys_inet_pton(AF_INET6, host.c_str(), packed) == 1;
+    for (int family : {AF_INET, AF_INET6}) {
+        try {
+            pysock::inet_pton(family, host);
+            return true;
+        } catch (const std::exception&) {
+        }
+    }
+    return false;
 }
 
 /// The SSL object of a connected socket: the BIO, SNI and the hostname to check.
@@ -1102,11 +1101,13 @@ inline std::int64_t timeout_ns_of(const socket& s) {
 /// succeeds, waiting between tries in timeout mode with what is left of the timeout, and
 /// throwing the would-block errors in non-blocking mode. Returns the call's result (> 0) or,
 /// for SSL_ERROR_ZERO_RETURN where `zero_return_ok`, 0.
+/// `start`: when the caller's timeout began (sendall's whole call); -1: now.
 template <class Call>
-int run(connection& c, Call&& call, const char* operation, const char* timeout_text) {
+int run(connection& c, Call&& call, const char* operation, const char* timeout_text,
+        std::int64_t start = -1) {
     const std::int64_t timeout_ns = timeout_ns_of(c.sock);
-    c.io_flags = timeout_ns > 0 ? os::msg_dontwait : 0;
-    const std::int64_t start = timeout_ns > 0 ? os::monotonic_ns() : 0;
+    c.dont_wait = timeout_ns > 0;
+    if (timeout_ns > 0 && start < 0) start = os::monotonic_ns();
     for (;;) {
         ERR_clear_error();
         c.last_errno = 0;
@@ -1115,15 +1116,13 @@ int run(connection& c, Call&& call, const char* operation, const char* timeout_t
         int code = SSL_get_error(c.ssl, r);
         if ((code != SSL_ERROR_WANT_READ && code != SSL_ERROR_WANT_WRITE) || timeout_ns == 0)
             raise_ssl_error(c, code, operation);
-        const short events = code == SSL_ERROR_WANT_READ ? os::wait_read : os::wait_write;
         std::int64_t left = -1;
         if (timeout_ns > 0) {
             left = timeout_ns - (os::monotonic_ns() - start);
-            if (left <= 0) throw timeout(std::error_code(os::err_timed_out, os::os_category()), timeout_text);
+            if (left <= 0) os::raise_timeout_message(timeout_text);
         }
-        int ready = os::wait_ready(c.sock.fileno(), events, left);
-        if (ready == 0) throw timeout(std::error_code(os::err_timed_out, os::os_category()), timeout_text);
-        if (ready < 0 && !os::interrupted(os::last_error())) pysock::raise_os_error(os::last_error());
+        if (!os::wait_io(c.sock.fileno(), code == SSL_ERROR_WANT_WRITE, left))
+            os::raise_timeout_message(timeout_text);
     }
 }
 
@@ -1149,10 +1148,11 @@ inline std::size_t read_some(connection& c, void* buf, std::size_t n) {
     return got;
 }
 
-inline std::size_t write_some(connection& c, const void* data, std::size_t n) {
+inline std::size_t write_some(connection& c, const void* data, std::size_t n,
+                              std::int64_t start = -1) {
     std::size_t sent = 0;
     run(c, [&] { return SSL_write_ex(c.ssl, data, n, &sent); }, "write",
-        "The write operation timed out");
+        "The write operation timed out", start);
     return sent;
 }
 
@@ -1161,21 +1161,20 @@ inline std::size_t write_some(connection& c, const void* data, std::size_t n) {
 inline void write_all(connection& c, std::string_view data) {
     std::size_t done = 0;
     const std::int64_t timeout_ns = timeout_ns_of(c.sock);
-    const std::int64_t start = timeout_ns > 0 ? os::monotonic_ns() : 0;
+    const std::int64_t start = timeout_ns > 0 ? os::monotonic_ns() : -1;
     try {
         while (done < data.size()) {
-            if (timeout_ns > 0 && done > 0) {
-                std::int64_t left = timeout_ns - (os::monotonic_ns() - start);
-                if (left <= 0) throw timeout(std::error_code(os::err_timed_out, os::os_category()),
-                                             "The write operation timed out");
-            }
-            done += write_some(c, data.data() + done, data.size() - done);
+            if (start >= 0 && done > 0 && os::monotonic_ns() - start >= timeout_ns)
+                os::raise_timeout_message("The write operation timed out", done);
+            done += write_some(c, data.data() + done, data.size() - done, start);
         }
+    } catch (const ssl_error&) {
+        throw;  // TLS errors: Python's have no count either
     } catch (const timeout& e) {  // the same exception, saying how much was taken
         if (done == 0) throw;
-        throw timeout(e.code(), e.what(), done);
+        os::raise_timeout_message(e.what(), done);
     } catch (const error& e) {
-        if (done == 0 || e.code().category() != os::os_category()) throw;
+        if (done == 0) throw;
         os::raise_os_error(e.code().value(), e.what(), done);
     }
 }
@@ -1234,7 +1233,7 @@ PYSOCK_SSL_DECL ssl_socket ssl_context::wrap_socket(socket&& sock, bool server_s
 
 PYSOCK_SSL_DECL detail::connection& ssl_socket::checked() const {
     if (!conn_ || conn_->sock.fileno() == pysock::detail::invalid_handle)
-        pysock::raise_os_error(pysock::detail::err_bad_handle);
+        pysock::raise_os_error(detail::err_bad_handle);
     return *conn_;
 }
 

@@ -8,7 +8,7 @@
 # pysock::compiled: PYSOCK_SEPARATE_COMPILATION, the bodies compiled once), so both modes pass
 # the whole suite. It also type-checks kqueue_selector against the kqueue API as documented
 # (no BSD here).
-# packages: clang doctest-dev libbenchmark-dev libasio-dev netbase iproute2
+# packages: clang doctest-dev libbenchmark-dev libasio-dev netbase iproute2 libssl-dev openssl
 set -euo pipefail
 # shellcheck source=scripts/stages/common.sh
 . "$(dirname "$0")/common.sh"
@@ -16,7 +16,8 @@ B="$PYSOCK_BUILD_ROOT/clang-cxx20"
 step cmake -S "$PYSOCK_ROOT" -B "$B" -G Ninja \
     -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_CXX_STANDARD=20 -DCMAKE_CXX_STANDARD_REQUIRED=ON \
     -DCMAKE_CXX_EXTENSIONS=OFF -DCMAKE_BUILD_TYPE=Debug -DPYSOCK_WERROR=ON \
-    "-DCMAKE_CXX_FLAGS=-DPYSOCK_KERNEL_TIMEOUTS=0" -DPYSOCK_OWN_SEPARATE_COMPILATION=ON
+    "-DCMAKE_CXX_FLAGS=-DPYSOCK_KERNEL_TIMEOUTS=0" -DPYSOCK_OWN_SEPARATE_COMPILATION=ON \
+    -DPYSOCK_REQUIRE_SSL=ON
 step cmake --build "$B" -j "$PYSOCK_JOBS"
 run_ctest "$B"
 

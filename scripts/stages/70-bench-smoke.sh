@@ -2,13 +2,13 @@
 # Benchmarks smoke test: builds bench/ (Release) and runs every benchmark and tool for a few
 # iterations, to prove they build and run. It never judges speed (figures on a shared CI machine
 # mean nothing); the real figures are in the README's "Performance" section.
-# packages: g++ libbenchmark-dev libasio-dev valgrind gnuplot-nox
+# packages: g++ libbenchmark-dev libasio-dev valgrind gnuplot-nox libssl-dev openssl
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 B="$PYSOCK_BUILD_ROOT/bench-smoke"
 step cmake -S "$PYSOCK_ROOT" -B "$B" -G Ninja -DCMAKE_BUILD_TYPE=Release -DPYSOCK_WERROR=ON \
     -DPYSOCK_BUILD_TESTS=OFF -DPYSOCK_BUILD_EXAMPLES=OFF -DPYSOCK_BUILD_BENCHMARKS=ON
-step cmake --build "$B" -j "$PYSOCK_JOBS" --target pysock_bench pysock_rtt_driver pysock_peers pysock_many_clients pysock_readline pysock_udp_servers pysock_sendfile
+step cmake --build "$B" -j "$PYSOCK_JOBS" --target pysock_bench pysock_rtt_driver pysock_peers pysock_many_clients pysock_readline pysock_udp_servers pysock_sendfile pysock_tls
 
 section "pysock_bench: every benchmark, a few iterations"
 # Each stream/concurrency repetition lasts PYSOCK_BENCH_SECONDS; latency ones run min_time seconds.
@@ -46,6 +46,9 @@ step "$B/bench/pysock_udp_servers" --datagrams 2000 --rounds 1 --python "$PYSOCK
 
 section "pysock_sendfile: sendfile beside a read + sendall loop, a 16 MiB file, one round (every byte counted)"
 step "$B/bench/pysock_sendfile" --mib 16 --rounds 1 --dir "$B"
+
+section "pysock_tls: TLS echo and handshakes, pysock, raw OpenSSL and Python's ssl, one short round (every block checked)"
+step "$B/bench/pysock_tls" --mib 8 --handshakes 20 --rounds 1 --python "$PYSOCK_ROOT/bench/peers/tls.py"
 
 section "compile_cost.sh: one run each"
 step "$PYSOCK_ROOT/bench/compile_cost.sh" "${CXX:-g++}" 1

@@ -7,16 +7,16 @@
 # PYSOCK_FUZZ_SECONDS (default 30) is the fuzzing time per target: 3 targets, ~2 min in all on
 # two cores including the build. New inputs the fuzzer finds go to a scratch directory in the
 # build tree, never into the repository.
-# packages: clang libclang-rt-14-dev
+# packages: clang libclang-rt-14-dev libssl-dev openssl
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 B="$PYSOCK_BUILD_ROOT/fuzz"
 SECONDS_PER_TARGET="${PYSOCK_FUZZ_SECONDS:-30}"
-TARGETS="fuzz_address fuzz_repr fuzz_chat_framing"
+TARGETS="fuzz_address fuzz_repr fuzz_chat_framing fuzz_tls_handshake"
 
 step cmake -S "$PYSOCK_ROOT" -B "$B" -G Ninja \
     -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_CXX_STANDARD=17 -DCMAKE_BUILD_TYPE= \
-    -DPYSOCK_BUILD_FUZZERS=ON -DPYSOCK_WERROR=ON \
+    -DPYSOCK_BUILD_FUZZERS=ON -DPYSOCK_WERROR=ON -DPYSOCK_REQUIRE_SSL=ON \
     -DPYSOCK_BUILD_TESTS=OFF -DPYSOCK_BUILD_EXAMPLES=OFF -DPYSOCK_BUILD_BENCHMARKS=OFF
 step cmake --build "$B" -j "$PYSOCK_JOBS" --target fuzzers
 
