@@ -24,6 +24,10 @@ class PysockConan(ConanFile):
     package_type = "header-library"
     # Settings are only used to check the C++ standard; package_id() drops them.
     settings = "os", "arch", "compiler", "build_type"
+    # with_ssl: <pysock/ssl.hpp> (Python's ssl module) needs OpenSSL 3; the headers are the same
+    # either way, so the option only adds the requirement and the pysock::ssl name.
+    options = {"with_ssl": [True, False]}
+    default_options = {"with_ssl": False}
     exports_sources = "include/*", "LICENSE", "VERSION"
     no_copy_source = True
 
@@ -35,6 +39,10 @@ class PysockConan(ConanFile):
 
     def layout(self):
         basic_layout(self, src_folder=".")
+
+    def requirements(self):
+        if self.options.with_ssl:
+            self.requires("openssl/[>=3.0 <4]")
 
     def package_id(self):
         self.info.clear()
@@ -59,3 +67,7 @@ class PysockConan(ConanFile):
             self.cpp_info.system_libs = ["pthread"]
         elif self.settings.os == "Windows":
             self.cpp_info.system_libs = ["ws2_32", "iphlpapi"]
+        if self.options.get_safe("with_ssl"):
+            # pysock's own install names the TLS target pysock::ssl: here it is pysock::pysock,
+            # which links OpenSSL (the requirement), under that name too.
+            self.cpp_info.set_property("cmake_target_aliases", ["pysock::ssl"])

@@ -215,11 +215,16 @@ int main(int argc, char** argv) {
             if (i + 1 >= argc) die(a + " needs a value");
             return argv[++i];
         };
-        if (a == "--mib") mib = std::stoul(value());
-        else if (a == "--handshakes") handshakes = std::stoi(value());
-        else if (a == "--rounds") rounds = std::stoi(value());
-        else if (a == "--python") python = value();
-        else die("usage: pysock_tls [--mib N] [--handshakes N] [--rounds N] [--python tls.py]");
+        if (a == "--mib")
+            mib = std::stoul(value());
+        else if (a == "--handshakes")
+            handshakes = std::stoi(value());
+        else if (a == "--rounds")
+            rounds = std::stoi(value());
+        else if (a == "--python")
+            python = value();
+        else
+            die("usage: pysock_tls [--mib N] [--handshakes N] [--rounds N] [--python tls.py]");
     }
     // The raw OpenSSL loop writes with write(): a peer that closed first (a server sending its
     // session tickets after the client left) raises SIGPIPE, which kills a program that does not
@@ -243,17 +248,23 @@ int main(int argc, char** argv) {
         };
     };
     std::printf("echo, 64 KiB blocks, %zu MiB:\n", mib);
-    auto echo = bench::medians_of_rounds(names, rounds, [&](const std::string& name) {
-        if (name == "pysock") return echo_pysock(ctx, mib);
-        if (name == "raw OpenSSL") return echo_raw(ctx, mib);
-        return python_figure(python, "echo", dir, std::to_string(mib));
-    }, report("MiB/s"));
+    auto echo = bench::medians_of_rounds(
+        names, rounds,
+        [&](const std::string& name) {
+            if (name == "pysock") return echo_pysock(ctx, mib);
+            if (name == "raw OpenSSL") return echo_raw(ctx, mib);
+            return python_figure(python, "echo", dir, std::to_string(mib));
+        },
+        report("MiB/s"));
     std::printf("handshakes, %d per round:\n", handshakes);
-    auto hs = bench::medians_of_rounds(names, rounds, [&](const std::string& name) {
-        if (name == "pysock") return handshakes_pysock(ctx, handshakes);
-        if (name == "raw OpenSSL") return handshakes_raw(ctx, handshakes);
-        return python_figure(python, "handshakes", dir, std::to_string(handshakes));
-    }, report("handshakes/s"));
+    auto hs = bench::medians_of_rounds(
+        names, rounds,
+        [&](const std::string& name) {
+            if (name == "pysock") return handshakes_pysock(ctx, handshakes);
+            if (name == "raw OpenSSL") return handshakes_raw(ctx, handshakes);
+            return python_figure(python, "handshakes", dir, std::to_string(handshakes));
+        },
+        report("handshakes/s"));
     std::printf("\nmedians            echo MiB/s   handshakes/s\n");
     for (const auto& name : names)
         std::printf("  %-14s %12.1f %14.1f\n", name.c_str(), echo[name], hs[name]);

@@ -72,8 +72,7 @@ int main(int argc, char** argv) {
         std::string status = f.readline(65537);
         std::cerr << status;
         for (std::string line = f.readline(65537); line != "\r\n" && line != "\n" && !line.empty();
-             line = f.readline(65537)) {
-        }
+             line = f.readline(65537)) {}
         std::cout << f.read() << std::flush;  // the body, to the server's close (not de-chunked)
         // "HTTP/1.1 200 OK": success only for a 2xx status.
         return status.size() > 9 && status[9] == '2' ? 0 : 1;

@@ -25,12 +25,14 @@ int main(int argc, char** argv) {
     std::string message = argc == 5 ? argv[4] : "Bonjour";
     example::exit_on_ctrl_c("\nInterrompu (Ctrl-C).\n", 2);
     try {
-        auto context = pysock::ssl::create_default_context(pysock::ssl::purpose::server_auth, argv[3]);
+        auto context =
+            pysock::ssl::create_default_context(pysock::ssl::purpose::server_auth, argv[3]);
         pysock::bytes data;
         {
             auto tls = context.wrap_socket(pysock::create_connection({argv[1], port}, 10.0), false,
                                            std::string(argv[1]));
-            std::cout << "Connected with " << *tls.version() << ", " << tls.cipher()->name << std::endl;
+            std::cout << "Connected with " << *tls.version() << ", " << tls.cipher()->name
+                      << std::endl;
             tls.sendall(message);
             data = tls.recv(1024);
         }

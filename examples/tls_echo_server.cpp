@@ -73,8 +73,7 @@ bool serve(connection& c) {
     try {
         while (!c.outb.empty()) c.outb.erase(0, c.tls.send(c.outb));
     } catch (const ssl::ssl_want_write_error&) {
-    } catch (const ssl::ssl_want_read_error&) {
-    }
+    } catch (const ssl::ssl_want_read_error&) {}
     wait_for(c, c.outb.empty() ? sel::EVENT_READ : sel::EVENT_WRITE);
     return true;
 }
@@ -118,9 +117,11 @@ int main(int argc, char** argv) {
                     auto [conn, addr] = lsock.accept();
                     conn.setblocking(false);
                     // do_handshake_on_connect false: the loop drives the handshake.
-                    connection& c = connections.emplace_back(connection{
-                        context.wrap_socket(std::move(conn), true, std::nullopt, false), addr, true,
-                        {}});
+                    connection& c = connections.emplace_back(
+                        connection{context.wrap_socket(std::move(conn), true, std::nullopt, false),
+                                   addr,
+                                   true,
+                                   {}});
                     std::cout << "Accepted connection from " << addr << std::endl;
                     selector.register_(c.tls.fileno(), sel::EVENT_READ, &c);
                     service(c);

@@ -482,7 +482,6 @@ struct blocking_probe {
     }
 };
 
-
 #if !defined(_WIN32)
 // ---------------------------------------------------------------------------------------------
 // Child processes (the interoperability tests: python3, openssl s_server / s_client)
@@ -542,7 +541,8 @@ public:
             }
             double left = limit - seconds_since(start);
             ::pollfd p{stdout_, POLLIN, 0};
-            if (left <= 0 || ::poll(&p, 1, static_cast<int>(left * 1000) + 1) <= 0) return std::nullopt;
+            if (left <= 0 || ::poll(&p, 1, static_cast<int>(left * 1000) + 1) <= 0)
+                return std::nullopt;
             char chunk[4096];
             ssize_t n = ::read(stdout_, chunk, sizeof chunk);
             if (n <= 0) return std::nullopt;

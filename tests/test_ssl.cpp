@@ -62,8 +62,8 @@ handshake_result shake_hands(ssl::ssl_context client_ctx, ssl::ssl_context serve
         }
     });
     try {
-        r.client.emplace(client_ctx.wrap_socket(std::move(tcp.client), false, host, true,
-                                                suppress_ragged_eofs));
+        r.client.emplace(
+            client_ctx.wrap_socket(std::move(tcp.client), false, host, true, suppress_ragged_eofs));
     } catch (...) {
         r.client_error = std::current_exception();
     }
@@ -202,9 +202,8 @@ TEST_CASE("a wrong key password raises bad decrypt, and no password fails instea
         ctx.load_cert_chain(pki().path("server.pem"), pki().path("server-encrypted.key"), "wrong");
     });
     CHECK(wrong.what.find("bad decrypt") != std::string::npos);
-    auto none = expect_raises<ssl::ssl_error>([&] {
-        ctx.load_cert_chain(pki().path("server.pem"), pki().path("server-encrypted.key"));
-    });
+    auto none = expect_raises<ssl::ssl_error>(
+        [&] { ctx.load_cert_chain(pki().path("server.pem"), pki().path("server-encrypted.key")); });
     CHECK(none.what.find("[") == 0);
     CHECK(expect_raises<std::invalid_argument>([&] {
               ctx.load_cert_chain(pki().path("server.pem"), pki().path("server-encrypted.key"),
@@ -223,9 +222,9 @@ TEST_CASE("load_verify_locations needs a cafile, a capath or cadata") {
     ssl::ssl_context ctx(ssl::PROTOCOL_TLS_CLIENT);
     CHECK(expect_raises<std::invalid_argument>([&] { ctx.load_verify_locations(); }).what ==
           "cafile, capath and cadata cannot be all omitted");
-    CHECK(expect_raises<pysock::file_not_found_error>(
-              [&] { ctx.load_verify_locations(pki().path("missing-ca.pem")); })
-              .code.value() == ENOENT);
+    CHECK(expect_raises<pysock::file_not_found_error>([&] {
+              ctx.load_verify_locations(pki().path("missing-ca.pem"));
+          }).code.value() == ENOENT);
 }
 
 TEST_CASE("cadata takes PEM text and DER bytes, and refuses data with no certificate") {
@@ -376,7 +375,8 @@ TEST_CASE("getpeercert gives Python's dict: subject, issuer, dates, subjectAltNa
                                     {{"organizationName", "pysock tests"}},
                                     {{"commonName", "localhost"}}};
     CHECK(cert->subject == subject);
-    CHECK(cert->issuer.back() == std::vector<ssl::name_attribute>{{"commonName", "pysock test CA"}});
+    CHECK(cert->issuer.back() ==
+          std::vector<ssl::name_attribute>{{"commonName", "pysock test CA"}});
     CHECK(cert->version == 3);
     CHECK(cert->serialNumber.size() >= 2);
     CHECK(cert->notBefore.size() == 24);  // "Dec  4 19:00:00 2026 GMT"
@@ -513,7 +513,8 @@ TEST_CASE("a file from makefile keeps the TLS connection after the socket is clo
     p.server.sendall("still here\n");
     CHECK(f.readline() == "still here\n");
     f.close();
-    CHECK(p.server.recv(10) == "");  // now the connection is gone (no close_notify: ragged, suppressed)
+    CHECK(p.server.recv(10) ==
+          "");  // now the connection is gone (no close_notify: ragged, suppressed)
 }
 
 TEST_CASE("unwrap() sends close_notify and gives the plain socket back") {
@@ -545,7 +546,8 @@ TEST_CASE("close() on a closed ssl_socket does nothing, and every call then rais
 TEST_CASE("an untrusted self-signed certificate fails verification") {
     auto r = shake_hands(client_context(), server_context("self-signed"));
     auto e = raised_by<ssl::ssl_cert_verification_error>(r.client_error);
-    CHECK(e.what == "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: self-signed certificate");
+    CHECK(e.what ==
+          "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: self-signed certificate");
     try {
         std::rethrow_exception(r.client_error);
     } catch (const ssl::ssl_cert_verification_error& v) {
@@ -577,7 +579,8 @@ TEST_CASE("an IP address mismatch fails with Python's message") {
 TEST_CASE("an expired certificate fails verification") {
     auto r = shake_hands(client_context(), server_context("expired"));
     auto e = raised_by<ssl::ssl_cert_verification_error>(r.client_error);
-    CHECK(e.what == "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: certificate has expired");
+    CHECK(e.what ==
+          "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: certificate has expired");
 }
 
 TEST_CASE("CERT_NONE with check_hostname off connects to an untrusted server") {
@@ -599,7 +602,8 @@ TEST_CASE("a server that requires a client certificate refuses a client without 
     // TLS 1.3: the client finished its handshake first and hears the alert on its first read.
     if (r.client) {
         auto c = expect_raises<ssl::ssl_error>([&] { r.client->recv(10); });
-        CHECK(c.what == "[SSL: TLSV13_ALERT_CERTIFICATE_REQUIRED] tlsv13 alert certificate required");
+        CHECK(c.what ==
+              "[SSL: TLSV13_ALERT_CERTIFICATE_REQUIRED] tlsv13 alert certificate required");
     }
 }
 
@@ -614,7 +618,8 @@ TEST_CASE("a client certificate signed by the CA is verified and seen by the ser
     CHECK(p.server.recv(100) == "with a certificate");
     auto cert = p.server.getpeercert();
     REQUIRE(cert);
-    CHECK(cert->subject.back() == std::vector<ssl::name_attribute>{{"commonName", "pysock client"}});
+    CHECK(cert->subject.back() ==
+          std::vector<ssl::name_attribute>{{"commonName", "pysock client"}});
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -672,7 +677,8 @@ TEST_CASE("a peer that vanishes during the handshake raises SSLEOFError") {
 TEST_CASE("a truncated record then EOF is a ragged EOF") {
     auto p = connected_pair(client_context(), server_context(), false);
     // An application-data record header announcing 100 bytes, then 10 of them, then the end.
-    const char record[] = "\x17\x03\x03\x00\x64" "0123456789";
+    const char record[] = "\x17\x03\x03\x00\x64"
+                          "0123456789";
     REQUIRE(::send(p.server.fileno(), record, sizeof record - 1, 0) == 15);
     p.server.shutdown(SHUT_WR);
     auto e = expect_raises<ssl::ssl_eof_error>([&] { p.client.recv(100); });
@@ -685,7 +691,8 @@ TEST_CASE("a forged record after the handshake raises an SSL error, not data") {
     REQUIRE(::send(p.server.fileno(), forged.data(), forged.size(), 0) ==
             static_cast<ssize_t>(forged.size()));
     auto e = expect_raises<ssl::ssl_error>([&] { p.client.recv(100); });
-    CHECK(e.what == "[SSL: DECRYPTION_FAILED_OR_BAD_RECORD_MAC] decryption failed or bad record mac");
+    CHECK(e.what ==
+          "[SSL: DECRYPTION_FAILED_OR_BAD_RECORD_MAC] decryption failed or bad record mac");
 }
 
 TEST_CASE("a peer reset during a read raises ConnectionResetError") {
@@ -809,8 +816,7 @@ TEST_CASE("two non-blocking ends shake hands and talk in one thread, driven by a
         for (auto fd : {client.fileno(), server.fileno()}) {
             try {
                 sel.unregister(fd);
-            } catch (const std::out_of_range&) {
-            }
+            } catch (const std::out_of_range&) {}
         }
     }
     CHECK(client.version() == "TLSv1.3");
@@ -881,10 +887,10 @@ TEST_CASE("Python's ssl client talks to pysock's server, with a client certifica
         server_ctx.load_verify_locations(pki().ca());
         auto listener = make_listener();
         listener.settimeout(SAFETY_TIMEOUT);
-        child_process py(python_peer({"client", std::to_string(listener.getsockname().port),
-                                      pki().ca(), "--max", max, "--alpn", "h2",
-                                      "--cert", pki().path("client.pem"), "--key",
-                                      pki().path("client.key")}));
+        child_process py(
+            python_peer({"client", std::to_string(listener.getsockname().port), pki().ca(), "--max",
+                         max, "--alpn", "h2", "--cert", pki().path("client.pem"), "--key",
+                         pki().path("client.key")}));
         auto [conn, addr] = listener.accept();
         conn.settimeout(SAFETY_TIMEOUT);
         auto tls = server_ctx.wrap_socket(std::move(conn), true);
@@ -909,9 +915,9 @@ TEST_CASE("pysock's client talks to openssl s_server, TLS 1.3 and 1.2, with ALPN
     }
     for (const char* version : {"-tls1_3", "-tls1_2"}) {
         CAPTURE(version);
-        child_process s({"openssl", "s_server", "-accept", "127.0.0.1:0", "-naccept", "1",
-                         "-cert", pki().path("server.pem"), "-key", pki().path("server.key"),
-                         version, "-alpn", "h2", "-rev"});
+        child_process s({"openssl", "s_server", "-accept", "127.0.0.1:0", "-naccept", "1", "-cert",
+                         pki().path("server.pem"), "-key", pki().path("server.key"), version,
+                         "-alpn", "h2", "-rev"});
         s.close_stdin();  // s_server also serves its stdin; at EOF it ends after the connection
         auto accept_line = s.read_until("ACCEPT");
         REQUIRE(accept_line);
@@ -927,7 +933,7 @@ TEST_CASE("pysock's client talks to openssl s_server, TLS 1.3 and 1.2, with ALPN
         std::string line;
         for (int i = 0; i < 5 && line != "hello\n"; ++i) line = f.readline();
         CHECK(line == "hello\n");
-        tls.sendall("CLOSE\n");  // s_server -rev ends the connection on "CLOSE"
+        tls.sendall("CLOSE\n");     // s_server -rev ends the connection on "CLOSE"
         CHECK(f.readline() == "");  // its close_notify
         f.close();                  // the file and the socket share the connection: close both
         tls.close();
@@ -948,10 +954,9 @@ TEST_CASE("openssl s_client talks to pysock's server, TLS 1.3 and 1.2, with ALPN
         auto listener = make_listener();
         listener.settimeout(SAFETY_TIMEOUT);
         child_process c({"openssl", "s_client", "-connect",
-                         "127.0.0.1:" + std::to_string(listener.getsockname().port),
-                         "-servername", "localhost", "-verify_hostname", "localhost",
-                         "-CAfile", pki().ca(), "-verify_return_error", version, "-alpn", "h2",
-                         "-ign_eof", "-quiet"});
+                         "127.0.0.1:" + std::to_string(listener.getsockname().port), "-servername",
+                         "localhost", "-verify_hostname", "localhost", "-CAfile", pki().ca(),
+                         "-verify_return_error", version, "-alpn", "h2", "-ign_eof", "-quiet"});
         auto [conn, addr] = listener.accept();
         conn.settimeout(SAFETY_TIMEOUT);
         auto tls = server_ctx.wrap_socket(std::move(conn), true);

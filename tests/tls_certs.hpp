@@ -81,7 +81,8 @@ inline identity issue(const std::string& common_name, const profile& p,
     X509_NAME* name = X509_get_subject_name(x);
     auto add = [&](const char* field, const std::string& value) {
         X509_NAME_add_entry_by_txt(name, field, MBSTRING_UTF8,
-                                   reinterpret_cast<const unsigned char*>(value.c_str()), -1, -1, 0);
+                                   reinterpret_cast<const unsigned char*>(value.c_str()), -1, -1,
+                                   0);
     };
     add("C", "FR");
     add("O", "pysock tests");

@@ -820,7 +820,7 @@ private:
 
     socket sock_;
     detail::file_transport* transport_ = nullptr;  // owned; when set, used instead of sock_
-    std::size_t buffer_size_;  // 0: unbuffered
+    std::size_t buffer_size_;                      // 0: unbuffered
     bool reading_;
     bool writing_;
     bool closed_ = false;
@@ -3983,11 +3983,10 @@ PYSOCK_DECL socket_file::socket_file(socket sock, bool reading, bool writing,
 
 PYSOCK_DECL socket_file::socket_file(socket_file&& other) noexcept
     : sock_(std::move(other.sock_)), transport_(std::exchange(other.transport_, nullptr)),
-      buffer_size_(other.buffer_size_), reading_(other.reading_),
-      writing_(other.writing_), closed_(std::exchange(other.closed_, true)),
-      timed_out_(other.timed_out_), rbuf_(std::move(other.rbuf_)),
-      rbeg_(std::exchange(other.rbeg_, 0)), rend_(std::exchange(other.rend_, 0)),
-      wbuf_(std::move(other.wbuf_)) {}
+      buffer_size_(other.buffer_size_), reading_(other.reading_), writing_(other.writing_),
+      closed_(std::exchange(other.closed_, true)), timed_out_(other.timed_out_),
+      rbuf_(std::move(other.rbuf_)), rbeg_(std::exchange(other.rbeg_, 0)),
+      rend_(std::exchange(other.rend_, 0)), wbuf_(std::move(other.wbuf_)) {}
 
 PYSOCK_DECL socket_file& socket_file::operator=(socket_file&& other) noexcept {
     if (this != &other) {

@@ -95,7 +95,8 @@
 #include <openssl/x509v3.h>
 #include <openssl/opensslv.h>
 #if OPENSSL_VERSION_NUMBER < 0x30000000L
-#error "pysock/ssl.hpp supports OpenSSL 3.0 and newer; these headers are older (OPENSSL_VERSION_TEXT)"
+#error                                                                                             \
+    "pysock/ssl.hpp supports OpenSSL 3.0 and newer; these headers are older (OPENSSL_VERSION_TEXT)"
 #endif
 
 #include <cstdio>
@@ -210,9 +211,9 @@ using distinguished_name = std::vector<std::vector<name_attribute>>;
 struct certificate {
     distinguished_name subject;
     distinguished_name issuer;
-    int version = 0;            // 3 for an X.509 v3 certificate
-    std::string serialNumber;   // "1A2B...": hexadecimal, capitals
-    std::string notBefore;      // "Dec  4 19:00:00 2026 GMT"
+    int version = 0;           // 3 for an X.509 v3 certificate
+    std::string serialNumber;  // "1A2B...": hexadecimal, capitals
+    std::string notBefore;     // "Dec  4 19:00:00 2026 GMT"
     std::string notAfter;
     /// ("DNS", "localhost"), ("IP Address", "127.0.0.1"), ("IP Address", "0:0:0:0:0:0:0:1"),
     /// ("email", ...), ("URI", ...)
@@ -465,8 +466,8 @@ struct connection {
     bool handshake_done = false;
     std::optional<std::string> hostname;
     bool dont_wait = false;  // the BIO's recv/send must not block (timeout mode: run() waits)
-    int last_errno = 0; // what the BIO's last failed system call said
-    bool eof = false;   // the BIO's last recv() returned 0
+    int last_errno = 0;      // what the BIO's last failed system call said
+    bool eof = false;        // the BIO's last recv() returned 0
 
     explicit connection(socket&& s) : sock(std::move(s)) {}
     connection(const connection&) = delete;
@@ -534,10 +535,10 @@ inline BIO_METHOD* socket_bio_method() {
 struct queued_error {
     unsigned long code = 0;
     unsigned long first = 0;  // the root cause: the first error queued
-    std::string library;  // "SSL"
-    std::string reason;   // "WRONG_VERSION_NUMBER"
-    std::string text;     // "wrong version number"
-    int system_errno = 0; // an ERR_LIB_SYS entry anywhere in the queue (fopen's errno)
+    std::string library;      // "SSL"
+    std::string reason;       // "WRONG_VERSION_NUMBER"
+    std::string text;         // "wrong version number"
+    int system_errno = 0;     // an ERR_LIB_SYS entry anywhere in the queue (fopen's errno)
 };
 queued_error take_error_queue(bool root_cause = false);
 
@@ -695,9 +696,11 @@ PYSOCK_SSL_DECL ssl_error::ssl_error(int ssl_code, const std::string& message, s
     : error(std::error_code(ssl_code, ssl_category()), message), library_(std::move(library)),
       reason_(std::move(reason)) {}
 
-PYSOCK_SSL_DECL ssl_cert_verification_error::ssl_cert_verification_error(
-    const std::string& message, long verify_code, std::string verify_message, std::string library,
-    std::string reason)
+PYSOCK_SSL_DECL ssl_cert_verification_error::ssl_cert_verification_error(const std::string& message,
+                                                                         long verify_code,
+                                                                         std::string verify_message,
+                                                                         std::string library,
+                                                                         std::string reason)
     : ssl_error(SSL_ERROR_SSL, message, std::move(library), std::move(reason)),
       verify_code_(verify_code), verify_message_(std::move(verify_message)) {}
 
@@ -780,15 +783,19 @@ inline certificate parse_certificate(X509* x) {
     }
     c.notBefore = time_text(X509_get0_notBefore(x));
     c.notAfter = time_text(X509_get0_notAfter(x));
-    auto* names = static_cast<GENERAL_NAMES*>(
-        X509_get_ext_d2i(x, NID_subject_alt_name, nullptr, nullptr));
+    auto* names =
+        static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(x, NID_subject_alt_name, nullptr, nullptr));
     if (names) {
         for (int i = 0; i < sk_GENERAL_NAME_num(names); ++i) {
             const GENERAL_NAME* g = sk_GENERAL_NAME_value(names, i);
             switch (g->type) {
             case GEN_DNS: c.subjectAltName.emplace_back("DNS", asn1_text(g->d.dNSName)); break;
-            case GEN_IPADD: c.subjectAltName.emplace_back("IP Address", ip_text(g->d.iPAddress)); break;
-            case GEN_EMAIL: c.subjectAltName.emplace_back("email", asn1_text(g->d.rfc822Name)); break;
+            case GEN_IPADD:
+                c.subjectAltName.emplace_back("IP Address", ip_text(g->d.iPAddress));
+                break;
+            case GEN_EMAIL:
+                c.subjectAltName.emplace_back("email", asn1_text(g->d.rfc822Name));
+                break;
             case GEN_URI:
                 c.subjectAltName.emplace_back("URI", asn1_text(g->d.uniformResourceIdentifier));
                 break;
@@ -823,10 +830,9 @@ inline int select_alpn(SSL*, const unsigned char** out, unsigned char* outlen,
     auto* st = static_cast<context_state*>(arg);
     unsigned char* chosen = nullptr;
     if (st->alpn.empty() ||
-        SSL_select_next_proto(&chosen, outlen,
-                              reinterpret_cast<const unsigned char*>(st->alpn.data()),
-                              static_cast<unsigned>(st->alpn.size()), in,
-                              inlen) != OPENSSL_NPN_NEGOTIATED)
+        SSL_select_next_proto(
+            &chosen, outlen, reinterpret_cast<const unsigned char*>(st->alpn.data()),
+            static_cast<unsigned>(st->alpn.size()), in, inlen) != OPENSSL_NPN_NEGOTIATED)
         return SSL_TLSEXT_ERR_NOACK;
     *out = chosen;
     return SSL_TLSEXT_ERR_OK;
@@ -864,12 +870,14 @@ PYSOCK_SSL_DECL ssl_context::ssl_context(int protocol) {
                                     std::to_string(protocol));
     auto st = std::make_shared<detail::context_state>();
     st->protocol = protocol;
-    st->ctx = SSL_CTX_new(protocol == PROTOCOL_TLS_CLIENT ? TLS_client_method() : TLS_server_method());
+    st->ctx =
+        SSL_CTX_new(protocol == PROTOCOL_TLS_CLIENT ? TLS_client_method() : TLS_server_method());
     if (!st->ctx) detail::raise_from_queue("failed to allocate SSL context");
     // Python's defaults (_ssl.c _ssl__SSLContext_impl): no compression, server's cipher order,
     // fresh (EC)DH keys, TLS 1.2 minimum, its cipher list.
-    SSL_CTX_set_options(st->ctx, SSL_OP_ALL | SSL_OP_NO_COMPRESSION | SSL_OP_CIPHER_SERVER_PREFERENCE |
-                                     SSL_OP_SINGLE_DH_USE | SSL_OP_SINGLE_ECDH_USE);
+    SSL_CTX_set_options(st->ctx, SSL_OP_ALL | SSL_OP_NO_COMPRESSION |
+                                     SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_SINGLE_DH_USE |
+                                     SSL_OP_SINGLE_ECDH_USE);
     SSL_CTX_set_mode(st->ctx, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_AUTO_RETRY |
                                   SSL_MODE_ENABLE_PARTIAL_WRITE);
     SSL_CTX_set_min_proto_version(st->ctx, TLS1_2_VERSION);
@@ -914,7 +922,8 @@ PYSOCK_SSL_DECL void ssl_context::load_cert_chain(const std::string& certfile,
         }
         detail::raise_from_queue("PEM lib", true);
     }
-    if (SSL_CTX_check_private_key(state_->ctx) != 1) detail::raise_from_queue("key values mismatch");
+    if (SSL_CTX_check_private_key(state_->ctx) != 1)
+        detail::raise_from_queue("key values mismatch");
 }
 
 PYSOCK_SSL_DECL void ssl_context::load_verify_locations(const std::optional<std::string>& cafile,
@@ -949,8 +958,9 @@ PYSOCK_SSL_DECL void ssl_context::load_verify_locations(const std::optional<std:
         BIO_free(bio);
         if (loaded == 0) {
             ERR_clear_error();
-            throw ssl_error(SSL_ERROR_SSL, pem ? "no start line: cadata does not contain a certificate"
-                                               : "not enough data: cadata does not contain a certificate");
+            throw ssl_error(SSL_ERROR_SSL,
+                            pem ? "no start line: cadata does not contain a certificate"
+                                : "not enough data: cadata does not contain a certificate");
         }
         ERR_clear_error();  // the end of the data left "no start line" behind
     }
@@ -958,7 +968,8 @@ PYSOCK_SSL_DECL void ssl_context::load_verify_locations(const std::optional<std:
 
 PYSOCK_SSL_DECL void ssl_context::load_default_certs() {
     ERR_clear_error();
-    if (SSL_CTX_set_default_verify_paths(state_->ctx) != 1) detail::raise_from_queue("unknown error");
+    if (SSL_CTX_set_default_verify_paths(state_->ctx) != 1)
+        detail::raise_from_queue("unknown error");
 }
 
 PYSOCK_SSL_DECL void ssl_context::set_alpn_protocols(const std::vector<std::string>& protocols) {
@@ -1023,7 +1034,8 @@ PYSOCK_SSL_DECL tls_version ssl_context::minimum_version() const noexcept {
 PYSOCK_SSL_DECL void ssl_context::minimum_version(tls_version v) {
     if (SSL_CTX_set_min_proto_version(state_->ctx, detail::openssl_version_of(v)) != 1) {
         ERR_clear_error();
-        throw std::invalid_argument("Unsupported TLS/SSL version 0x" + std::to_string(static_cast<int>(v)));
+        throw std::invalid_argument("Unsupported TLS/SSL version 0x" +
+                                    std::to_string(static_cast<int>(v)));
     }
 }
 PYSOCK_SSL_DECL tls_version ssl_context::maximum_version() const noexcept {
@@ -1033,7 +1045,8 @@ PYSOCK_SSL_DECL tls_version ssl_context::maximum_version() const noexcept {
 PYSOCK_SSL_DECL void ssl_context::maximum_version(tls_version v) {
     if (SSL_CTX_set_max_proto_version(state_->ctx, detail::openssl_version_of(v)) != 1) {
         ERR_clear_error();
-        throw std::invalid_argument("Unsupported TLS/SSL version 0x" + std::to_string(static_cast<int>(v)));
+        throw std::invalid_argument("Unsupported TLS/SSL version 0x" +
+                                    std::to_string(static_cast<int>(v)));
     }
 }
 
@@ -1059,8 +1072,7 @@ inline bool is_ip_address(const std::string& host) {
         try {
             pysock::inet_pton(family, host);
             return true;
-        } catch (const std::exception&) {
-        }
+        } catch (const std::exception&) {}
     }
     return false;
 }
@@ -1127,7 +1139,8 @@ int run(connection& c, Call&& call, const char* operation, const char* timeout_t
 }
 
 inline void handshake(connection& c) {
-    run(c, [&] { return SSL_do_handshake(c.ssl); }, "handshake",
+    run(
+        c, [&] { return SSL_do_handshake(c.ssl); }, "handshake",
         "The handshake operation timed out");
     c.handshake_done = true;
 }
@@ -1137,7 +1150,8 @@ inline std::size_t read_some(connection& c, void* buf, std::size_t n) {
     if (n == 0) return 0;
     std::size_t got = 0;
     try {
-        run(c, [&] { return SSL_read_ex(c.ssl, buf, n, &got); }, "read",
+        run(
+            c, [&] { return SSL_read_ex(c.ssl, buf, n, &got); }, "read",
             "The read operation timed out");
     } catch (const ssl_zero_return_error&) {
         return 0;
@@ -1151,7 +1165,8 @@ inline std::size_t read_some(connection& c, void* buf, std::size_t n) {
 inline std::size_t write_some(connection& c, const void* data, std::size_t n,
                               std::int64_t start = -1) {
     std::size_t sent = 0;
-    run(c, [&] { return SSL_write_ex(c.ssl, data, n, &sent); }, "write",
+    run(
+        c, [&] { return SSL_write_ex(c.ssl, data, n, &sent); }, "write",
         "The write operation timed out", start);
     return sent;
 }
@@ -1169,7 +1184,7 @@ inline void write_all(connection& c, std::string_view data) {
             done += write_some(c, data.data() + done, data.size() - done, start);
         }
     } catch (const ssl_error&) {
-        throw;  // TLS errors: Python's have no count either
+        throw;                    // TLS errors: Python's have no count either
     } catch (const timeout& e) {  // the same exception, saying how much was taken
         if (done == 0) throw;
         os::raise_timeout_message(e.what(), done);
@@ -1196,17 +1211,21 @@ PYSOCK_SSL_DECL ssl_socket ssl_context::wrap_socket(socket&& sock, bool server_s
                                                     std::optional<std::string> server_hostname,
                                                     bool do_handshake_on_connect,
                                                     bool suppress_ragged_eofs) {
-    if (sock.type() != SOCK_STREAM) throw std::invalid_argument("only stream sockets are supported");
+    if (sock.type() != SOCK_STREAM)
+        throw std::invalid_argument("only stream sockets are supported");
     if (server_side && server_hostname)
         throw std::invalid_argument("server_hostname can only be specified in client mode");
     if (server_side && state_->protocol == PROTOCOL_TLS_CLIENT)
-        throw std::invalid_argument("Cannot create a server socket with a PROTOCOL_TLS_CLIENT context");
+        throw std::invalid_argument(
+            "Cannot create a server socket with a PROTOCOL_TLS_CLIENT context");
     if (!server_side && state_->protocol == PROTOCOL_TLS_SERVER)
-        throw std::invalid_argument("Cannot create a client socket with a PROTOCOL_TLS_SERVER context");
+        throw std::invalid_argument(
+            "Cannot create a client socket with a PROTOCOL_TLS_SERVER context");
     if (!server_side && state_->check_hostname && !server_hostname)
         throw std::invalid_argument("check_hostname requires server_hostname");
     if (server_hostname && (server_hostname->empty() || (*server_hostname)[0] == '.'))
-        throw std::invalid_argument("server_hostname cannot be an empty string or start with a leading dot.");
+        throw std::invalid_argument(
+            "server_hostname cannot be an empty string or start with a leading dot.");
     if (server_hostname && server_hostname->find('\0') != std::string::npos)
         throw std::invalid_argument("embedded null character");
     bool connected = true;
@@ -1217,7 +1236,8 @@ PYSOCK_SSL_DECL ssl_socket ssl_context::wrap_socket(socket&& sock, bool server_s
         connected = false;
     }
     if (connected && do_handshake_on_connect && sock.gettimeout() == 0.0)
-        throw std::invalid_argument("do_handshake_on_connect should not be specified for non-blocking sockets");
+        throw std::invalid_argument(
+            "do_handshake_on_connect should not be specified for non-blocking sockets");
     auto c = std::make_shared<detail::connection>(std::move(sock));
     c->ctx = state_;
     c->server_side = server_side;
@@ -1288,10 +1308,13 @@ PYSOCK_SSL_DECL socket ssl_socket::unwrap() {
     detail::connection& c = checked();
     if (!c.ssl) throw std::invalid_argument("No SSL wrapper around " + to_string(c.sock));
     // SSL_shutdown returns 0 once close_notify is sent, 1 once the peer's came back.
-    detail::run(c, [&] {
-        int r = SSL_shutdown(c.ssl);
-        return r == 0 ? SSL_shutdown(c.ssl) : r;
-    }, "shutdown", "The read operation timed out");
+    detail::run(
+        c,
+        [&] {
+            int r = SSL_shutdown(c.ssl);
+            return r == 0 ? SSL_shutdown(c.ssl) : r;
+        },
+        "shutdown", "The read operation timed out");
     SSL_free(std::exchange(c.ssl, nullptr));
     socket plain = std::move(c.sock);
     conn_.reset();
@@ -1318,8 +1341,8 @@ PYSOCK_SSL_DECL void ssl_socket::connect(const address& addr) {
 PYSOCK_SSL_DECL std::pair<ssl_socket, address> ssl_socket::accept() {
     detail::connection& c = checked();
     auto [conn, addr] = c.sock.accept();
-    return {ssl_context(c.ctx).wrap_socket(std::move(conn), true, std::nullopt, c.do_handshake_on_connect,
-                            c.suppress_ragged_eofs),
+    return {ssl_context(c.ctx).wrap_socket(std::move(conn), true, std::nullopt,
+                                           c.do_handshake_on_connect, c.suppress_ragged_eofs),
             addr};
 }
 
@@ -1379,14 +1402,14 @@ PYSOCK_SSL_DECL std::optional<std::string> ssl_socket::server_hostname() const {
     return checked().hostname;
 }
 PYSOCK_SSL_DECL bool ssl_socket::server_side() const { return checked().server_side; }
-PYSOCK_SSL_DECL ssl_context ssl_socket::context() const {
-    return ssl_context(checked().ctx);
-}
+PYSOCK_SSL_DECL ssl_context ssl_socket::context() const { return ssl_context(checked().ctx); }
 
 PYSOCK_SSL_DECL void ssl_socket::settimeout(std::optional<double> seconds) {
     checked().sock.settimeout(seconds);
 }
-PYSOCK_SSL_DECL std::optional<double> ssl_socket::gettimeout() const { return checked().sock.gettimeout(); }
+PYSOCK_SSL_DECL std::optional<double> ssl_socket::gettimeout() const {
+    return checked().sock.gettimeout();
+}
 PYSOCK_SSL_DECL void ssl_socket::setblocking(bool flag) { checked().sock.setblocking(flag); }
 PYSOCK_SSL_DECL bool ssl_socket::getblocking() const { return checked().sock.getblocking(); }
 PYSOCK_SSL_DECL native_handle_type ssl_socket::fileno() const noexcept {
@@ -1396,7 +1419,9 @@ PYSOCK_SSL_DECL address ssl_socket::getpeername() const { return checked().sock.
 PYSOCK_SSL_DECL address ssl_socket::getsockname() const { return checked().sock.getsockname(); }
 PYSOCK_SSL_DECL int ssl_socket::family() const { return checked().sock.family(); }
 PYSOCK_SSL_DECL int ssl_socket::type() const { return checked().sock.type(); }
-PYSOCK_SSL_DECL SSL* ssl_socket::native_handle() const noexcept { return conn_ ? conn_->ssl : nullptr; }
+PYSOCK_SSL_DECL SSL* ssl_socket::native_handle() const noexcept {
+    return conn_ ? conn_->ssl : nullptr;
+}
 
 PYSOCK_SSL_DECL socket_file ssl_socket::makefile(std::string_view mode,
                                                  std::optional<std::size_t> buffering) const {

@@ -32,9 +32,13 @@ endif()
 # Header-only: nothing differs between debug and release, so configure once.
 set(VCPKG_BUILD_TYPE release)
 
+# The "ssl" feature: pysock::ssl (ssl.hpp) over vcpkg's OpenSSL, required; without it, left out.
+vcpkg_check_features(OUT_FEATURE_OPTIONS FEATURE_OPTIONS FEATURES ssl PYSOCK_SSL)
+
 vcpkg_cmake_configure(
     SOURCE_PATH "${SOURCE_PATH}"
     OPTIONS
+        ${FEATURE_OPTIONS}
         -DPYSOCK_BUILD_TESTS=OFF
         -DPYSOCK_BUILD_EXAMPLES=OFF
         -DPYSOCK_BUILD_BENCHMARKS=OFF

@@ -8,7 +8,9 @@
 #      2.0 must be refused (SameMajorVersion)
 #   4. pkg-config, from the CMake-installed and the Meson-installed pysock.pc (diffed: identical)
 #   5. Meson: as a subproject (dependency fallback to pysock_dep) and from the installed pysock.pc
-# packages: g++ meson pkg-config doctest-dev
+#   6. pysock::ssl (ssl.hpp over OpenSSL 3): the copied headers with -lssl -lcrypto, and
+#      find_package(pysock COMPONENTS ssl) from the moved prefix
+# packages: g++ meson pkg-config doctest-dev libssl-dev
 set -euo pipefail
 # shellcheck source=scripts/stages/common.sh
 . "$(dirname "$0")/common.sh"
@@ -82,8 +84,10 @@ step cmake --install "$W/install-build" --prefix "$W/prefix-installed"
 expected="include/pysock/selectors.hpp
 include/pysock/socket.hpp
 include/pysock/src.hpp
+include/pysock/ssl.hpp
 share/cmake/pysock/pysockConfig.cmake
 share/cmake/pysock/pysockConfigVersion.cmake
+share/cmake/pysock/pysockSslTargets.cmake
 share/cmake/pysock/pysockTargets.cmake
 share/pkgconfig/pysock.pc"
 installed=$(cd "$W/prefix-installed" && find . -type f | sed 's|^\./||' | sort)
@@ -165,5 +169,25 @@ grep -q "Run-time dependency pysock found: YES $VERSION" "$W/meson-pkgconfig/mes
     fail "meson did not find pysock $VERSION through pkg-config"
 step meson test -C "$W/meson-pkgconfig" --print-errorlogs
 run_app "$W/meson-pkgconfig/app"
+
+section "6. pysock::ssl: copied headers + -lssl -lcrypto, and find_package(pysock COMPONENTS ssl)"
+# The program prints "pysock X.Y.Z ssl: [SSL: WRONG_VERSION_NUMBER] wrong version number (...)".
+run_ssl_app() {
+    local out
+    out=$(step "$@")
+    echo "$out"
+    [[ "$out" == *"pysock $VERSION ssl: [SSL: WRONG_VERSION_NUMBER] wrong version number"* ]] ||
+        fail "unexpected output from $*"
+}
+mkdir "$W/copy-ssl"
+cp "$SRC/include/pysock/socket.hpp" "$SRC/include/pysock/ssl.hpp" "$PKG/ssl_main.cpp" "$W/copy-ssl/"
+(
+    cd "$W/copy-ssl"
+    step c++ -std=c++17 -Wall -Wextra -Wpedantic -Werror ssl_main.cpp -pthread -lssl -lcrypto
+    run_ssl_app ./a.out
+)
+step cmake -S "$PKG/find-package-ssl" -B "$W/find-package-ssl" -G Ninja -DCMAKE_PREFIX_PATH="$W/prefix"
+step cmake --build "$W/find-package-ssl" -j "$PYSOCK_JOBS"
+run_ssl_app "$W/find-package-ssl/app_ssl"
 
 section "all consumers built and ran"

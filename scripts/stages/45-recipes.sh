@@ -9,7 +9,7 @@
 #      python3 -m py_compile of both conanfiles
 #   3. the check must be able to fail: it runs again on copies with one wrong value each and must
 #      report each one
-# packages: g++
+# packages: g++ libssl-dev
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 

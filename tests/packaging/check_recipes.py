@@ -105,6 +105,14 @@ def check_port(src, prefix, version, facts):
     else:
         fail("ports/pysock/vcpkg.json", f"version {[manifest.get(k) for k in keys]} != VERSION {version}")
     deps = {d["name"] if isinstance(d, dict) else d for d in manifest.get("dependencies", [])}
+    feature = manifest.get("features", {}).get("ssl", {})
+    feature_deps = [d["name"] if isinstance(d, dict) else d for d in feature.get("dependencies", [])]
+    usage_text = read(os.path.join(port, "usage"))
+    if "openssl" in feature_deps and "pysock::ssl" in usage_text and "pysock::ssl" in facts["targets"]:
+        ok("ports/pysock/vcpkg.json", 'feature "ssl" depends on openssl; the usage and the install name pysock::ssl')
+    else:
+        fail("ports/pysock/vcpkg.json", f'feature "ssl" dependencies {feature_deps}, pysock::ssl in usage: '
+             f'{"pysock::ssl" in usage_text}, installed targets {sorted(facts["targets"])}')
     if {"vcpkg-cmake", "vcpkg-cmake-config"} <= deps:
         ok("ports/pysock/vcpkg.json", "depends on vcpkg-cmake and vcpkg-cmake-config")
     else:
@@ -280,6 +288,7 @@ def check_conan(src, version, usage, facts):
     r = cls()
     r.recipe_folder = src
     r.settings = _Settings(os="Linux", arch="x86_64", compiler="gcc", build_type="Release")
+    r.options = _Settings(with_ssl=False)
     r.info = _Info()
     r.cpp_info = _CppInfo()
     if r.name == "pysock":
@@ -354,6 +363,29 @@ def check_conan(src, version, usage, facts):
         fail(what, f'pkg_config_name {props.get("pkg_config_name")!r}, the port\'s usage says {usage["pkgconfig"]}')
     check_names(what + " (package_info)", props.get("cmake_target_name"), usage["header"],
                 props.get("pkg_config_name"), facts)
+    # with_ssl: OpenSSL 3 required only when asked for, and then the pysock::ssl name, as the install.
+    for with_ssl in (False, True):
+        r2 = cls()
+        r2.settings = r.settings
+        r2.options = _Settings(with_ssl=with_ssl)
+        r2.cpp_info = _CppInfo()
+        requires = []
+        r2.requires = lambda ref, **kw: requires.append(ref)
+        try:
+            if hasattr(r2, "requirements"):
+                r2.requirements()
+            r2.package_info()
+        except Exception as e:  # noqa: BLE001
+            fail(what, f"with_ssl={with_ssl}: requirements()/package_info() raised {type(e).__name__}: {e}")
+            continue
+        aliases = r2.cpp_info.properties.get("cmake_target_aliases", [])
+        wants_openssl = any(ref.startswith("openssl/") for ref in requires)
+        if with_ssl and wants_openssl and "pysock::ssl" in aliases and "pysock::ssl" in facts["targets"]:
+            ok(what, f"with_ssl=True requires {requires} and names pysock::ssl, as the install does")
+        elif not with_ssl and not wants_openssl and "pysock::ssl" not in aliases:
+            ok(what, "with_ssl=False (the default) requires nothing")
+        else:
+            fail(what, f"with_ssl={with_ssl}: requires {requires}, target aliases {aliases}")
 
 
 def check_consumers(src, version, usage):
