@@ -972,3 +972,19 @@ TEST_CASE("openssl s_client talks to pysock's server, TLS 1.3 and 1.2, with ALPN
         CHECK(c.wait() == 0);  // -verify_return_error: 0 only if it verified our certificate
     }
 }
+
+TEST_CASE("without do_handshake_on_connect, the first recv and send shake hands") {
+    auto tcp = connect_tcp(AF_INET, SAFETY_TIMEOUT);
+    auto server_ctx = server_context();
+    peer_thread server([&] {
+        auto tls = server_ctx.wrap_socket(std::move(tcp.server), true, std::nullopt, false);
+        tls.sendall(tls.recv(100));
+    });
+    auto tls = client_context().wrap_socket(std::move(tcp.client), false, "localhost", false);
+    CHECK_FALSE(tls.version());  // not yet
+    tls.sendall("implicit");
+    CHECK(tls.recv(100) == "implicit");
+    CHECK(tls.version() == "TLSv1.3");
+    CHECK(tls.getpeercert());
+    server.join();
+}

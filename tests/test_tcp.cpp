@@ -1183,10 +1183,22 @@ struct blackhole_and_working {
     std::vector<pysock::socket> queued;
     std::uint16_t port = 0;
     blackhole_and_working() {
-        working.bind({"127.0.0.2", 0});
-        port = working.getsockname().port;
+        // One port on both addresses, as a name with two addresses gives. The kernel picks it
+        // free on 127.0.0.2 only: if another socket holds it on 127.0.0.1, pick again (bounded).
+        for (int tries = 0;; ++tries) {
+            working = pysock::socket(AF_INET, SOCK_STREAM);
+            blackhole = pysock::socket(AF_INET, SOCK_STREAM);
+            working.bind({"127.0.0.2", 0});
+            port = working.getsockname().port;
+            try {
+                blackhole.bind({"127.0.0.1", port});
+                break;
+            } catch (const pysock::error& e) {
+                REQUIRE(e.code().value() == EADDRINUSE);
+                REQUIRE(tries < 20);
+            }
+        }
         working.listen();
-        blackhole.bind({"127.0.0.1", port});
         blackhole.listen(0);
         // Fill the queue: connections that complete but are never accepted.
         for (int i = 0; i < 3; ++i) {

@@ -463,7 +463,6 @@ struct connection {
     bool server_side = false;
     bool do_handshake_on_connect = true;
     bool suppress_ragged_eofs = true;
-    bool handshake_done = false;
     std::optional<std::string> hostname;
     bool dont_wait = false;  // the BIO's recv/send must not block (timeout mode: run() waits)
     int last_errno = 0;      // what the BIO's last failed system call said
@@ -1138,11 +1137,14 @@ int run(connection& c, Call&& call, const char* operation, const char* timeout_t
     }
 }
 
+// Done by do_handshake(), or implicitly by a first recv()/send() when the caller chose
+// do_handshake_on_connect = false and never called it.
+inline bool handshake_done(const connection& c) { return c.ssl && SSL_is_init_finished(c.ssl); }
+
 inline void handshake(connection& c) {
     run(
         c, [&] { return SSL_do_handshake(c.ssl); }, "handshake",
         "The handshake operation timed out");
-    c.handshake_done = true;
 }
 
 /// One SSL_read_ex: the count, 0 at a clean close (or a ragged one when suppressed).
@@ -1268,6 +1270,8 @@ inline void check_no_flags(int flags, const char* call) {
 PYSOCK_SSL_DECL bytes ssl_socket::recv(std::size_t bufsize, int flags) {
     bytes out(bufsize, '\0');
     out.resize(recv_into(&out[0], bufsize, flags));
+    if (bufsize > PYSOCK_RECV_SHRINK_THRESHOLD && out.size() < bufsize / 2)
+        out.shrink_to_fit();  // as socket::recv: a large buffer that got little is given back
     return out;
 }
 
@@ -1348,7 +1352,7 @@ PYSOCK_SSL_DECL std::pair<ssl_socket, address> ssl_socket::accept() {
 
 PYSOCK_SSL_DECL std::optional<certificate> ssl_socket::getpeercert() const {
     detail::connection& c = checked();
-    if (!c.ssl || !c.handshake_done) throw std::invalid_argument("handshake not done yet");
+    if (!handshake_done(c)) throw std::invalid_argument("handshake not done yet");
     X509* peer = SSL_get1_peer_certificate(c.ssl);
     if (!peer) return std::nullopt;
     struct release {
@@ -1361,7 +1365,7 @@ PYSOCK_SSL_DECL std::optional<certificate> ssl_socket::getpeercert() const {
 
 PYSOCK_SSL_DECL std::optional<bytes> ssl_socket::getpeercert(binary_form_t) const {
     detail::connection& c = checked();
-    if (!c.ssl || !c.handshake_done) throw std::invalid_argument("handshake not done yet");
+    if (!handshake_done(c)) throw std::invalid_argument("handshake not done yet");
     X509* peer = SSL_get1_peer_certificate(c.ssl);
     if (!peer) return std::nullopt;
     unsigned char* der = nullptr;
@@ -1375,7 +1379,7 @@ PYSOCK_SSL_DECL std::optional<bytes> ssl_socket::getpeercert(binary_form_t) cons
 
 PYSOCK_SSL_DECL std::optional<cipher_info> ssl_socket::cipher() const {
     detail::connection& c = checked();
-    if (!c.ssl || !c.handshake_done) return std::nullopt;
+    if (!handshake_done(c)) return std::nullopt;
     const SSL_CIPHER* cipher = SSL_get_current_cipher(c.ssl);
     if (!cipher) return std::nullopt;
     return cipher_info{SSL_CIPHER_get_name(cipher), SSL_CIPHER_get_version(cipher),
@@ -1384,7 +1388,7 @@ PYSOCK_SSL_DECL std::optional<cipher_info> ssl_socket::cipher() const {
 
 PYSOCK_SSL_DECL std::optional<std::string> ssl_socket::version() const {
     detail::connection& c = checked();
-    if (!c.ssl || !c.handshake_done) return std::nullopt;
+    if (!handshake_done(c)) return std::nullopt;
     return std::string(SSL_get_version(c.ssl));
 }
 
