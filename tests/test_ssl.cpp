@@ -988,3 +988,38 @@ TEST_CASE("without do_handshake_on_connect, the first recv and send shake hands"
     CHECK(tls.getpeercert());
     server.join();
 }
+
+#if defined(__linux__)
+// A signal (handler without SA_RESTART) delivered while a TLS read waits in the kernel: the read
+// goes on (PEP 475) and returns the data sent after the signal.
+namespace {
+void check_tls_recv_survives_a_signal(std::optional<double> timeout) {
+    if (!syscalls_visible()) {
+        MESSAGE("skipped: /proc/self/task/<tid>/syscall is not readable here");
+        doctest::skip();
+        return;
+    }
+    auto p = connected_pair();
+    p.client.settimeout(timeout);
+    signal_handler_guard handler;
+    target_thread me;
+    peer_thread sender([&] {
+        REQUIRE(wait_until_blocked(me.tid));
+        me.interrupt();
+        REQUIRE(wait_until_signals(1));
+        p.server.sendall("after the signal");
+    });
+    CHECK(p.client.recv(100) == "after the signal");
+    sender.join();
+    CHECK(signals_caught.load() == 1);
+}
+}  // namespace
+
+TEST_CASE("a signal during a blocking TLS recv does not end it (EINTR retried)") {
+    check_tls_recv_survives_a_signal(std::nullopt);
+}
+
+TEST_CASE("a signal during a TLS recv with a timeout does not end it (EINTR retried)") {
+    check_tls_recv_survives_a_signal(SAFETY_TIMEOUT);
+}
+#endif

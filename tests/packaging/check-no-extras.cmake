@@ -15,11 +15,18 @@ get_property(_subdirs DIRECTORY "${PYSOCK_DIR}" PROPERTY SUBDIRECTORIES)
 if(_subdirs)
   message(FATAL_ERROR "pysock added subdirectories in a consumer's build: ${_subdirs}")
 endif()
-# pysock (header-only) and pysock_compiled (separate compilation: EXCLUDE_FROM_ALL, so built
-# only for a consumer that links pysock::compiled), nothing else.
+# pysock (header-only), pysock_compiled (separate compilation: EXCLUDE_FROM_ALL, so built only
+# for a consumer that links pysock::compiled) and, when OpenSSL 3 is found, pysock_ssl (an
+# INTERFACE target: nothing to build); nothing else.
 get_property(_targets DIRECTORY "${PYSOCK_DIR}" PROPERTY BUILDSYSTEM_TARGETS)
-if(NOT _targets STREQUAL "pysock;pysock_compiled")
-  message(FATAL_ERROR "pysock defined targets other than pysock and pysock_compiled in a consumer's build: ${_targets}")
+if(NOT _targets STREQUAL "pysock;pysock_compiled" AND NOT _targets STREQUAL "pysock;pysock_compiled;pysock_ssl")
+  message(FATAL_ERROR "pysock defined targets other than pysock, pysock_compiled and pysock_ssl in a consumer's build: ${_targets}")
+endif()
+if(TARGET pysock_ssl)
+  get_property(_ssl_type TARGET pysock_ssl PROPERTY TYPE)
+  if(NOT _ssl_type STREQUAL "INTERFACE_LIBRARY")
+    message(FATAL_ERROR "pysock_ssl is a ${_ssl_type}, not an INTERFACE library")
+  endif()
 endif()
 get_property(_excluded TARGET pysock_compiled PROPERTY EXCLUDE_FROM_ALL)
 if(NOT _excluded)
