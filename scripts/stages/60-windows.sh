@@ -12,7 +12,7 @@
 #
 # A persistent wineserver (wineserver -p) brings each wine start from ~0.6 s to ~0.03 s; it is
 # stopped when the stage ends, whatever happens. Wine keeps its own prefix under the build root.
-# packages: g++-mingw-w64-x86-64-posix wine wine64 meson dpkg-dev libbenchmark-dev doctest-dev
+# packages: g++-mingw-w64-x86-64-posix wine wine64 meson dpkg-dev libbenchmark-dev doctest-dev libssl-dev
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 B="$PYSOCK_BUILD_ROOT/mingw-w64"
@@ -82,6 +82,16 @@ for f in "$PYSOCK_ROOT"/tests/test_*.cpp; do
     area=$(basename "$f" .cpp); area=${area#test_}
     [[ " ${WINDOWS_TEST_AREAS[*]} " == *" $area "* ]] || echo "  test_$area"
 done
+
+section "ssl.hpp type-check for Windows (no OpenSSL for mingw-w64 in Debian: the TLS tests cannot run here)"
+# The host's OpenSSL 3 headers, generic and x86_64 parts in one directory (never the rest of
+# /usr/include, whose glibc headers would shadow mingw-w64's).
+ossl="$B/openssl-headers/openssl"
+rm -rf "$ossl" && mkdir -p "$ossl"
+ln -s /usr/include/openssl/* "$ossl/"
+ln -sf /usr/include/x86_64-linux-gnu/openssl/* "$ossl/"
+step x86_64-w64-mingw32-g++-posix -std=c++17 -Wall -Wextra -Wpedantic -Werror -fsyntax-only \
+    -I"$PYSOCK_ROOT/include" -I"$B/openssl-headers" "$PYSOCK_ROOT/tests/compile_only/ssl_windows.cpp" || rc=1
 
 section "benchmarks under wine: each program once, briefly (a smoke run; the figures mean nothing)"
 bench_rc=0
