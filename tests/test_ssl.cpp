@@ -845,12 +845,8 @@ std::vector<std::string> python_peer(std::vector<std::string> args) {
 }
 }  // namespace
 
-TEST_CASE("pysock's client talks to Python's ssl server, TLS 1.3 and 1.2, with ALPN") {
-    if (!have_program("python3")) {
-        MESSAGE("skipped: no python3 on PATH");
-        doctest::skip();
-        return;
-    }
+TEST_CASE("pysock's client talks to Python's ssl server, TLS 1.3 and 1.2, with ALPN" *
+          skip_when(!have_program("python3"), "no python3 command on PATH")) {
     for (const char* max : {"1.3", "1.2"}) {
         CAPTURE(max);
         child_process py(python_peer({"server", pki().path("server.pem"), pki().path("server.key"),
@@ -873,12 +869,8 @@ TEST_CASE("pysock's client talks to Python's ssl server, TLS 1.3 and 1.2, with A
     }
 }
 
-TEST_CASE("Python's ssl client talks to pysock's server, with a client certificate") {
-    if (!have_program("python3")) {
-        MESSAGE("skipped: no python3 on PATH");
-        doctest::skip();
-        return;
-    }
+TEST_CASE("Python's ssl client talks to pysock's server, with a client certificate" *
+          skip_when(!have_program("python3"), "no python3 command on PATH")) {
     for (const char* max : {"1.3", "1.2"}) {
         CAPTURE(max);
         auto server_ctx = server_context();
@@ -907,12 +899,8 @@ TEST_CASE("Python's ssl client talks to pysock's server, with a client certifica
     }
 }
 
-TEST_CASE("pysock's client talks to openssl s_server, TLS 1.3 and 1.2, with ALPN") {
-    if (!have_program("openssl")) {
-        MESSAGE("skipped: no openssl command on PATH");
-        doctest::skip();
-        return;
-    }
+TEST_CASE("pysock's client talks to openssl s_server, TLS 1.3 and 1.2, with ALPN" *
+          skip_when(!have_program("openssl"), "no openssl command on PATH")) {
     for (const char* version : {"-tls1_3", "-tls1_2"}) {
         CAPTURE(version);
         child_process s({"openssl", "s_server", "-accept", "127.0.0.1:0", "-naccept", "1", "-cert",
@@ -941,12 +929,8 @@ TEST_CASE("pysock's client talks to openssl s_server, TLS 1.3 and 1.2, with ALPN
     }
 }
 
-TEST_CASE("openssl s_client talks to pysock's server, TLS 1.3 and 1.2, with ALPN") {
-    if (!have_program("openssl")) {
-        MESSAGE("skipped: no openssl command on PATH");
-        doctest::skip();
-        return;
-    }
+TEST_CASE("openssl s_client talks to pysock's server, TLS 1.3 and 1.2, with ALPN" *
+          skip_when(!have_program("openssl"), "no openssl command on PATH")) {
     for (const char* version : {"-tls1_3", "-tls1_2"}) {
         CAPTURE(version);
         auto server_ctx = server_context();
@@ -994,11 +978,6 @@ TEST_CASE("without do_handshake_on_connect, the first recv and send shake hands"
 // goes on (PEP 475) and returns the data sent after the signal.
 namespace {
 void check_tls_recv_survives_a_signal(std::optional<double> timeout) {
-    if (!syscalls_visible()) {
-        MESSAGE("skipped: /proc/self/task/<tid>/syscall is not readable here");
-        doctest::skip();
-        return;
-    }
     auto p = connected_pair();
     p.client.settimeout(timeout);
     signal_handler_guard handler;
@@ -1015,11 +994,13 @@ void check_tls_recv_survives_a_signal(std::optional<double> timeout) {
 }
 }  // namespace
 
-TEST_CASE("a signal during a blocking TLS recv does not end it (EINTR retried)") {
+TEST_CASE("a signal during a blocking TLS recv does not end it (EINTR retried)" *
+          skip_when(!syscalls_visible(), "/proc/self/task/<tid>/syscall is not readable here")) {
     check_tls_recv_survives_a_signal(std::nullopt);
 }
 
-TEST_CASE("a signal during a TLS recv with a timeout does not end it (EINTR retried)") {
+TEST_CASE("a signal during a TLS recv with a timeout does not end it (EINTR retried)" *
+          skip_when(!syscalls_visible(), "/proc/self/task/<tid>/syscall is not readable here")) {
     check_tls_recv_survives_a_signal(SAFETY_TIMEOUT);
 }
 #endif
