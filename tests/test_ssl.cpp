@@ -7,7 +7,8 @@
 #include <pysock/selectors.hpp>
 #include <pysock/ssl.hpp>
 
-#include "platform.hpp"
+// No "platform.hpp" of its own: that include marks the areas built for Windows, and Debian has
+// no OpenSSL for mingw-w64 (stage 60 type-checks ssl.hpp for Windows instead).
 #include "support.hpp"
 #include "tls_certs.hpp"
 
