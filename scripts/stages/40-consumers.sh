@@ -179,11 +179,12 @@ run_ssl_app() {
     [[ "$out" == *"pysock $VERSION ssl: [SSL: WRONG_VERSION_NUMBER] wrong version number"* ]] ||
         fail "unexpected output from $*"
 }
-mkdir "$W/copy-ssl"
-cp "$SRC/include/pysock/socket.hpp" "$SRC/include/pysock/ssl.hpp" "$PKG/ssl_main.cpp" "$W/copy-ssl/"
+mkdir -p "$W/copy-ssl/pysock"
+cp "$SRC/include/pysock/socket.hpp" "$SRC/include/pysock/ssl.hpp" "$W/copy-ssl/pysock/"
+cp "$PKG/ssl_main.cpp" "$W/copy-ssl/"
 (
-    cd "$W/copy-ssl"
-    step c++ -std=c++17 -Wall -Wextra -Wpedantic -Werror ssl_main.cpp -pthread -lssl -lcrypto
+    cd "$W/copy-ssl"  # the two headers copied into the project's pysock/ directory
+    step c++ -std=c++17 -Wall -Wextra -Wpedantic -Werror -I. ssl_main.cpp -pthread -lssl -lcrypto
     run_ssl_app ./a.out
 )
 step cmake -S "$PKG/find-package-ssl" -B "$W/find-package-ssl" -G Ninja -DCMAKE_PREFIX_PATH="$W/prefix"
