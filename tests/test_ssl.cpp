@@ -167,6 +167,9 @@ TEST_CASE("minimum_version and maximum_version read back what was set") {
     CHECK(ctx.maximum_version() == ssl::tls_version::MAXIMUM_SUPPORTED);
     ctx.minimum_version(ssl::tls_version::MINIMUM_SUPPORTED);
     CHECK(ctx.minimum_version() == ssl::tls_version::MINIMUM_SUPPORTED);
+    CHECK(expect_raises<std::invalid_argument>([&] {
+              ctx.minimum_version(static_cast<ssl::tls_version>(0x7f00));
+          }).what == "Unsupported TLS/SSL version 0x7f00");
 }
 
 // ---------------------------------------------------------------------------------------------

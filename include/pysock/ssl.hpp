@@ -861,6 +861,14 @@ inline int openssl_version_of(tls_version v) {
 inline tls_version tls_version_of(long v, tls_version none) {
     return v == 0 ? none : static_cast<tls_version>(v);
 }
+// What SSL_CTX_set_min/max_proto_version() answered: Python's ValueError when it refused.
+inline void check_version_bound(int ok, tls_version v) {
+    if (ok == 1) return;
+    ERR_clear_error();
+    char hex[16];
+    std::snprintf(hex, sizeof hex, "%x", static_cast<unsigned>(v));
+    throw std::invalid_argument(std::string("Unsupported TLS/SSL version 0x") + hex);
+}
 }  // namespace detail
 
 PYSOCK_SSL_DECL ssl_context::ssl_context(int protocol) {
@@ -1031,22 +1039,16 @@ PYSOCK_SSL_DECL tls_version ssl_context::minimum_version() const noexcept {
                                   tls_version::MINIMUM_SUPPORTED);
 }
 PYSOCK_SSL_DECL void ssl_context::minimum_version(tls_version v) {
-    if (SSL_CTX_set_min_proto_version(state_->ctx, detail::openssl_version_of(v)) != 1) {
-        ERR_clear_error();
-        throw std::invalid_argument("Unsupported TLS/SSL version 0x" +
-                                    std::to_string(static_cast<int>(v)));
-    }
+    detail::check_version_bound(
+        SSL_CTX_set_min_proto_version(state_->ctx, detail::openssl_version_of(v)), v);
 }
 PYSOCK_SSL_DECL tls_version ssl_context::maximum_version() const noexcept {
     return detail::tls_version_of(SSL_CTX_get_max_proto_version(state_->ctx),
                                   tls_version::MAXIMUM_SUPPORTED);
 }
 PYSOCK_SSL_DECL void ssl_context::maximum_version(tls_version v) {
-    if (SSL_CTX_set_max_proto_version(state_->ctx, detail::openssl_version_of(v)) != 1) {
-        ERR_clear_error();
-        throw std::invalid_argument("Unsupported TLS/SSL version 0x" +
-                                    std::to_string(static_cast<int>(v)));
-    }
+    detail::check_version_bound(
+        SSL_CTX_set_max_proto_version(state_->ctx, detail::openssl_version_of(v)), v);
 }
 
 PYSOCK_SSL_DECL ssl_context create_default_context(purpose p,
@@ -1352,27 +1354,30 @@ PYSOCK_SSL_DECL std::pair<ssl_socket, address> ssl_socket::accept() {
             addr};
 }
 
+namespace detail {
+struct x509_deleter {
+    void operator()(X509* x) const { X509_free(x); }
+};
+/// The peer's certificate (null when it sent none). @throws "handshake not done yet".
+inline std::unique_ptr<X509, x509_deleter> peer_certificate(const connection& c) {
+    if (!handshake_done(c)) throw std::invalid_argument("handshake not done yet");
+    return std::unique_ptr<X509, x509_deleter>(SSL_get1_peer_certificate(c.ssl));
+}
+}  // namespace detail
+
 PYSOCK_SSL_DECL std::optional<certificate> ssl_socket::getpeercert() const {
     detail::connection& c = checked();
-    if (!handshake_done(c)) throw std::invalid_argument("handshake not done yet");
-    X509* peer = SSL_get1_peer_certificate(c.ssl);
+    auto peer = detail::peer_certificate(c);
     if (!peer) return std::nullopt;
-    struct release {
-        X509* x;
-        ~release() { X509_free(x); }
-    } at_exit{peer};
     if ((SSL_get_verify_mode(c.ssl) & SSL_VERIFY_PEER) == 0) return certificate{};
-    return detail::parse_certificate(peer);
+    return detail::parse_certificate(peer.get());
 }
 
 PYSOCK_SSL_DECL std::optional<bytes> ssl_socket::getpeercert(binary_form_t) const {
-    detail::connection& c = checked();
-    if (!handshake_done(c)) throw std::invalid_argument("handshake not done yet");
-    X509* peer = SSL_get1_peer_certificate(c.ssl);
+    auto peer = detail::peer_certificate(checked());
     if (!peer) return std::nullopt;
     unsigned char* der = nullptr;
-    int n = i2d_X509(peer, &der);
-    X509_free(peer);
+    int n = i2d_X509(peer.get(), &der);
     if (n < 0) throw std::bad_alloc();
     bytes out(reinterpret_cast<char*>(der), static_cast<std::size_t>(n));
     OPENSSL_free(der);
