@@ -8,8 +8,9 @@
 #      2.0 must be refused (SameMajorVersion)
 #   4. pkg-config, from the CMake-installed and the Meson-installed pysock.pc (diffed: identical)
 #   5. Meson: as a subproject (dependency fallback to pysock_dep) and from the installed pysock.pc
-#   6. pysock::ssl (ssl.hpp over OpenSSL 3): the copied headers with -lssl -lcrypto, and
-#      find_package(pysock COMPONENTS ssl) from the moved prefix
+#   6. pysock::ssl (ssl.hpp over OpenSSL 3): the copied headers with -lssl -lcrypto,
+#      find_package(pysock COMPONENTS ssl) from the moved prefix, and Meson's pysock_ssl_dep from
+#      pysock as a subproject
 # packages: g++ meson pkg-config doctest-dev libssl-dev
 set -euo pipefail
 # shellcheck source=scripts/stages/common.sh
@@ -170,7 +171,7 @@ grep -q "Run-time dependency pysock found: YES $VERSION" "$W/meson-pkgconfig/mes
 step meson test -C "$W/meson-pkgconfig" --print-errorlogs
 run_app "$W/meson-pkgconfig/app"
 
-section "6. pysock::ssl: copied headers + -lssl -lcrypto, and find_package(pysock COMPONENTS ssl)"
+section "6. pysock::ssl: copied headers + -lssl -lcrypto, find_package(pysock COMPONENTS ssl), Meson subproject"
 # The program prints "pysock X.Y.Z ssl: [SSL: WRONG_VERSION_NUMBER] wrong version number (...)".
 run_ssl_app() {
     local out
@@ -190,5 +191,11 @@ cp "$PKG/ssl_main.cpp" "$W/copy-ssl/"
 step cmake -S "$PKG/find-package-ssl" -B "$W/find-package-ssl" -G Ninja -DCMAKE_PREFIX_PATH="$W/prefix"
 step cmake --build "$W/find-package-ssl" -j "$PYSOCK_JOBS"
 run_ssl_app "$W/find-package-ssl/app_ssl"
+mkdir -p "$W/meson-ssl-consumer/subprojects"
+cp "$PKG/meson-ssl/meson.build" "$PKG/ssl_main.cpp" "$W/meson-ssl-consumer/"
+ln -s "$SRC" "$W/meson-ssl-consumer/subprojects/pysock"
+step meson setup "$W/meson-ssl-subproject" "$W/meson-ssl-consumer" --force-fallback-for=pysock-ssl
+step meson test -C "$W/meson-ssl-subproject" --print-errorlogs
+run_ssl_app "$W/meson-ssl-subproject/app_ssl"
 
 section "all consumers built and ran"
