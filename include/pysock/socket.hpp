@@ -1067,6 +1067,10 @@ bool wait_io(native_handle_type fd, bool writable, std::int64_t timeout_ns);
 /// Throws socket.timeout with `message` ("The read operation timed out"), having written
 /// `written` bytes (characters_written()).
 [[noreturn]] void raise_timeout_message(const char* message, std::size_t written = 0);
+/// Sets the kernel's receive (reading) or send timer of fd to timeout_ns (> 0), as settimeout()
+/// does with PYSOCK_KERNEL_TIMEOUTS: so a transport can bound one blocking call by what is left
+/// of a longer operation's timeout. Returns 0, or -1 with the error in last_error().
+int set_transport_timer(native_handle_type fd, bool writable, std::int64_t timeout_ns) noexcept;
 }  // namespace detail
 
 #if PYSOCK_WITH_SERVER
@@ -2669,6 +2673,11 @@ PYSOCK_DECL bool wait_io(native_handle_type fd, bool writable, std::int64_t time
 
 [[noreturn]] PYSOCK_DECL void raise_timeout_message(const char* message, std::size_t written) {
     throw timeout(std::error_code(err_timed_out, os_category()), message, written);
+}
+
+PYSOCK_DECL int set_transport_timer(native_handle_type fd, bool writable,
+                                    std::int64_t timeout_ns) noexcept {
+    return set_kernel_timeout(fd, writable ? wait_write : wait_read, timeout_ns);
 }
 }  // namespace detail
 

@@ -467,6 +467,12 @@ struct connection {
     bool dont_wait = false;  // the BIO's recv/send must not block (timeout mode: run() waits)
     int last_errno = 0;      // what the BIO's last failed system call said
     bool eof = false;        // the BIO's last recv() returned 0
+    // Timeout mode under the kernel's timers (PYSOCK_KERNEL_TIMEOUTS): the BIO's calls block,
+    // each bounded by the socket's SO_RCVTIMEO/SO_SNDTIMEO, so a TLS call costs what a blocking
+    // one does. `deadline_ns` is when the whole TLS call's time is up (-1: no timeout);
+    // `timer_ns[w]` what the kernel's read (w = 0) and write (1) timers are set to now.
+    std::int64_t deadline_ns = -1;
+    std::int64_t timer_ns[2] = {0, 0};
 
     explicit connection(socket&& s) : sock(std::move(s)) {}
     connection(const connection&) = delete;
@@ -479,9 +485,33 @@ struct connection {
 // The BIO: recv/send on the socket's descriptor (MSG_NOSIGNAL, never SIGPIPE); EINTR retried;
 // would-block reported as a retry, so the ssl_socket decides whether to wait (timeout mode),
 // throw (non-blocking) or, in blocking mode, never sees it.
+// Under the kernel's timers, a blocking call must not outlast the TLS call's deadline: once the
+// time left is shorter than the timer by more than the slack, the timer is set to the time left
+// (and put back by run()). The slack keeps the common case at one system call: a fresh call has
+// nearly all its time left and re-arms nothing.
+inline constexpr std::int64_t timer_slack_ns = 1000000;  // 1 ms
+
+// False when the deadline has passed (the BIO then reports a retry, and run() the timeout).
+inline bool bound_by_deadline(connection& c, bool sending) {
+    const std::int64_t left = c.deadline_ns - os::monotonic_ns();
+    if (left <= 0) return false;
+    std::int64_t& timer = c.timer_ns[sending ? 1 : 0];
+    if (timer - left > timer_slack_ns) {
+        if (os::set_transport_timer(c.sock.fileno(), sending, left) == 0) timer = left;
+    }
+    return true;
+}
+
 inline int bio_io(BIO* b, char* buf, int len, bool sending) {
     auto* c = static_cast<connection*>(BIO_get_data(b));
     BIO_clear_retry_flags(b);
+    if (c->deadline_ns >= 0 && !bound_by_deadline(*c, sending)) {
+        if (sending)
+            BIO_set_retry_write(b);
+        else
+            BIO_set_retry_read(b);
+        return -1;
+    }
     std::ptrdiff_t n = os::transport_io(c->sock.fileno(), buf, static_cast<std::size_t>(len),
                                         sending, c->dont_wait, c->last_errno);
     if (n >= 0) {
@@ -1121,8 +1151,26 @@ template <class Call>
 int run(connection& c, Call&& call, const char* operation, const char* timeout_text,
         std::int64_t start = -1) {
     const std::int64_t timeout_ns = timeout_ns_of(c.sock);
-    c.dont_wait = timeout_ns > 0;
     if (timeout_ns > 0 && start < 0) start = os::monotonic_ns();
+#if PYSOCK_KERNEL_TIMEOUTS
+    // Blocking calls under the kernel's timers, which settimeout() set to timeout_ns.
+    c.dont_wait = false;
+    c.deadline_ns = timeout_ns > 0 ? start + timeout_ns : -1;
+    c.timer_ns[0] = c.timer_ns[1] = timeout_ns;
+    struct restore_timers {  // what bound_by_deadline() shortened goes back to the socket's own
+        connection& c;
+        std::int64_t timeout_ns;
+        ~restore_timers() {
+            for (int w = 0; w < 2; ++w)
+                if (c.timer_ns[w] != timeout_ns && timeout_ns > 0)
+                    os::set_transport_timer(c.sock.fileno(), w == 1, timeout_ns);
+            c.deadline_ns = -1;
+        }
+    } at_exit{c, timeout_ns};
+#else
+    // Non-blocking calls, and a poll() for what is left of the timeout when one would block.
+    c.dont_wait = timeout_ns > 0;
+#endif
     for (;;) {
         ERR_clear_error();
         c.last_errno = 0;
