@@ -3,6 +3,8 @@
 //   pysock_tls [--mib 256] [--handshakes 300] [--rounds 3] [--python bench/peers/tls.py]
 //              [--only pysock|raw]     (one implementation: for callgrind, which counts what the
 //                                       library itself costs where the clock cannot)
+//              [--timeout SECONDS]     (pysock's sockets in timeout mode, both ends: what a
+//                                       timeout costs; strace -f -c counts its system calls)
 //
 // Certificates are made at start (tests/tls_certs.hpp: EC P-256, a CA and a localhost leaf) in a
 // temporary directory, removed at the end. Each implementation is both ends, in two threads (the
@@ -25,6 +27,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -47,6 +50,7 @@ double seconds_since(clock_type::time_point start) {
 struct contexts {
     ssl::ssl_context server{ssl::PROTOCOL_TLS_SERVER};
     ssl::ssl_context client{ssl::PROTOCOL_TLS_CLIENT};
+    std::optional<double> timeout;  // pysock's sockets: blocking, or --timeout
 };
 
 struct tcp_pair {
@@ -74,11 +78,13 @@ double echo_pysock(contexts& ctx, std::size_t mib) {
     pysock::socket listener = pysock::create_server({"127.0.0.1", 0});
     auto tcp = connect_pair(listener);
     std::thread server([&] {
+        tcp.server.settimeout(ctx.timeout);
         auto tls = ctx.server.wrap_socket(std::move(tcp.server), true);
         std::vector<char> buf(block_size);
         for (std::size_t n; (n = tls.recv_into(buf.data(), buf.size())) != 0;)
             tls.sendall(std::string_view(buf.data(), n));
     });
+    tcp.client.settimeout(ctx.timeout);
     auto tls = ctx.client.wrap_socket(std::move(tcp.client), false, "localhost");
     const std::string block = pattern_block();
     std::string back(block_size, '\0');
@@ -105,12 +111,14 @@ double handshakes_pysock(contexts& ctx, int n) {
     std::thread server([&] {
         for (int i = 0; i < n; ++i) {
             auto [conn, peer] = listener.accept();
+            conn.settimeout(ctx.timeout);
             auto tls = ctx.server.wrap_socket(std::move(conn), true);
         }
     });
     auto start = clock_type::now();
     for (int i = 0; i < n; ++i) {
-        auto tls = ctx.client.wrap_socket(pysock::create_connection(addr), false, "localhost");
+        auto tls = ctx.client.wrap_socket(pysock::create_connection(addr, ctx.timeout), false,
+                                          "localhost");
         if (!tls.version()) die("pysock handshake: no version");
     }
     double elapsed = seconds_since(start);
@@ -212,6 +220,7 @@ int main(int argc, char** argv) {
     int rounds = 3;
     std::string python;
     std::string only;
+    std::optional<double> timeout;
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
         auto value = [&]() -> std::string {
@@ -228,9 +237,11 @@ int main(int argc, char** argv) {
             python = value();
         else if (a == "--only")
             only = value();
+        else if (a == "--timeout")
+            timeout = std::stod(value());
         else
             die("usage: pysock_tls [--mib N] [--handshakes N] [--rounds N] [--python tls.py] "
-                "[--only pysock|raw]");
+                "[--only pysock|raw] [--timeout SECONDS]");
     }
     // The raw OpenSSL loop writes with write(): a peer that closed first (a server sending its
     // session tickets after the client left) raises SIGPIPE, which kills a program that does not
@@ -241,6 +252,7 @@ int main(int argc, char** argv) {
     const std::string dir = dir_template;
     pysock_tls_certs::test_pki pki(dir);
     contexts ctx;
+    ctx.timeout = timeout;
     ctx.server.load_cert_chain(pki.path("server.pem"), pki.path("server.key"));
     ctx.client.load_verify_locations(pki.ca());
 
