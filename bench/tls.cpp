@@ -66,6 +66,10 @@ tcp_pair connect_pair(pysock::socket& listener) {
     return {std::move(client), std::move(server)};
 }
 
+double mib_per_second(std::size_t blocks, double elapsed) {
+    return static_cast<double>(blocks * block_size) / (1024.0 * 1024.0) / elapsed;
+}
+
 std::string pattern_block() {
     std::string b(block_size, '\0');
     for (std::size_t i = 0; i < b.size(); ++i) b[i] = static_cast<char>(i * 7 + 3);
@@ -102,7 +106,7 @@ double echo_pysock(contexts& ctx, std::size_t mib) {
     double elapsed = seconds_since(start);
     tls.close();
     server.join();
-    return static_cast<double>(blocks * block_size) / (1024.0 * 1024.0) / elapsed;
+    return mib_per_second(blocks, elapsed);
 }
 
 double handshakes_pysock(contexts& ctx, int n) {
@@ -176,7 +180,7 @@ double echo_raw(contexts& ctx, std::size_t mib) {
     SSL_free(s);
     tcp.client.shutdown(SHUT_RDWR);
     server.join();
-    return static_cast<double>(blocks * block_size) / (1024.0 * 1024.0) / elapsed;
+    return mib_per_second(blocks, elapsed);
 }
 
 double handshakes_raw(contexts& ctx, int n) {

@@ -3396,16 +3396,8 @@ PYSOCK_DECL void socket::sendall(std::string_view data, int flags) {
 
 // Waits until the socket is readable within its timeout (EINTR retried with the time left).
 PYSOCK_NOINLINE inline void socket::wait_readable_or_timeout() {
-    const std::int64_t timeout_ns = timeout_ns_.load(std::memory_order_relaxed);
-    const std::int64_t start = detail::monotonic_ns();
-    for (;;) {
-        const std::int64_t left = timeout_ns - (detail::monotonic_ns() - start);
-        if (left <= 0) detail::raise_timeout();
-        int r = detail::wait_ready(checked_fd(), detail::wait_read, left);
-        if (r > 0) return;
-        if (r == 0) detail::raise_timeout();
-        if (!detail::interrupted(detail::last_error())) detail::raise_last_error();
-    }
+    if (!detail::wait_io(checked_fd(), false, timeout_ns_.load(std::memory_order_relaxed)))
+        detail::raise_timeout();
 }
 
 // `first` is what the fast path's send() returned (-1: failed, with the error still in errno).
@@ -3954,33 +3946,24 @@ PYSOCK_DECL socket_file socket::makefile(std::string_view mode,
 }
 
 namespace detail {
-struct file_mode {
-    bool reading;
-    bool writing;
-};
-inline file_mode parse_file_mode(std::string_view mode) {
+PYSOCK_DECL socket_file file_factory::make(socket sock, std::string_view mode,
+                                           std::optional<std::size_t> buffering) {
     if (mode.find_first_not_of("rwb") != std::string_view::npos)  // "" is "r", as in Python
         throw std::invalid_argument("invalid mode " + repr(mode).substr(1) +
                                     " (only r, w, b allowed)");
     const bool writing = mode.find('w') != std::string_view::npos;
-    return {mode.find('r') != std::string_view::npos || !writing, writing};
+    const bool reading = mode.find('r') != std::string_view::npos || !writing;
+    return socket_file(std::move(sock), reading, writing, buffering ? *buffering : 8192);
 }
 
-PYSOCK_DECL socket_file file_factory::make(socket sock, std::string_view mode,
-                                           std::optional<std::size_t> buffering) {
-    file_mode m = parse_file_mode(mode);
-    return socket_file(std::move(sock), m.reading, m.writing, buffering ? *buffering : 8192);
-}
-
+// The same file with no socket of its own: it reads and writes through `transport`.
 PYSOCK_DECL socket_file file_factory::make(file_transport* transport, std::string_view mode,
                                            std::optional<std::size_t> buffering) {
-    struct owner {  // the transport is the file's from here on, even if parsing throws
+    struct owner {  // the transport is the file's from here on, even if the mode is refused
         file_transport* t;
         ~owner() { delete t; }
     } own{transport};
-    file_mode m = parse_file_mode(mode);
-    socket_file f(socket(invalid_handle, AF_UNSPEC, 0, 0), m.reading, m.writing,
-                  buffering ? *buffering : 8192);
+    socket_file f = make(socket(invalid_handle, AF_UNSPEC, 0, 0), mode, buffering);
     f.transport_ = std::exchange(own.t, nullptr);
     return f;
 }

@@ -502,16 +502,19 @@ inline bool bound_by_deadline(connection& c, bool sending) {
     return true;
 }
 
+// A would-block (or a deadline passed) is a retry: SSL_get_error() then says WANT_READ/WRITE.
+inline int retry_later(BIO* b, bool sending) {
+    if (sending)
+        BIO_set_retry_write(b);
+    else
+        BIO_set_retry_read(b);
+    return -1;
+}
+
 inline int bio_io(BIO* b, char* buf, int len, bool sending) {
     auto* c = static_cast<connection*>(BIO_get_data(b));
     BIO_clear_retry_flags(b);
-    if (c->deadline_ns >= 0 && !bound_by_deadline(*c, sending)) {
-        if (sending)
-            BIO_set_retry_write(b);
-        else
-            BIO_set_retry_read(b);
-        return -1;
-    }
+    if (c->deadline_ns >= 0 && !bound_by_deadline(*c, sending)) return retry_later(b, sending);
     std::ptrdiff_t n = os::transport_io(c->sock.fileno(), buf, static_cast<std::size_t>(len),
                                         sending, c->dont_wait, c->last_errno);
     if (n >= 0) {
@@ -520,10 +523,7 @@ inline int bio_io(BIO* b, char* buf, int len, bool sending) {
     }
     if (n == -1) {
         c->last_errno = 0;
-        if (sending)
-            BIO_set_retry_write(b);
-        else
-            BIO_set_retry_read(b);
+        return retry_later(b, sending);
     }
     return -1;
 }
